@@ -1,0 +1,104 @@
+package org.densify.rlhf.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+
+/**
+ * The {@code densify} command line. Every subcommand gets {@code --help}; a usage error prints one
+ * line and exits with status 2; any other failure prints one line and exits with status 1, with the
+ * stack trace only under {@code --debug}.
+ */
+@Command(name = "densify",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = "Pure-Java transformer engine for RLHF with dense, attention-based credit.",
+        subcommands = {
+                CommandLine.HelpCommand.class,
+                TokenizeCommand.class,
+                InspectCommand.class,
+        })
+public final class Main implements Runnable {
+
+    /** Exit status for a command-line usage error. */
+    public static final int EXIT_USAGE = 2;
+    /** Exit status for a failure while running a valid command. */
+    public static final int EXIT_FAILURE = 1;
+
+    @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,
+            description = "Print full stack traces on errors.")
+    boolean debug;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (see 'densify --help')");
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs the CLI with the given streams and returns the exit status (used by tests). */
+    public static int execute(String[] args, PrintWriter out, PrintWriter err) {
+        Main main = new Main();
+        CommandLine cli = new CommandLine(main);
+        cli.setOut(out);
+        cli.setErr(err);
+        cli.setExitCodeExceptionMapper(t -> t instanceof CommandLine.ParameterException ? EXIT_USAGE : EXIT_FAILURE);
+        cli.setParameterExceptionHandler((ex, ignored) -> {
+            PrintWriter e = ex.getCommandLine().getErr();
+            e.println("densify: " + ex.getMessage() + " (try '"
+                    + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
+            e.flush();
+            return EXIT_USAGE;
+        });
+        cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            PrintWriter e = commandLine.getErr();
+            if (isDebug(parseResult)) {
+                ex.printStackTrace(e);
+            } else {
+                e.println("densify: error: " + describe(ex));
+            }
+            e.flush();
+            return ex instanceof UsageException ? EXIT_USAGE : EXIT_FAILURE;
+        });
+        int status = cli.execute(args);
+        out.flush();
+        err.flush();
+        return status;
+    }
+
+    private static boolean isDebug(CommandLine.ParseResult parseResult) {
+        for (CommandLine.ParseResult r = parseResult; r != null; r = r.subcommand()) {
+            if (r.hasMatchedOption("--debug")) return true;
+        }
+        return false;
+    }
+
+    /** One line: the message, or the exception's type where it has none. */
+    static String describe(Throwable ex) {
+        String message = ex.getMessage();
+        if (message == null || message.isBlank()) message = ex.getClass().getSimpleName();
+        return message.replace('\n', ' ');
+    }
+
+    /** Thrown by a command for a usage problem found only after parsing (bad combination of options). */
+    public static final class UsageException extends RuntimeException {
+        public UsageException(String message) {
+            super(message);
+        }
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[]{"densify " + (v == null ? "development build" : v)};
+        }
+    }
+}

@@ -19,6 +19,7 @@ import java.io.PrintWriter;
                 CommandLine.HelpCommand.class,
                 TokenizeCommand.class,
                 InspectCommand.class,
+                TrainTokenizerCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -9,8 +9,9 @@ import java.nio.file.StandardOpenOption;
 
 /**
  * A file mapped read-only into memory as one {@link MemorySegment}: no copy, no 2 GB limit. The
- * mapping lives until {@link #close()}; touching the segment afterwards throws
- * {@link IllegalStateException} instead of crashing the JVM.
+ * mapping lives until {@link #close()}; touching the segment (or any slice of it) afterwards throws
+ * {@link IllegalStateException} instead of crashing the JVM, because the mapping belongs to a shared
+ * {@link Arena} whose closing invalidates every segment derived from it, in every thread.
  */
 public final class MappedFile implements AutoCloseable {
     private final Path path;
@@ -23,14 +24,17 @@ public final class MappedFile implements AutoCloseable {
         this.segment = segment;
     }
 
-    /** Maps the whole file read-only. An empty file gives an empty segment. */
+    /** Maps the whole file read-only. An empty file gives an empty segment (still tied to the arena). */
     public static MappedFile open(Path path) throws IOException {
         Arena arena = Arena.ofShared();
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = channel.size();
+            // mmap of length 0 is an error on Linux; a zero-length arena allocation keeps the
+            // "closed means IllegalStateException" behaviour without a restricted reinterpret().
             MemorySegment segment = size == 0
-                    ? MemorySegment.NULL.reinterpret(0)
+                    ? arena.allocate(0)
                     : channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            // The channel may be closed now: the mapping stays valid until the arena closes.
             return new MappedFile(path, arena, segment.asReadOnly());
         } catch (IOException | RuntimeException | Error e) {
             arena.close();
@@ -42,7 +46,7 @@ public final class MappedFile implements AutoCloseable {
         return path;
     }
 
-    /** The file's bytes; valid until {@link #close()}. */
+    /** The file's bytes (read-only); valid until {@link #close()}. */
     public MemorySegment segment() {
         return segment;
     }
@@ -51,8 +55,14 @@ public final class MappedFile implements AutoCloseable {
         return segment.byteSize();
     }
 
+    /** False once {@link #close()} has run. */
+    public boolean isOpen() {
+        return arena.scope().isAlive();
+    }
+
+    /** Unmaps the file. Idempotent. */
     @Override
-    public void close() {
-        arena.close();
+    public synchronized void close() {
+        if (arena.scope().isAlive()) arena.close();
     }
 }

@@ -1,12 +1,122 @@
 package org.densify.rlhf.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** Placeholder until written. */
-@Command(name = "tokenize", mixinStandardHelpOptions = true, description = "Not yet written.")
-final class TokenizeCommand implements java.util.concurrent.Callable<Integer> {
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/**
+ * Encodes JSON-string lines to JSON arrays of token ids, or (with {@code --decode}) the reverse.
+ * One output line per input line, so outputs line up with inputs. Decoded strings are written with
+ * non-ASCII characters escaped, so the output is valid JSON whatever the console's encoding.
+ */
+@Command(name = "tokenize", mixinStandardHelpOptions = true,
+        description = {
+                "Encodes text with a GPT-2 tokenizer: each input line is a JSON string, each output line the JSON array of its token ids.",
+                "With --decode, the reverse: each input line is a JSON array of ids, each output line a JSON string."})
+final class TokenizeCommand implements Callable<Integer> {
+
+    @Option(names = "--tokenizer", required = true, paramLabel = "DIR",
+            description = "Tokenizer folder: vocab.json + merges.txt, or encoder.json + vocab.bpe.")
+    Path tokenizer;
+
+    @Option(names = "--input", defaultValue = "-", paramLabel = "FILE",
+            description = "Input file (UTF-8), or - for standard input (default).")
+    String input;
+
+    @Option(names = "--decode", description = "Decode lines of JSON id arrays into JSON strings.")
+    boolean decode;
+
+    @Option(names = "--special",
+            description = "Encode a literal <|endoftext|> as the end-of-text token (default: as text, as GPT-2's reference encoder does).")
+    boolean special;
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    private static final JsonMapper JSON = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(JsonWriteFeature.ESCAPE_NON_ASCII)
+            .build();
+
     @Override
-    public Integer call() {
-        throw new UnsupportedOperationException("not yet written");
+    public Integer call() throws IOException {
+        if (decode && special) throw new Main.UsageException("--special applies to encoding, not to --decode");
+        Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer);
+        boolean stdin = input.equals("-");
+        String name = stdin ? "standard input" : input;
+        PrintWriter out = spec.commandLine().getOut();
+        // Standard input is not ours to close.
+        InputStream in = stdin ? System.in : Files.newInputStream(Path.of(input));
+        try {
+            BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+            int lineNo = 0;
+            for (String line; (line = r.readLine()) != null; ) {
+                lineNo++;
+                // print, not println: the CLI's writer flushes on every println.
+                out.print(decode ? decodeLine(tok, line, name, lineNo) : encodeLine(tok, line, name, lineNo));
+                out.print('\n');
+            }
+        } finally {
+            if (!stdin) in.close();
+        }
+        out.flush();
+        return 0;
+    }
+
+    private String encodeLine(Gpt2Tokenizer tok, String line, String name, int lineNo) {
+        JsonNode node = parse(line, name, lineNo, "a JSON string");
+        if (!node.isTextual()) throw bad(name, lineNo, "a JSON string", line);
+        String text = node.textValue();
+        int[] ids = special ? tok.encodeWithSpecial(text) : tok.encode(text);
+        StringBuilder sb = new StringBuilder(ids.length * 6 + 2).append('[');
+        for (int i = 0; i < ids.length; i++) {
+            if (i > 0) sb.append(',');
+            sb.append(ids[i]);
+        }
+        return sb.append(']').toString();
+    }
+
+    private String decodeLine(Gpt2Tokenizer tok, String line, String name, int lineNo) throws JsonProcessingException {
+        String expected = "a JSON array of token ids in [0, " + tok.vocabSize() + ")";
+        JsonNode node = parse(line, name, lineNo, expected);
+        if (!node.isArray()) throw bad(name, lineNo, expected, line);
+        int[] ids = new int[node.size()];
+        for (int i = 0; i < ids.length; i++) {
+            JsonNode id = node.get(i);
+            if (!id.isInt() || id.intValue() < 0 || id.intValue() >= tok.vocabSize()) {
+                throw bad(name, lineNo, expected, line);
+            }
+            ids[i] = id.intValue();
+        }
+        return JSON.writeValueAsString(tok.decode(ids));
+    }
+
+    private static JsonNode parse(String line, String name, int lineNo, String expected) {
+        try {
+            return JSON.readTree(line);
+        } catch (JsonProcessingException e) {
+            throw bad(name, lineNo, expected, line);
+        }
+    }
+
+    private static IllegalArgumentException bad(String name, int lineNo, String expected, String line) {
+        String shown = line.length() > 60 ? line.substring(0, 60) + "..." : line;
+        return new IllegalArgumentException(name + " line " + lineNo + ": expected " + expected + ", got: " + shown);
     }
 }

@@ -10,7 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.densify.loaders.safetensors.AtomicFiles;
+import org.densify.loaders.io.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

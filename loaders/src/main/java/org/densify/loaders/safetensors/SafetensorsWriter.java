@@ -1,5 +1,6 @@
 package org.densify.loaders.safetensors;
 
+import org.densify.loaders.io.AtomicFiles;
 import com.fasterxml.jackson.core.JsonGenerator;
 
 import java.io.ByteArrayOutputStream;

@@ -2,15 +2,14 @@ package org.densify.loaders.tokenizer;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import org.densify.loaders.io.AtomicFiles;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -79,8 +78,8 @@ public final class BpeTrainer {
             }
             StringBuilder txt = new StringBuilder("#version: 0.2\n");
             for (String m : merges) txt.append(m).append('\n');
-            writeAtomically(dir.resolve("vocab.json"), json.toByteArray());
-            writeAtomically(dir.resolve("merges.txt"), txt.toString().getBytes(StandardCharsets.UTF_8));
+            AtomicFiles.write(dir.resolve("vocab.json"), json.toByteArray());
+            AtomicFiles.write(dir.resolve("merges.txt"), txt.toString().getBytes(StandardCharsets.UTF_8));
         }
 
         private Map<String, Integer> vocabMap() {
@@ -91,20 +90,6 @@ public final class BpeTrainer {
 
         private List<String[]> mergePairs() {
             return merges.stream().map(m -> m.split(" ")).toList();
-        }
-    }
-
-    private static void writeAtomically(Path target, byte[] content) throws IOException {
-        Path tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName(), ".tmp");
-        try {
-            Files.write(tmp, content);
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
         }
     }
 

@@ -1,5 +1,6 @@
 package org.densify.loaders.safetensors;
 
+import org.densify.loaders.io.AtomicFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,4 +1,4 @@
-package org.densify.loaders.safetensors;
+package org.densify.loaders.io;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -65,7 +65,8 @@ public final class AtomicFiles {
         write(target, ch -> writeFully(ch, ByteBuffer.wrap(bytes)));
     }
 
-    static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
+    /** Writes all of {@code buf}; a channel may take less than asked per call. */
+    public static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
         while (buf.hasRemaining()) ch.write(buf);
     }
 

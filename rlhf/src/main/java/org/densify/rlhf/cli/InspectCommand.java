@@ -101,10 +101,10 @@ final class InspectCommand implements Callable<Integer> {
     private static void printTensors(PrintWriter out, TensorSource source) {
         List<String[]> rows = new ArrayList<>();
         rows.add(new String[]{"NAME", "DTYPE", "SHAPE", "BYTES"});
-        long params = 0, bytes = 0;
+        long elements = 0, bytes = 0;
         for (TensorInfo t : source.tensors().values()) {
             rows.add(new String[]{t.name(), t.dtype().name(), TensorInfo.shapeString(t.shape()), n(t.byteSize())});
-            params += t.numElements();
+            elements += t.numElements();
             bytes += t.byteSize();
         }
         int[] w = new int[4];
@@ -113,7 +113,7 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("%-" + w[0] + "s  %-" + w[1] + "s  %-" + w[2] + "s  %" + w[3] + "s%n", r[0], r[1], r[2], r[3]);
         }
         int count = rows.size() - 1;
-        out.printf("total: %s tensor%s, %s parameters, %s bytes%n", n(count), count == 1 ? "" : "s", n(params), n(bytes));
+        out.printf("total: %s tensor%s, %s elements, %s bytes%n", n(count), count == 1 ? "" : "s", n(elements), n(bytes));
     }
 
     private static String n(long v) {

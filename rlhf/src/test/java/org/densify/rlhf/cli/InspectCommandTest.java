@@ -36,7 +36,7 @@ class InspectCommandTest {
         assertTrue(out.contains("transformer.wte.weight  F32    [3, 4]     48\n"), out);
         assertTrue(out.contains("ids                     I64    [5]        40\n"), out);
         assertTrue(out.contains("scalar                  BF16   []          2\n"), out);
-        assertTrue(out.contains("total: 3 tensors, 18 parameters, 90 bytes"), out);
+        assertTrue(out.contains("total: 3 tensors, 18 elements, 90 bytes"), out);
         assertEquals("", r.err());
     }
 

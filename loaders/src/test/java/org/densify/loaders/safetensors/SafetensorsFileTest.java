@@ -278,6 +278,36 @@ class SafetensorsFileTest {
         assertThrows(IllegalArgumentException.class, () -> w.add("d", DType.F4, new long[]{3}, new byte[2]));
     }
 
+    /** A sparse 10 GiB file: mapping and slicing go past the 2 GB limit of arrays and ByteBuffers. */
+    @Test
+    void filesBeyondTwoGigabytesOpenAndSlice() throws IOException {
+        long elements = 5L << 29, bytes = elements * 4; // more elements than any Java array holds
+        byte[] json = pad8(("{\"big\":{\"dtype\":\"F32\",\"shape\":[" + elements + "],\"data_offsets\":[0," + bytes + "]}}")
+                .getBytes(StandardCharsets.UTF_8));
+        Path file = dir.resolve("big.safetensors");
+        try (var raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            raf.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).array());
+            raf.write(json);
+            raf.setLength(8 + json.length + bytes); // sparse: takes no disk space
+            raf.seek(8 + json.length + bytes - 4);
+            raf.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(2.5f).array());
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            MemorySegment big = f.segment("big");
+            assertEquals(bytes, big.byteSize());
+            assertEquals(2.5f, big.get(SafetensorsFile.LE_FLOAT, bytes - 4));
+            assertEquals(0f, big.get(SafetensorsFile.LE_FLOAT, 1L << 31));
+            assertMessage(assertThrows(SafetensorsException.class, () -> f.readFloats("big")), "do not fit in a Java array");
+        }
+    }
+
+    private static byte[] pad8(byte[] json) {
+        int padded = (json.length + 7) / 8 * 8;
+        byte[] out = java.util.Arrays.copyOf(json, padded);
+        java.util.Arrays.fill(out, json.length, padded, (byte) ' ');
+        return out;
+    }
+
     static void assertMessage(Throwable e, String fragment) {
         assertTrue(e.getMessage().contains(fragment), () -> "expected '" + fragment + "' in: " + e.getMessage());
     }

@@ -1,6 +1,7 @@
 package org.densify.loaders.tokenizer;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -90,12 +91,10 @@ class BpeTrainerTest {
     }
 
     @Test
+    @Timeout(60) // guards the incremental pair counts: recounting the corpus per merge would blow far past this
     void trainsAFewThousandTokensQuickly() {
         List<String> big = Stream.of(1, 2, 3, 4).flatMap(k -> corpus().stream().map(s -> k + " " + s)).toList();
-        long t0 = System.nanoTime();
         BpeTrainer.Trained t = new BpeTrainer(4000).train(big);
-        long ms = (System.nanoTime() - t0) / 1_000_000;
         assertEquals(4000, t.vocabSize());
-        assertTrue(ms < 10_000, "training took " + ms + " ms");
     }
 }

@@ -2,6 +2,7 @@ package org.densify.loaders.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -227,17 +228,15 @@ class Gpt2TokenizerTest {
     }
 
     @Test
+    @Timeout(30) // guards the O(n log n) merge: the reference's quadratic loop would take many minutes here
     void longPiecesAreFast() {
         // A CJK "sentence" is one piece: the heap keeps it O(n log n).
         SplittableRandom rnd = new SplittableRandom(3);
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < 200_000; i++) sb.appendCodePoint(rnd.nextInt(0x4E00, 0x9FA5));
         String s = sb.toString();
-        long t0 = System.nanoTime();
         int[] ids = gpt2().encode(s);
-        long ms = (System.nanoTime() - t0) / 1_000_000;
         assertEquals(s, gpt2().decode(ids));
-        assertTrue(ms < 5000, "600 KB piece took " + ms + " ms");
     }
 
     @Test

@@ -1,9 +1,10 @@
 package org.densify.loaders.data;
 
 import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.exc.StreamReadException;
 
 import java.io.BufferedInputStream;
 import java.io.IOException;
@@ -122,13 +123,8 @@ public final class ImdbDataset {
     // ---------------------------------------------------------------- JSON and JSON Lines
 
     private static List<Review> readJson(InputStream raw, String source) throws IOException {
-        InputStream in = new BufferedInputStream(raw, 1 << 16);
-        in.mark(2);
-        int b0 = in.read(), b1 = in.read();
-        in.reset();
-        if (b0 == 0x1f && b1 == 0x8b) in = new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16);
         List<Review> reviews = new ArrayList<>();
-        try (JsonParser p = JSON.createParser(in)) {
+        try (JsonParser p = JSON.createParser(gunzipIfGzipped(raw))) {
             JsonToken first = p.nextToken();
             if (first == null) throw new DataFormatException(source + ": empty file, expected a JSON array or JSON Lines of reviews");
             if (first == JsonToken.START_ARRAY) {
@@ -143,13 +139,26 @@ public final class ImdbDataset {
                     reviews.add(readReview(p, source, "line " + p.currentTokenLocation().getLineNr()));
                 }
             }
-        } catch (JsonParseException e) {
-            throw new DataFormatException(source + ": invalid JSON at line " + e.getLocation().getLineNr()
-                    + ", column " + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage(), e);
-        } catch (java.util.zip.ZipException e) {
-            throw new DataFormatException(source + ": corrupt gzip data: " + e.getMessage(), e);
+        } catch (StreamReadException e) {
+            // Syntax errors and numbers out of range (InputCoercionException) alike.
+            JsonLocation at = e.getLocation();
+            throw new DataFormatException(source + ": invalid JSON" + (at == null ? "" : " at line " + at.getLineNr()
+                    + ", column " + at.getColumnNr()) + ": " + e.getOriginalMessage(), e);
+        } catch (java.io.CharConversionException e) {
+            throw new DataFormatException(source + ": not UTF-8 JSON text: " + e.getMessage(), e);
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
+            throw new DataFormatException(source + ": corrupt or truncated gzip data: " + e.getMessage(), e);
         }
         return reviews;
+    }
+
+    /** Gzip is told by its two magic bytes, not by the file name. */
+    private static InputStream gunzipIfGzipped(InputStream raw) throws IOException {
+        InputStream in = new BufferedInputStream(raw, 1 << 16);
+        in.mark(2);
+        int b0 = in.read(), b1 = in.read();
+        in.reset();
+        return b0 == 0x1f && b1 == 0x8b ? new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16) : in;
     }
 
     /** Reads one review object; the parser stands on its START_OBJECT. */
@@ -170,7 +179,7 @@ public final class ImdbDataset {
                     text = p.getText();
                 }
                 case "s", "label" -> {
-                    if (value != JsonToken.VALUE_NUMBER_INT || (p.getLongValue() != 0 && p.getLongValue() != 1)) {
+                    if (value != JsonToken.VALUE_NUMBER_INT || !(p.getText().equals("0") || p.getText().equals("1"))) {
                         throw new DataFormatException(source + ": " + where + ": field '" + field + "' must be 0 or 1, found " + p.getText());
                     }
                     label = p.getIntValue();

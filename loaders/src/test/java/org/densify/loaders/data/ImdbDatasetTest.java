@@ -1,6 +1,7 @@
 package org.densify.loaders.data;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -89,6 +90,8 @@ class ImdbDatasetTest {
         assertMessage("[{\"t\":\"a\",\"s\":1}", "bad.json");
         assertMessage("", "empty file");
         assertMessage("[{\"t\":\"a\",\"t\":\"b\",\"s\":1}]", "invalid JSON");
+        assertMessage("[{\"t\":\"a\",\"s\":99999999999999999999}]", "field 's' must be 0 or 1");
+        assertMessage("[{\"t\":\"a\",\"s\":1.0}]", "field 's' must be 0 or 1");
         DataFormatException e = assertThrows(DataFormatException.class, () -> ImdbDataset.load(tmp.resolve("absent.json")));
         assertTrue(e.getMessage().contains("absent.json"));
         Files.createDirectories(tmp.resolve("empty"));
@@ -119,7 +122,54 @@ class ImdbDatasetTest {
         Files.writeString(f, content);
         DataFormatException e = assertThrows(DataFormatException.class, () -> ImdbDataset.load(f));
         assertTrue(e.getMessage().contains(expected), () -> "expected '" + expected + "' in: " + e.getMessage());
-        assertTrue(e.getMessage().contains("bad.json"), e.getMessage());
+    }
+
+    @Test
+    void truncatedGzipIsAFormatError() throws IOException {
+        Path gz = tmp.resolve("r.json.gz");
+        try (OutputStream out = new GZIPOutputStream(Files.newOutputStream(gz))) {
+            out.write("[{\"t\":\"Great film\",\"s\":1},{\"t\":\"Bad\",\"s\":0}]".getBytes(StandardCharsets.UTF_8));
+        }
+        byte[] whole = Files.readAllBytes(gz);
+        Files.write(gz, java.util.Arrays.copyOf(whole, whole.length - 12));
+        DataFormatException e = assertThrows(DataFormatException.class, () -> ImdbDataset.load(gz));
+        assertTrue(e.getMessage().startsWith(gz.toString()), e.getMessage());
+    }
+
+    private static final String PUNCTUATION = "{}[]\":,01-.e ";
+
+    /** Mutated JSON, JSON Lines and gzip inputs (fixed seed): only DataFormatException may escape. */
+    @Test
+    @Timeout(60)
+    void mutatedInputsOnlyEverThrowDataFormatException() throws IOException {
+        String json = "[{\"t\":\"Great<br />film\",\"s\":1},{\"t\":\"Bad \\u00e9\",\"s\":0,\"id\":[1,{\"x\":2}]}]";
+        String jsonl = "{\"t\":\"one\",\"s\":0}\n{\"text\":\"two\",\"label\":1}\n";
+        java.io.ByteArrayOutputStream gz = new java.io.ByteArrayOutputStream();
+        try (OutputStream out = new GZIPOutputStream(gz)) {
+            out.write(json.getBytes(StandardCharsets.UTF_8));
+        }
+        byte[][] seeds = {json.getBytes(StandardCharsets.UTF_8), jsonl.getBytes(StandardCharsets.UTF_8), gz.toByteArray()};
+        java.util.Random random = new java.util.Random(0x1DB);
+        Path f = tmp.resolve("fuzz.json");
+        int rejected = 0;
+        for (int c = 0; c < 3000; c++) {
+            byte[] bytes = seeds[c % seeds.length].clone();
+            switch (random.nextInt(4)) {
+                case 0 -> bytes[random.nextInt(bytes.length)] ^= (byte) (1 << random.nextInt(8));
+                case 1 -> bytes[random.nextInt(bytes.length)] = (byte) random.nextInt(256);
+                case 2 -> bytes = java.util.Arrays.copyOf(bytes, random.nextInt(bytes.length));
+                default -> bytes[random.nextInt(bytes.length)] = (byte) PUNCTUATION.charAt(random.nextInt(PUNCTUATION.length()));
+            }
+            Files.write(f, bytes);
+            try {
+                ImdbDataset.load(f);
+            } catch (DataFormatException expected) {
+                rejected++;
+            } catch (Throwable t) {
+                fail("case " + c + " threw " + t + " for " + java.util.Base64.getEncoder().encodeToString(bytes), t);
+            }
+        }
+        assertTrue(rejected > 1000, "most mutations should be rejected, got " + rejected);
     }
 
     private static void write(Path f, String text) throws IOException {

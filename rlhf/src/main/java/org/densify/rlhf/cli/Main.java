@@ -50,7 +50,6 @@ public final class Main implements Runnable {
         CommandLine cli = new CommandLine(main);
         cli.setOut(out);
         cli.setErr(err);
-        cli.setExitCodeExceptionMapper(t -> t instanceof CommandLine.ParameterException ? EXIT_USAGE : EXIT_FAILURE);
         cli.setParameterExceptionHandler((ex, ignored) -> {
             PrintWriter e = ex.getCommandLine().getErr();
             e.println("densify: " + ex.getMessage() + " (try '"
@@ -95,11 +94,16 @@ public final class Main implements Runnable {
         }
     }
 
+    /** The project version, filtered into {@code version.properties} at build time. */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
-        public String[] getVersion() {
-            String v = Main.class.getPackage().getImplementationVersion();
-            return new String[]{"densify " + (v == null ? "development build" : v)};
+        public String[] getVersion() throws java.io.IOException {
+            java.util.Properties p = new java.util.Properties();
+            try (var in = Main.class.getResourceAsStream("version.properties")) {
+                if (in == null) throw new java.io.IOException("version.properties is missing from the jar");
+                p.load(in);
+            }
+            return new String[]{"densify " + p.getProperty("version"), "Java " + Runtime.version()};
         }
     }
 }

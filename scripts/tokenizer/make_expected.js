@@ -72,9 +72,6 @@ final class UnicodeTable {
     private UnicodeTable() {
     }
 
-    /** The Unicode version of the JavaScript engine that produced the reference answers. */
-    static final String UNICODE_VERSION = "${process.versions.unicode}";
-
     /**
      * Runs over all code points: the hexadecimal first code point of each run and its class,
      * S (\\s), L (\\p{L}), N (\\p{N}) or O (anything else, lone surrogates included).

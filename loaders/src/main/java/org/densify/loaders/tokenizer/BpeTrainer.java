@@ -57,16 +57,30 @@ public final class BpeTrainer {
         /** A tokenizer of this vocabulary. */
         public Gpt2Tokenizer tokenizer() {
             try {
-                return Gpt2Tokenizer.build(vocabMap(), mergePairs(), "trained merges");
+                return Gpt2Tokenizer.build(tokens.toArray(String[]::new), mergePairs(), "trained vocabulary",
+                        "trained merges");
             } catch (IOException e) {
                 throw new UncheckedIOException(e); // cannot happen: the trainer made consistent tables
             }
         }
 
         /**
-         * Writes {@code vocab.json} and {@code merges.txt} (Hugging Face names and format) into
-         * {@code dir}, creating it. Each file is written to a temporary file and moved into place,
-         * so a reader never sees a half-written file.
+         * Writes {@code merges.txt} and then {@code vocab.json} (Hugging Face names and format) into
+         * {@code dir}, creating it. Each file is written to a temporary file and moved into place, so
+         * a reader never sees a half-written file; but the two files are replaced one after the other,
+         * not together. A crash (or a failed write) between the two leaves the new merges beside the
+         * old vocabulary, and a reader that loads while this runs may see that pair too.
+         *
+         * <p>Merges go first because {@link Gpt2Tokenizer#load} checks merges against the vocabulary
+         * (every merge's tokens and their concatenation must be in it) and not the other way round,
+         * and because the vocabulary is what a model is bound to (its size is the embedding's rows).
+         * With the vocabulary written last, a torn pair still has the old vocabulary whole: a
+         * retrained tokenizer with more tokens is refused (its new merges name tokens the old
+         * vocabulary lacks), and one with fewer tokens keeps the old, larger size, which a model
+         * trained on the new files does not match. Written the other way, the new vocabulary with
+         * the old, shorter merges would load without complaint, with the new size, and encode with
+         * merges missing. To replace a tokenizer as one unit, write it into a new directory and
+         * rename the directory.
          */
         public void write(Path dir) throws IOException {
             Files.createDirectories(dir);
@@ -78,14 +92,8 @@ public final class BpeTrainer {
             }
             StringBuilder txt = new StringBuilder("#version: 0.2\n");
             for (String m : merges) txt.append(m).append('\n');
-            AtomicFiles.write(dir.resolve("vocab.json"), json.toByteArray());
             AtomicFiles.write(dir.resolve("merges.txt"), txt.toString().getBytes(StandardCharsets.UTF_8));
-        }
-
-        private Map<String, Integer> vocabMap() {
-            Map<String, Integer> map = new LinkedHashMap<>();
-            for (int id = 0; id < tokens.size(); id++) map.put(tokens.get(id), id);
-            return map;
+            AtomicFiles.write(dir.resolve("vocab.json"), json.toByteArray());
         }
 
         private List<String[]> mergePairs() {

@@ -66,13 +66,6 @@ final class ByteLevel {
         return out;
     }
 
-    /** The byte-level string of some bytes (what vocab.json and merges.txt spell). */
-    static String toTokenString(byte[] bytes, int from, int to) {
-        char[] c = new char[to - from];
-        for (int i = from; i < to; i++) c[i - from] = BYTE_CHAR[bytes[i] & 0xFF];
-        return new String(c);
-    }
-
     /**
      * Writes the UTF-8 bytes (as ints 0..255) of {@code s[from, to)} into {@code out} and returns
      * their count. A lone surrogate becomes U+FFFD, as in TextEncoder. {@code out} needs room for

@@ -1,13 +1,14 @@
 package org.densify.loaders.tokenizer;
 
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -87,33 +88,112 @@ public final class Gpt2Tokenizer {
         throw new NoSuchFileException(dir + ": no vocab.json + merges.txt nor encoder.json + vocab.bpe");
     }
 
-    /** Loads a vocabulary (JSON object, token to id) and its merges file. */
+    /**
+     * Loads a vocabulary (JSON object, token to id) and its merges file; see {@link #read} for what
+     * they must hold.
+     */
     public static Gpt2Tokenizer load(Path vocabJson, Path mergesTxt) throws IOException {
         try (InputStream v = Files.newInputStream(vocabJson); InputStream m = Files.newInputStream(mergesTxt)) {
             return read(v, vocabJson.toString(), m, mergesTxt.toString());
         }
     }
 
-    /** Reads a vocabulary and merges from streams (for example class-path resources); names go in messages. */
+    /**
+     * Reads a vocabulary and merges from streams (for example class-path resources); the names go in
+     * messages. The streams are read to their end and left open.
+     *
+     * <p>Both files are UTF-8: a malformed byte sequence is an error naming the file, byte offset and
+     * line, never replaced by U+FFFD (Hugging Face's loader refuses it too). One leading byte order mark
+     * (U+FEFF) is dropped from either file. Hugging Face does not drop it: it fails on one in
+     * {@code vocab.json}, and in {@code merges.txt} the mark hides the {@code #version} line, which
+     * then fails as a merge of unknown tokens. GPT-2's {@code encoder.py} skips the first line of
+     * {@code vocab.bpe} whatever it holds. Dropping the mark cannot change a vocabulary: no byte-level
+     * token contains U+FEFF (their characters are all below U+0144).
+     *
+     * <p>{@code vocab.json} must be one JSON object, with only blanks after it (as Hugging Face also
+     * requires), mapping each token (its byte-level spelling) to its id, with each token once and the
+     * ids exactly {@code 0..n-1} for {@code n} tokens. Hugging Face's loader accepts more: a repeated
+     * key silently replaces the earlier one, ids may leave gaps or repeat, ids above 2^32 wrap, and
+     * values that are not numbers are skipped. Here each of those is an error, because a model has
+     * one embedding row per id, so such a file is damaged rather than a different vocabulary; GPT-2's
+     * own {@code encoder.json} and every file {@link BpeTrainer} writes are dense. The ids are checked
+     * before any table is sized from them. The vocabulary must hold the 256 byte tokens and
+     * {@code <|endoftext|>}.
+     *
+     * <p>{@code merges.txt} has one merge per line, two tokens separated by blanks, in rank order. A
+     * first line starting with {@code #version} is skipped, and so are blank lines. Each merge's two
+     * tokens and their concatenation must be in the vocabulary.
+     */
     public static Gpt2Tokenizer read(InputStream vocabJson, String vocabName, InputStream mergesTxt, String mergesName)
             throws IOException {
-        Map<String, Integer> vocab = new LinkedHashMap<>();
-        try (JsonParser p = JSON.createParser(vocabJson)) {
+        String[] tokens = readVocabulary(vocabJson, vocabName);
+        List<String[]> pairs = readMerges(mergesTxt, mergesName);
+        return build(tokens, pairs, vocabName, mergesName);
+    }
+
+    private static String[] readVocabulary(InputStream in, String name) throws IOException {
+        Map<String, Integer> vocab = new LinkedHashMap<>(); // file order, for messages
+        try (JsonParser p = JSON.createParser(new StrictUtf8Reader(in, name))) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
-                throw new IOException(vocabName + ": expected a JSON object of token to id");
+                throw new IOException(name + ": expected a JSON object of token to id");
             }
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
+            JsonToken t;
+            while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
                 String token = p.currentName();
-                if (p.nextToken() != JsonToken.VALUE_NUMBER_INT || p.getValueAsLong() < 0
-                        || p.getValueAsLong() >= Integer.MAX_VALUE) {
-                    throw new IOException(vocabName + ": token " + quote(token) + " has id " + p.getText()
-                            + ", expected a non-negative integer");
+                JsonToken value = p.nextToken();
+                if (value != JsonToken.VALUE_NUMBER_INT || p.getNumberType() != JsonParser.NumberType.INT
+                        || p.getIntValue() < 0) {
+                    String shown = value == JsonToken.VALUE_STRING ? quote(p.getText())
+                            : value == JsonToken.START_OBJECT ? "an object"
+                            : value == JsonToken.START_ARRAY ? "an array" : clip(p.getText());
+                    throw new IOException(name + ": token " + quote(token) + " has id " + shown
+                            + ", expected an integer from 0 to the vocabulary size - 1");
                 }
-                vocab.put(token, p.getIntValue());
+                Integer earlier = vocab.putIfAbsent(token, p.getIntValue());
+                if (earlier != null) {
+                    throw new IOException(name + ": token " + quote(token) + " appears twice (ids " + earlier + " and "
+                            + p.getIntValue() + "), expected each token once");
+                }
+            }
+            if (t != JsonToken.END_OBJECT) throw new IOException(name + ": expected a JSON object of token to id");
+            if (p.nextToken() != null) {
+                throw new IOException(name + ": unexpected " + clip(p.getText()) + " after the vocabulary object at line "
+                        + p.currentTokenLocation().getLineNr() + ", column " + p.currentTokenLocation().getColumnNr());
+            }
+        } catch (JsonProcessingException e) {
+            JsonLocation at = e.getLocation();
+            throw new IOException(name + ": not valid JSON: " + e.getOriginalMessage()
+                    + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"), e);
+        }
+        // Ids must be exactly 0..n-1: with n tokens, all ids below n and none twice. Checked before any
+        // table is sized from an id, so a damaged id cannot ask for a huge allocation.
+        int n = vocab.size();
+        String[] tokens = new String[n];
+        Map.Entry<String, Integer> outside = null;
+        for (Map.Entry<String, Integer> e : vocab.entrySet()) {
+            int id = e.getValue();
+            if (id >= n) {
+                if (outside == null) outside = e;
+            } else if (tokens[id] != null) {
+                throw new IOException(name + ": id " + id + " is given to both " + quote(tokens[id]) + " and "
+                        + quote(e.getKey()) + ", expected each id 0.." + (n - 1) + " once");
+            } else {
+                tokens[id] = e.getKey();
             }
         }
+        if (outside != null) {
+            int missing = 0;
+            while (tokens[missing] != null) missing++;
+            throw new IOException(name + ": token " + quote(outside.getKey()) + " has id " + outside.getValue()
+                    + ", expected ids 0.." + (n - 1) + " (one per token, " + n + " tokens); id " + missing
+                    + " has no token");
+        }
+        return tokens;
+    }
+
+    private static List<String[]> readMerges(InputStream in, String name) throws IOException {
         List<String[]> pairs = new ArrayList<>();
-        BufferedReader r = new BufferedReader(new InputStreamReader(mergesTxt, StandardCharsets.UTF_8));
+        BufferedReader r = new BufferedReader(new StrictUtf8Reader(in, name));
         int lineNo = 0;
         for (String line; (line = r.readLine()) != null; ) {
             lineNo++;
@@ -121,42 +201,42 @@ public final class Gpt2Tokenizer {
             String[] parts = line.strip().split("\\s+");
             if (parts.length == 1 && parts[0].isEmpty()) continue;
             if (parts.length != 2) {
-                throw new IOException(mergesName + " line " + lineNo + ": expected two tokens separated by a space, got "
+                throw new IOException(name + " line " + lineNo + ": expected two tokens separated by a space, got "
                         + quote(line));
             }
             pairs.add(parts);
         }
-        return build(vocab, pairs, mergesName);
+        return pairs;
     }
 
-    /** Builds a tokenizer from a vocabulary and merges in rank order; {@code source} names them in messages. */
-    static Gpt2Tokenizer build(Map<String, Integer> vocab, List<String[]> pairs, String source) throws IOException {
-        int size = 0;
-        for (int id : vocab.values()) size = Math.max(size, id + 1);
-        String[] tokens = new String[size];
-        byte[][] tokenBytes = new byte[size][];
-        for (Map.Entry<String, Integer> e : vocab.entrySet()) {
-            int id = e.getValue();
-            if (tokens[id] != null) {
-                throw new IOException("vocabulary gives id " + id + " to both " + quote(tokens[id]) + " and "
-                        + quote(e.getKey()));
+    /**
+     * Builds a tokenizer from the tokens in id order and the merges in rank order; the names say where
+     * they came from in messages.
+     */
+    static Gpt2Tokenizer build(String[] tokens, List<String[]> pairs, String vocabName, String mergesName)
+            throws IOException {
+        Map<String, Integer> vocab = HashMap.newHashMap(tokens.length);
+        byte[][] tokenBytes = new byte[tokens.length][];
+        for (int id = 0; id < tokens.length; id++) {
+            Integer earlier = vocab.putIfAbsent(tokens[id], id);
+            if (earlier != null) {
+                throw new IOException(vocabName + ": token " + quote(tokens[id]) + " has ids " + earlier + " and " + id);
             }
-            tokens[id] = e.getKey();
-            byte[] b = ByteLevel.tokenBytes(e.getKey());
+            byte[] b = ByteLevel.tokenBytes(tokens[id]);
             // A token outside the byte alphabet (an added special token) decodes as its own UTF-8.
-            tokenBytes[id] = b != null ? b : e.getKey().getBytes(StandardCharsets.UTF_8);
+            tokenBytes[id] = b != null ? b : tokens[id].getBytes(StandardCharsets.UTF_8);
         }
         int[] byteIds = new int[256];
         for (int b = 0; b < 256; b++) {
             Integer id = vocab.get(String.valueOf(ByteLevel.byteChar(b)));
             if (id == null) {
-                throw new IOException("vocabulary lacks the byte token " + quote(String.valueOf(ByteLevel.byteChar(b)))
+                throw new IOException(vocabName + ": lacks the byte token " + quote(String.valueOf(ByteLevel.byteChar(b)))
                         + " (byte " + b + "): not a byte-level BPE vocabulary");
             }
             byteIds[b] = id;
         }
         Integer eot = vocab.get(END_OF_TEXT);
-        if (eot == null) throw new IOException("vocabulary lacks " + END_OF_TEXT);
+        if (eot == null) throw new IOException(vocabName + ": lacks " + END_OF_TEXT);
 
         // The reference keys ranks by "left,right" and a later merge with the same key replaces an
         // earlier one. Every split of a key at a comma into two tokens whose concatenation is a token
@@ -166,7 +246,7 @@ public final class Gpt2Tokenizer {
             String[] p = pairs.get(i);
             for (String t : new String[]{p[0], p[1], p[0] + p[1]}) {
                 if (!vocab.containsKey(t)) {
-                    throw new IOException(source + ": merge " + (i + 1) + " (" + p[0] + " " + p[1] + "): "
+                    throw new IOException(mergesName + ": merge " + (i + 1) + " (" + clip(p[0]) + " " + clip(p[1]) + "): "
                             + quote(t) + " is not in the vocabulary");
                 }
             }
@@ -197,7 +277,7 @@ public final class Gpt2Tokenizer {
 
     // ---------------------------------------------------------------- vocabulary
 
-    /** One more than the largest id (ids without a token, if any, are rejected by every method). */
+    /** The number of tokens: the ids are {@code 0..vocabSize()-1}. */
     public int vocabSize() {
         return tokens.length;
     }
@@ -229,7 +309,7 @@ public final class Gpt2Tokenizer {
     }
 
     private void checkId(int id) {
-        if (id < 0 || id >= tokens.length || tokens[id] == null) {
+        if (id < 0 || id >= tokens.length) {
             throw new IllegalArgumentException("token id " + id + " is not in the vocabulary (size " + tokens.length + ")");
         }
     }
@@ -251,12 +331,12 @@ public final class Gpt2Tokenizer {
 
     /** {@link #encode} with each token's character span; see {@link Encoding}. */
     public Encoding encodeWithOffsets(String text) {
-        return run(text, false, true);
+        return run(text, false, true).encoding();
     }
 
     /** {@link #encode} or, when {@code special}, {@link #encodeWithSpecial}, with character spans. */
     public Encoding encodeWithOffsets(String text, boolean special) {
-        return run(text, special, true);
+        return run(text, special, true).encoding();
     }
 
     /**
@@ -266,14 +346,43 @@ public final class Gpt2Tokenizer {
      * only part of a multi-byte character gets that whole character, so neighbours that split one
      * character share it: spans may overlap by one character but never go backwards, and every
      * character belongs to some span. {@code <|endoftext|>} covers its 13 chars.
+     *
+     * <p>Two encodings are equal when their three arrays hold the same numbers ({@link #equals},
+     * {@link #hashCode} and {@link #toString} look at the contents, not at the arrays' identity). The
+     * accessors return the arrays themselves, not copies.
      */
     public record Encoding(int[] ids, int[] starts, int[] ends) {
+        /** @throws IllegalArgumentException unless the three arrays have the same length */
+        public Encoding {
+            if (ids.length != starts.length || ids.length != ends.length) {
+                throw new IllegalArgumentException("ids, starts and ends differ in length: " + ids.length + ", "
+                        + starts.length + ", " + ends.length);
+            }
+        }
+
         public int size() {
             return ids.length;
         }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Encoding e && Arrays.equals(ids, e.ids) && Arrays.equals(starts, e.starts)
+                    && Arrays.equals(ends, e.ends);
+        }
+
+        @Override
+        public int hashCode() {
+            return (Arrays.hashCode(ids) * 31 + Arrays.hashCode(starts)) * 31 + Arrays.hashCode(ends);
+        }
+
+        @Override
+        public String toString() {
+            return "Encoding[ids=" + Arrays.toString(ids) + ", starts=" + Arrays.toString(starts) + ", ends="
+                    + Arrays.toString(ends) + "]";
+        }
     }
 
-    private Encoding run(String text, boolean special, boolean offsets) {
+    private Out run(String text, boolean special, boolean offsets) {
         Out out = new Out(text.length() / 3 + 8, offsets);
         int from = 0;
         if (special) {
@@ -283,7 +392,7 @@ public final class Gpt2Tokenizer {
             }
         }
         encodeSegment(text, from, text.length(), out);
-        return out.finish();
+        return out;
     }
 
     private void encodeSegment(String text, int from, int to, Out out) {
@@ -385,9 +494,13 @@ public final class Gpt2Tokenizer {
             n += more.length;
         }
 
-        Encoding finish() {
-            return new Encoding(Arrays.copyOf(ids, n), starts == null ? null : Arrays.copyOf(starts, n),
-                    ends == null ? null : Arrays.copyOf(ends, n));
+        int[] ids() {
+            return Arrays.copyOf(ids, n);
+        }
+
+        /** Only when made with offsets. */
+        Encoding encoding() {
+            return new Encoding(Arrays.copyOf(ids, n), Arrays.copyOf(starts, n), Arrays.copyOf(ends, n));
         }
     }
 
@@ -419,7 +532,12 @@ public final class Gpt2Tokenizer {
         return ByteLevel.decodeUtf8(decodeBytes(tokenIds));
     }
 
+    /** A token or line for a message: quoted, and cut short if long (a damaged file may hold huge ones). */
     private static String quote(String s) {
-        return '"' + s + '"';
+        return '"' + clip(s) + '"';
+    }
+
+    private static String clip(String s) {
+        return s.length() <= 80 ? s : s.substring(0, 77) + "...";
     }
 }

@@ -8,9 +8,6 @@ final class UnicodeTable {
     private UnicodeTable() {
     }
 
-    /** The Unicode version of the JavaScript engine that produced the reference answers. */
-    static final String UNICODE_VERSION = "17.0";
-
     /**
      * Runs over all code points: the hexadecimal first code point of each run and its class,
      * S (\s), L (\p{L}), N (\p{N}) or O (anything else, lone surrogates included).

@@ -63,6 +63,33 @@ class BpeTrainerTest {
         }
     }
 
+    /**
+     * The two files are replaced one after the other: merges.txt first, so a write torn between them
+     * keeps the old vocabulary whole, and a grown tokenizer's new merges beside it do not load.
+     */
+    @Test
+    void writesTheMergesBeforeTheVocabulary() throws IOException {
+        Path dir = tmp.resolve("tok");
+        BpeTrainer.Trained small = new BpeTrainer(600).train(corpus()), big = new BpeTrainer(900).train(corpus());
+        small.write(dir);
+        byte[] oldVocab = Files.readAllBytes(dir.resolve("vocab.json"));
+        // Make the vocabulary impossible to replace: the write fails between the two files.
+        Path blocked = tmp.resolve("blocked");
+        Files.createDirectories(blocked.resolve("vocab.json/keep"));
+        Files.copy(dir.resolve("merges.txt"), blocked.resolve("merges.txt"));
+        assertThrows(IOException.class, () -> big.write(blocked));
+        assertEquals(big.merges().size() + 1, Files.readAllLines(blocked.resolve("merges.txt")).size(),
+                "merges.txt is written first");
+
+        // The torn state: old vocabulary, new merges. The grown merges name tokens it lacks.
+        Files.copy(blocked.resolve("merges.txt"), dir.resolve("merges.txt"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        assertArrayEquals(oldVocab, Files.readAllBytes(dir.resolve("vocab.json")));
+        IOException torn = assertThrows(IOException.class, () -> Gpt2Tokenizer.load(dir));
+        assertTrue(torn.getMessage().contains("is not in the vocabulary"), torn.getMessage());
+        big.write(dir); // a completed write repairs it
+        assertEquals(900, Gpt2Tokenizer.load(dir).vocabSize());
+    }
+
     @Test
     void isDeterministic() throws IOException {
         new BpeTrainer(600).train(corpus()).write(tmp.resolve("a"));

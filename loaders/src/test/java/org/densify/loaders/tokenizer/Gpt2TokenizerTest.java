@@ -179,6 +179,24 @@ class Gpt2TokenizerTest {
     }
 
     @Test
+    void encodingsCompareByContent() {
+        Gpt2Tokenizer.Encoding a = gpt2().encodeWithOffsets("a \uD83E\uDDD1!"), b = gpt2().encodeWithOffsets("a \uD83E\uDDD1!");
+        assertNotSame(a.ids(), b.ids());
+        assertEquals(a, b);
+        assertEquals(a.hashCode(), b.hashCode());
+        assertEquals(new Gpt2Tokenizer.Encoding(new int[]{64, 12520, 100, 239, 0}, new int[]{0, 1, 2, 2, 4},
+                new int[]{1, 4, 4, 4, 5}), a);
+        assertEquals("Encoding[ids=[64, 12520, 100, 239, 0], starts=[0, 1, 2, 2, 4], ends=[1, 4, 4, 4, 5]]", a.toString());
+        assertNotEquals(a, gpt2().encodeWithOffsets("a \uD83E\uDDD1?"));
+        assertNotEquals(a, new Gpt2Tokenizer.Encoding(a.ids(), a.starts(), new int[]{1, 4, 4, 4, 6}));
+        assertNotEquals(a, new Gpt2Tokenizer.Encoding(a.ids(), new int[]{0, 1, 2, 3, 4}, a.ends()));
+        assertNotEquals(a, null);
+        assertEquals(gpt2().encodeWithOffsets("x<|endoftext|>", true), gpt2().encodeWithOffsets("x<|endoftext|>", true));
+        assertThrows(IllegalArgumentException.class, () -> new Gpt2Tokenizer.Encoding(new int[1], new int[1], new int[2]));
+        assertThrows(NullPointerException.class, () -> new Gpt2Tokenizer.Encoding(new int[1], null, new int[1]));
+    }
+
+    @Test
     void cacheDoesNotChangeResults() {
         Gpt2Tokenizer none = gpt2().withCacheCapacity(0), tiny = gpt2().withCacheCapacity(3);
         for (Fixtures.Case c : cases()) {

@@ -12,9 +12,23 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Writes a file so that a reader (or a crash) never sees half of it: the content goes to a hidden
- * temporary file in the target's folder, is forced to disk, and is then renamed over the target in
- * one atomic step. On any failure the temporary file is deleted and an existing target is untouched.
- * Used for safetensors files, config.json and checkpoints.
+ * temporary file {@code .<name>.<random hex>.tmp} in the target's folder, is forced to disk, and is
+ * then renamed over the target in one atomic step. On any failure the temporary file is deleted and
+ * an existing target is untouched. Used for safetensors files, config.json and checkpoints.
+ *
+ * <p>What replacing by rename means:
+ * <ul>
+ *   <li>The result is always a new regular file. If the target is a symbolic link, the link itself
+ *       is replaced by the file; the file it pointed to is left as it was.</li>
+ *   <li>Where the file system has POSIX permissions (and lets them be set), the new file gets the
+ *       permissions of the file it replaces (following a symbolic link); a new target gets the usual
+ *       umask default. Owner,
+ *       group, ACLs, extended attributes and hard links of the old file are not carried over.</li>
+ *   <li>A crash (or {@code kill -9}) between creating the temporary file and the rename can leave
+ *       the hidden temporary file behind. It is not cleaned up automatically: another process may be
+ *       writing the same target at that moment, and deleting its temporary file would break that
+ *       write. Such leftovers are safe to delete by hand when nothing is writing.</li>
+ * </ul>
  */
 public final class AtomicFiles {
     private AtomicFiles() {
@@ -48,6 +62,7 @@ public final class AtomicFiles {
                 content.writeTo(c);
                 c.force(true);
             }
+            keepPermissions(abs, tmp);
             Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException | RuntimeException | Error e) {
             try {
@@ -68,6 +83,19 @@ public final class AtomicFiles {
     /** Writes all of {@code buf}; a channel may take less than asked per call. */
     public static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
         while (buf.hasRemaining()) ch.write(buf);
+    }
+
+    /**
+     * Gives {@code tmp} the POSIX permissions of an existing {@code target} (through a link). Best
+     * effort: a new target, a file system without POSIX permissions, or one that refuses the change
+     * keeps the default, rather than failing a write whose content is already safely on disk.
+     */
+    private static void keepPermissions(Path target, Path tmp) {
+        try {
+            Files.setPosixFilePermissions(tmp, Files.getPosixFilePermissions(target));
+        } catch (IOException | UnsupportedOperationException e) {
+            // NoSuchFileException: a new file or a dangling link; others: not supported here
+        }
     }
 
     /** Makes the rename itself durable where the platform allows it (Linux does; Windows cannot open folders). */

@@ -1,16 +1,15 @@
 package org.densify.loaders.model;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.densify.loaders.io.AtomicFiles;
+import org.densify.loaders.io.StrictJson;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -19,6 +18,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,6 +38,27 @@ import java.util.TreeMap;
  * wrongly: an unknown activation, {@code scale_attn_weights: false},
  * {@code scale_attn_by_inverse_layer_idx: true}, {@code add_cross_attention: true}, a
  * {@code model_type} other than {@code gpt2}, or an architecture other than those of {@link ModelKind}.
+ *
+ * <p>The file is read strictly ({@link StrictJson}): strict UTF-8, one JSON object, no duplicate
+ * keys, nothing after it. Beyond Hugging Face, which validates almost nothing, these are checked:
+ * <ul>
+ *   <li>sizes: positive, {@code n_embd} divisible by {@code n_head}, {@code n_layer} at most
+ *       {@value #MAX_LAYERS}, {@code 4 * n_embd} (the default {@code n_inner}) within an int, and the
+ *       body's parameter count within {@code Long.MAX_VALUE / 8} (so byte sizes and file offsets
+ *       never overflow);</li>
+ *   <li>labels: {@code id2label} keys are canonical decimal ids (so {@code "1"} and {@code "01"}
+ *       cannot collapse into one), exactly {@code 0 .. n-1}, at most {@value #MAX_LABELS}, label
+ *       names distinct; a {@code label2id} in the file must be the exact inverse of
+ *       {@code id2label} (when the file has no {@code id2label}, of the default
+ *       {@code LABEL_0 .. LABEL_{n-1}});</li>
+ *   <li>{@code pad_token_id}, when set, is a token of the vocabulary ({@code 0 .. vocab_size-1}):
+ *       a classifier finds each sequence's last real token by it, so an id no input can hold would
+ *       silently read the wrong position;</li>
+ *   <li>{@code bos_token_id} / {@code eos_token_id} are deliberately <em>not</em> checked against
+ *       {@code vocab_size}: Hugging Face's defaults are 50256 and it never validates them, so
+ *       configurations of small custom vocabularies routinely carry 50256, and refusing them would
+ *       refuse real model folders. Nothing in the loaders uses them; a caller that does must check.</li>
+ * </ul>
  *
  * @param nInner          MLP width, or null for {@code 4 * n_embd} (see {@link #innerDim()})
  * @param architectures   as written in the file; empty when absent
@@ -66,12 +87,20 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
     private static final Map<String, Activation> ACTIVATIONS = Map.of(
             "gelu_new", Activation.GELU_NEW, "gelu_pytorch_tanh", Activation.GELU_NEW,
             "gelu", Activation.GELU, "relu", Activation.RELU);
+    /** The most layers a configuration may declare (GPT-2 XL has 48). */
+    public static final int MAX_LAYERS = 10_000;
+    /** The most classifier labels a configuration may declare. */
+    public static final int MAX_LABELS = 100_000;
+    /** Bound on the body's parameter count, so that its size in bytes (even as F64) fits a long. */
+    private static final long MAX_PARAMETERS = Long.MAX_VALUE / 8;
+    private static final java.util.regex.Pattern CANONICAL_ID = java.util.regex.Pattern.compile("0|[1-9][0-9]{0,9}");
+
     private static final List<String> KNOWN = List.of("vocab_size", "n_positions", "n_embd", "n_layer", "n_head",
             "n_inner", "activation_function", "layer_norm_epsilon", "architectures", "num_labels", "id2label",
             "label2id", "problem_type", "pad_token_id", "bos_token_id", "eos_token_id", "tie_word_embeddings",
             "resid_pdrop", "embd_pdrop", "attn_pdrop", "initializer_range", "model_type");
 
-    static final ObjectMapper JSON = JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
+    private static final ObjectMapper JSON = StrictJson.MAPPER;
 
     public Gpt2Config {
         positive("vocab_size", vocabSize);
@@ -80,6 +109,13 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         positive("n_layer", nLayer);
         positive("n_head", nHead);
         if (nInner != null) positive("n_inner", nInner);
+        if (nLayer > MAX_LAYERS) {
+            throw new IllegalArgumentException("field 'n_layer': " + nLayer + " layers is more than this engine accepts (at most " + MAX_LAYERS + ")");
+        }
+        if (nInner == null && nEmbd > Integer.MAX_VALUE / 4) {
+            throw new IllegalArgumentException("field 'n_embd': " + nEmbd + " is too large: n_inner is null, so the MLP width would be 4 * n_embd = "
+                    + 4L * nEmbd + ", beyond a 32-bit int (expected n_embd <= " + Integer.MAX_VALUE / 4 + ")");
+        }
         if (nEmbd % nHead != 0) {
             throw new IllegalArgumentException("field 'n_embd': " + nEmbd + " is not divisible by n_head = " + nHead + " (expected a multiple of n_head)");
         }
@@ -104,15 +140,54 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
             kind = k;
         }
         if (id2label.isEmpty()) throw new IllegalArgumentException("field 'id2label': expected at least one label");
+        if (id2label.size() > MAX_LABELS) {
+            throw new IllegalArgumentException("field 'id2label': " + id2label.size() + " labels is more than this engine accepts (at most " + MAX_LABELS + ")");
+        }
         for (int i = 0; i < id2label.size(); i++) {
             if (!id2label.containsKey(i)) {
-                throw new IllegalArgumentException("field 'id2label': label ids must be 0.." + (id2label.size() - 1) + ", found " + new TreeMap<>(id2label).keySet());
+                throw new IllegalArgumentException("field 'id2label': label ids must be 0.." + (id2label.size() - 1) + ", found " + abbreviate(new TreeMap<>(id2label).keySet()));
             }
         }
         id2label = Collections.unmodifiableMap(new TreeMap<>(id2label));
-        label2id = label2id == null ? inverse(id2label) : Collections.unmodifiableMap(new LinkedHashMap<>(label2id));
+        Map<String, Integer> firstId = new LinkedHashMap<>();
+        for (Map.Entry<Integer, String> e : id2label.entrySet()) {
+            if (e.getValue() == null) throw new IllegalArgumentException("field 'id2label': label " + e.getKey() + " has no name");
+            Integer prev = firstId.putIfAbsent(e.getValue(), e.getKey());
+            if (prev != null) {
+                throw new IllegalArgumentException("field 'id2label': ids " + prev + " and " + e.getKey() + " are both named '" + e.getValue()
+                        + "' (label names must be distinct, or label2id cannot map them back)");
+            }
+        }
+        Map<String, Integer> inverse = Collections.unmodifiableMap(firstId);
+        if (label2id == null) {
+            label2id = inverse;
+        } else {
+            label2id = Collections.unmodifiableMap(new LinkedHashMap<>(label2id));
+            if (!label2id.equals(inverse)) {
+                throw new IllegalArgumentException("field 'label2id': " + abbreviate(label2id) + " is not the inverse of id2label "
+                        + abbreviate(id2label) + " (expected " + abbreviate(inverse) + "; without id2label the labels are LABEL_0 .. LABEL_n-1)");
+            }
+        }
+        if (padTokenId != null && (padTokenId < 0 || padTokenId >= vocabSize)) {
+            throw new IllegalArgumentException("field 'pad_token_id': " + padTokenId + " is not a token of a vocabulary of vocab_size = " + vocabSize
+                    + " (expected 0.." + (vocabSize - 1) + " or null; a classifier finds the last token of each sequence by it)");
+        }
         for (double p : new double[]{residPdrop, embdPdrop, attnPdrop}) {
             if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("dropout probabilities must be in [0, 1], found " + p);
+        }
+        if (!Double.isFinite(initializerRange) || initializerRange < 0) {
+            throw new IllegalArgumentException("field 'initializer_range': expected a non-negative number, found " + initializerRange);
+        }
+        long parameters;
+        try {
+            parameters = exactBodyParameters(vocabSize, nPositions, nEmbd, nLayer, nInner != null ? nInner : 4 * nEmbd);
+        } catch (ArithmeticException e) {
+            parameters = Long.MAX_VALUE;
+        }
+        if (parameters > MAX_PARAMETERS) {
+            throw new IllegalArgumentException("the sizes (vocab_size=" + vocabSize + ", n_positions=" + nPositions + ", n_embd=" + nEmbd
+                    + ", n_layer=" + nLayer + (nInner != null ? ", n_inner=" + nInner : "") + ") give a body of more than "
+                    + MAX_PARAMETERS + " parameters (its size in bytes would overflow)");
         }
         extra = extra == null ? JsonNodeFactory.instance.objectNode() : extra.deepCopy();
         for (String k : KNOWN) extra.remove(k);
@@ -159,9 +234,9 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         return extra.deepCopy();
     }
 
-    /** MLP width: {@code n_inner}, or {@code 4 * n_embd} when it is null. */
+    /** MLP width: {@code n_inner}, or {@code 4 * n_embd} when it is null (checked to fit an int when built). */
     public int innerDim() {
-        return nInner != null ? nInner : 4 * nEmbd;
+        return nInner != null ? nInner : Math.multiplyExact(4, nEmbd);
     }
 
     public int headDim() {
@@ -181,35 +256,80 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         return architectures.isEmpty() ? Optional.empty() : Optional.of(ModelKind.ofArchitecture(architectures.getFirst()));
     }
 
+    /**
+     * The kind of a model of this config that holds the tensors named (canonical names, see
+     * {@link Gpt2Tensors#canonical(String)}): the {@linkplain #declaredKind() declared} kind; without
+     * {@code architectures}, {@link ModelKind#SEQUENCE_CLASSIFIER} when {@code score.weight} is among
+     * them, else {@link ModelKind#LM}. The one rule both {@link ModelFolder} (reading) and
+     * {@link ModelWriter} (writing) apply, so that whatever the writer writes the reader opens.
+     */
+    public ModelKind kindFor(Collection<String> canonicalTensorNames) {
+        return declaredKind().orElse(canonicalTensorNames.contains(Gpt2Tensors.SCORE) ? ModelKind.SEQUENCE_CLASSIFIER : ModelKind.LM);
+    }
+
     /** Trainable parameters of the body (embeddings, blocks, final LayerNorm; heads excluded). */
     public long bodyParameters() {
-        long d = nEmbd, f = innerDim();
-        long block = 2 * 2 * d + d * 3 * d + 3 * d + d * d + d + d * f + f + f * d + d;
-        return (long) vocabSize * d + (long) nPositions * d + nLayer * block + 2 * d;
+        return exactBodyParameters(vocabSize, nPositions, nEmbd, nLayer, innerDim()); // bounded when built: cannot overflow
+    }
+
+    private static long exactBodyParameters(long vocab, long positions, long d, long layers, long f) {
+        // per block: ln_1 and ln_2 (2 x 2d), c_attn (d x 3d + 3d), attn c_proj (d x d + d), c_fc (d x f + f), mlp c_proj (f x d + d)
+        long block = Math.addExact(Math.addExact(Math.multiplyExact(4, d), Math.multiplyExact(Math.multiplyExact(3, d), Math.addExact(d, 1))),
+                Math.addExact(Math.multiplyExact(d, Math.addExact(d, 1)),
+                        Math.addExact(Math.multiplyExact(f, Math.addExact(d, 1)), Math.multiplyExact(d, Math.addExact(f, 1)))));
+        long embeddings = Math.multiplyExact(Math.addExact(vocab, positions), d);
+        return Math.addExact(Math.addExact(embeddings, Math.multiplyExact(layers, block)), Math.multiplyExact(2, d));
     }
 
     // ---------------------------------------------------------------- reading
 
-    /** Reads {@code config.json}; every problem is a {@link ModelFormatException} naming the file. */
+    /**
+     * Reads {@code config.json}; every problem with its content is a {@link ModelFormatException}
+     * naming the file. A file that cannot be read at all is a ModelFormatException when missing,
+     * else the {@link IOException} the file system gave.
+     */
     public static Gpt2Config read(Path file) throws IOException {
+        return parse(readJson(file), file.toString());
+    }
+
+    /**
+     * {@code config.json} as strictly parsed JSON (see {@link StrictJson}), not interpreted: for tools
+     * that show a configuration this engine may not support. Problems as for {@link #read(Path)}.
+     */
+    public static JsonNode readJson(Path file) throws IOException {
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);
         } catch (NoSuchFileException e) {
             throw new ModelFormatException(file + ": missing (a model folder needs config.json)", e);
         }
-        return parse(new String(bytes, StandardCharsets.UTF_8), file.toString());
+        try {
+            return StrictJson.parse(bytes);
+        } catch (StrictJson.Malformed e) {
+            throw new ModelFormatException(file + ": " + e.getMessage(), e);
+        }
     }
 
-    /** Parses config JSON; {@code source} names it in error messages. */
-    public static Gpt2Config parse(String json, String source) throws ModelFormatException {
-        JsonNode root;
+    /** Parses config JSON from its UTF-8 bytes (strictly decoded); {@code source} names it in error messages. */
+    public static Gpt2Config parse(byte[] utf8, String source) throws ModelFormatException {
         try {
-            root = JSON.readTree(json);
-        } catch (JsonProcessingException e) {
-            throw new ModelFormatException(source + ": not valid JSON: " + e.getOriginalMessage(), e);
+            return parse(StrictJson.parse(utf8), source);
+        } catch (StrictJson.Malformed e) {
+            throw new ModelFormatException(source + ": " + e.getMessage(), e);
         }
-        if (root == null || !root.isObject()) throw new ModelFormatException(source + ": expected a JSON object");
+    }
+
+    /** Parses config JSON text; {@code source} names it in error messages. */
+    public static Gpt2Config parse(String json, String source) throws ModelFormatException {
+        try {
+            return parse(StrictJson.parse(json), source);
+        } catch (StrictJson.Malformed e) {
+            throw new ModelFormatException(source + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Gpt2Config parse(JsonNode root, String source) throws ModelFormatException {
+        if (!root.isObject()) throw new ModelFormatException(source + ": expected a JSON object, found " + describe(root));
         try {
             return fromJson((ObjectNode) root);
         } catch (IllegalArgumentException e) {
@@ -260,9 +380,12 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
             for (Map.Entry<String, JsonNode> e : i2l.properties()) {
                 int id;
                 try {
+                    // Canonical form only, as Hugging Face writes it: "01" or "+1" would collapse into "1".
+                    if (!CANONICAL_ID.matcher(e.getKey()).matches()) throw new NumberFormatException();
                     id = Integer.parseInt(e.getKey());
                 } catch (NumberFormatException ex) {
-                    throw new IllegalArgumentException("field 'id2label': key '" + e.getKey() + "' is not an integer label id");
+                    throw new IllegalArgumentException("field 'id2label': key '" + abbreviate(e.getKey())
+                            + "' is not a label id (expected a decimal integer without sign or leading zeros, e.g. \"0\", \"1\")");
                 }
                 if (!e.getValue().isTextual()) throw typeError("id2label", "string label names", e.getValue());
                 m.put(id, e.getValue().textValue());
@@ -288,9 +411,18 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
     }
 
     private static IllegalArgumentException typeError(String field, String expected, JsonNode found) {
-        String s = found.toString();
-        return new IllegalArgumentException("field '" + field + "': expected " + expected + ", found "
-                + (s.length() > 60 ? s.substring(0, 57) + "..." : s));
+        return new IllegalArgumentException("field '" + field + "': expected " + expected + ", found " + describe(found));
+    }
+
+    /** A short rendering of a JSON value for messages. */
+    private static String describe(JsonNode node) {
+        return abbreviate(node.toString());
+    }
+
+    /** A value's text, cut to 60 characters for messages. */
+    private static String abbreviate(Object value) {
+        String s = String.valueOf(value);
+        return s.length() > 60 ? s.substring(0, 57) + "..." : s;
     }
 
     private static int integer(ObjectNode o, String field, int dflt) {
@@ -390,12 +522,6 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         if (v <= 0) throw new IllegalArgumentException("field '" + field + "': expected a positive integer, found " + v);
     }
 
-    private static Map<String, Integer> inverse(Map<Integer, String> id2label) {
-        Map<String, Integer> m = new LinkedHashMap<>();
-        id2label.forEach((k, v) -> m.put(v, k));
-        return Collections.unmodifiableMap(m);
-    }
-
     /** Mutable builder starting from Hugging Face's defaults. */
     public static final class Builder {
         private int vocabSize = 50257, nPositions = 1024, nEmbd = 768, nLayer = 12, nHead = 12;
@@ -434,6 +560,7 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         /** {@code LABEL_0 .. LABEL_{n-1}}, as {@code num_labels} does in Hugging Face. */
         public Builder numLabels(int n) {
             if (n <= 0) throw new IllegalArgumentException("field 'num_labels': expected a positive integer, found " + n);
+            if (n > MAX_LABELS) throw new IllegalArgumentException("field 'num_labels': " + n + " labels is more than this engine accepts (at most " + MAX_LABELS + ")");
             id2label = labels(n);
             label2id = null;
             return this;

@@ -48,6 +48,18 @@ public final class Gpt2Tensors {
     }
 
     /**
+     * The tensors a model of {@code kind} must hold, with their shapes: the whole body, plus
+     * {@code lm_head.weight} for an LM whose head is not tied to {@code wte}, plus
+     * {@code score.weight} for a classifier. Other heads are optional. Shared by reading and writing.
+     */
+    public static Map<String, long[]> required(Gpt2Config c, ModelKind kind) {
+        Map<String, long[]> m = body(c);
+        if (kind == ModelKind.LM && !c.tieWordEmbeddings()) m.put(LM_HEAD, headShape(LM_HEAD, c));
+        if (kind == ModelKind.SEQUENCE_CLASSIFIER) m.put(SCORE, headShape(SCORE, c));
+        return m;
+    }
+
+    /**
      * The shape of a head tensor ({@code lm_head.weight [V, d]}, {@code score.weight [num_labels, d]},
      * {@code v_head.summary.weight [1, d]}, {@code v_head.summary.bias [1]}), or null for other names.
      */

@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -57,15 +56,13 @@ public final class ModelFolder implements AutoCloseable {
             }
         }
         this.stored = Collections.unmodifiableMap(stored);
-        this.kind = config.declaredKind().orElse(stored.containsKey(Gpt2Tensors.SCORE) ? ModelKind.SEQUENCE_CLASSIFIER : ModelKind.LM);
+        this.kind = config.kindFor(stored.keySet());
 
+        Set<String> required = Gpt2Tensors.required(config, kind).keySet();
         Map<String, long[]> expected = Gpt2Tensors.body(config);
-        Set<String> required = new LinkedHashSet<>(expected.keySet());
         for (String head : List.of(Gpt2Tensors.LM_HEAD, Gpt2Tensors.SCORE, Gpt2Tensors.VALUE_HEAD_WEIGHT, Gpt2Tensors.VALUE_HEAD_BIAS)) {
             expected.put(head, Gpt2Tensors.headShape(head, config));
         }
-        if (kind == ModelKind.LM && !config.tieWordEmbeddings()) required.add(Gpt2Tensors.LM_HEAD);
-        if (kind == ModelKind.SEQUENCE_CLASSIFIER) required.add(Gpt2Tensors.SCORE);
         this.expected = expected;
 
         List<String> unknown = stored.keySet().stream().filter(c -> !expected.containsKey(c)).map(stored::get).toList();
@@ -79,7 +76,8 @@ public final class ModelFolder implements AutoCloseable {
             String first = missing.getFirst();
             throw new ModelFormatException(file + ": missing tensor '" + displayName(first) + "' (expected shape "
                     + TensorInfo.shapeString(expected.get(first)) + ") for a " + describe()
-                    + (missing.size() > 1 ? "; " + (missing.size() - 1) + " more missing: " + quoteSome(missing.subList(1, missing.size())) : ""));
+                    + (missing.size() > 1 ? "; " + (missing.size() - 1) + " more missing: "
+                    + quoteSome(missing.subList(1, missing.size()).stream().map(this::displayName).toList()) : ""));
         }
         if (stored.containsKey(Gpt2Tensors.VALUE_HEAD_WEIGHT) != stored.containsKey(Gpt2Tensors.VALUE_HEAD_BIAS)) {
             throw new ModelFormatException(file + ": a value head needs both '" + Gpt2Tensors.VALUE_HEAD_WEIGHT
@@ -124,7 +122,7 @@ public final class ModelFolder implements AutoCloseable {
         return config;
     }
 
-    /** From {@code architectures}; when absent, a classifier if {@code score.weight} is stored, else an LM. */
+    /** By {@link Gpt2Config#kindFor}: from {@code architectures}; when absent, a classifier if {@code score.weight} is stored, else an LM. */
     public ModelKind kind() {
         return kind;
     }

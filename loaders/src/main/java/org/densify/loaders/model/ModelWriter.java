@@ -20,21 +20,29 @@ import java.util.Set;
  * architecture (as {@code GPT2LMHeadModel} / {@code GPT2ForSequenceClassification} save them), and
  * {@code __metadata__ {"format": "pt"}}, which {@code transformers} requires of safetensors files.
  *
+ * <p>The tensors a model must hold are those {@link ModelFolder} requires, by the same rule: the kind
+ * is {@link Gpt2Config#kindFor(java.util.Collection)} of the tensors given (the declared kind, or
+ * without {@code architectures} a classifier when {@code score.weight} is given, else an LM), and
+ * {@link Gpt2Tensors#required} lists what that kind needs. So a folder this writer writes always
+ * opens with {@link ModelFolder#open(Path)}, with the same tensors.
+ *
  * <p>Each file is replaced atomically, weights first then config; a crash between the two can
  * leave new weights beside the old config, never a torn file.
  */
 public final class ModelWriter {
     private final Gpt2Config config;
-    private final ModelKind kind;
     private final boolean prefix;
     private final Map<String, long[]> body;
     private final SafetensorsWriter writer = new SafetensorsWriter().metadata("format", "pt");
     private final Set<String> added = new HashSet<>();
 
-    /** A writer for a model of {@code config}; without declared architectures the body is stored unprefixed. */
+    /**
+     * A writer for a model of {@code config}. The body is stored with the {@code transformer.} prefix
+     * when the config declares a kind that {@linkplain ModelKind#prefixesBody() prefixes} it, and
+     * unprefixed without declared architectures (both load the same way).
+     */
     public ModelWriter(Gpt2Config config) {
         this.config = config;
-        this.kind = config.declaredKind().orElse(ModelKind.BASE);
         this.prefix = config.declaredKind().map(ModelKind::prefixesBody).orElse(false);
         this.body = Gpt2Tensors.body(config);
     }
@@ -62,12 +70,14 @@ public final class ModelWriter {
 
     /** Writes {@code dir/model.safetensors} then {@code dir/config.json}, creating {@code dir} if needed. */
     public void write(Path dir) throws IOException {
-        Set<String> missing = new LinkedHashSet<>(body.keySet());
-        if (kind == ModelKind.LM && !config.tieWordEmbeddings()) missing.add(Gpt2Tensors.LM_HEAD);
-        if (kind == ModelKind.SEQUENCE_CLASSIFIER) missing.add(Gpt2Tensors.SCORE);
+        ModelKind kind = config.kindFor(added);
+        Set<String> missing = new LinkedHashSet<>(Gpt2Tensors.required(config, kind).keySet());
         missing.removeAll(added);
         if (!missing.isEmpty()) {
-            throw new IllegalStateException("cannot write " + dir + ": " + missing.size() + " tensors not given, e.g. '" + missing.iterator().next() + "'");
+            boolean one = missing.size() == 1;
+            throw new IllegalStateException("cannot write " + dir + ": " + missing.size() + (one ? " tensor" : " tensors") + " not given, e.g. '"
+                    + missing.iterator().next() + "' (a " + kind.architecture()
+                    + (config.declaredKind().isEmpty() ? ", as inferred without architectures," : "") + " needs " + (one ? "it" : "them") + ")");
         }
         if (added.contains(Gpt2Tensors.VALUE_HEAD_WEIGHT) != added.contains(Gpt2Tensors.VALUE_HEAD_BIAS)) {
             throw new IllegalStateException("cannot write " + dir + ": a value head needs both v_head.summary.weight and v_head.summary.bias");
@@ -89,8 +99,7 @@ public final class ModelWriter {
         if (canonical.equals(Gpt2Tensors.LM_HEAD) && config.tieWordEmbeddings()) {
             throw new IllegalArgumentException("lm_head.weight is tied to wte.weight (tie_word_embeddings is true); do not store it");
         }
-        long n = 1;
-        for (long d : shape) n *= d;
+        long n = TensorInfo.elementCount(shape);
         if (n != elements) {
             throw new IllegalArgumentException("'" + canonical + "' needs " + n + " values for shape " + TensorInfo.shapeString(shape) + ", got " + elements);
         }

@@ -1,22 +1,10 @@
 package org.densify.loaders.safetensors;
 
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadConstraints;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
+import org.densify.loaders.io.StrictJson;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,7 +19,9 @@ import java.util.Set;
  * The parsed, validated header of one safetensors file. Validation is at least as strict as the
  * reference library (huggingface/safetensors): what it rejects is rejected here too, and a few
  * things it lets through (duplicate names, unknown keys in an entry, a non-string metadata value)
- * are rejected as well, because a file holding them was not written by a correct writer.
+ * are rejected as well, because a file holding them was not written by a correct writer. What it
+ * accepts that a correct writer may produce is accepted: {@code "__metadata__": null} (its
+ * {@code Option<HashMap>} reads null as absent) is empty metadata.
  */
 record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<String, String> metadata) {
 
@@ -39,18 +29,6 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
     static final long MAX_HEADER_SIZE = 100_000_000L;
     static final String METADATA_KEY = "__metadata__";
     private static final Set<String> ENTRY_KEYS = Set.of("dtype", "shape", "data_offsets");
-
-    /** Strict JSON: duplicate names and trailing tokens are errors; limits raised to the header cap. */
-    static final ObjectMapper JSON = JsonMapper.builder(JsonFactory.builder()
-                    .streamReadConstraints(StreamReadConstraints.builder()
-                            .maxStringLength((int) MAX_HEADER_SIZE)
-                            .maxNameLength((int) MAX_HEADER_SIZE)
-                            .maxNestingDepth(64) // a valid header nests 3 deep; deeper is garbage
-                            .build())
-                    .build())
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .build();
 
     /** Parses and validates the header of {@code file} (the whole mapped file); {@code path} only names it in errors. */
     static SafetensorsHeader parse(Path path, MemorySegment file) throws SafetensorsException {
@@ -67,7 +45,14 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
             throw SafetensorsException.of(path, "header length " + n + " runs past the end of the file (" + size
                     + " bytes leave at most " + (size - 8) + " for the header; truncated file?)");
         }
-        String json = decodeUtf8(path, file.asSlice(8, n).toArray(ValueLayout.JAVA_BYTE));
+        byte[] headerBytes = file.asSlice(8, n).toArray(ValueLayout.JAVA_BYTE);
+        String json;
+        try {
+            json = StrictJson.decodeUtf8(headerBytes);
+        } catch (StrictJson.Malformed e) {
+            throw SafetensorsException.of(path, "header is not valid UTF-8 (bad byte 0x"
+                    + Integer.toHexString(headerBytes[(int) e.offset()] & 0xFF) + " at file offset " + (8 + e.offset()) + ")");
+        }
         // The reference rejects anything but '{' first (no leading whitespace); trailing spaces pad.
         if (json.isEmpty() || json.charAt(0) != '{') {
             throw SafetensorsException.of(path, "header does not start with '{' (found "
@@ -75,12 +60,11 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
         }
         JsonNode root;
         try {
-            root = JSON.readTree(json);
-        } catch (JsonProcessingException e) {
-            String where = e.getLocation() == null ? "" : " at character " + e.getLocation().getCharOffset();
-            throw new SafetensorsException(path + ": header is not valid JSON" + where + ": " + e.getOriginalMessage(), e);
+            root = StrictJson.parse(json);
+        } catch (StrictJson.Malformed e) {
+            throw new SafetensorsException(path + ": header is " + e.getMessage(), e);
         }
-        if (root == null || !root.isObject()) {
+        if (!root.isObject()) {
             throw SafetensorsException.of(path, "header is not a JSON object");
         }
         long dataLength = size - 8 - n;
@@ -99,24 +83,10 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
         return new SafetensorsHeader(8 + n, Collections.unmodifiableMap(tensors), metadata);
     }
 
-    private static String decodeUtf8(Path path, byte[] bytes) throws SafetensorsException {
-        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(bytes);
-        CharBuffer out = CharBuffer.allocate(bytes.length); // UTF-8 never yields more chars than bytes
-        CoderResult r = decoder.decode(in, out, true);
-        if (!r.isError()) r = decoder.flush(out);
-        if (r.isError()) {
-            throw SafetensorsException.of(path, "header is not valid UTF-8 (bad byte 0x"
-                    + Integer.toHexString(bytes[in.position()] & 0xFF) + " at file offset " + (8 + in.position()) + ")");
-        }
-        return out.flip().toString();
-    }
-
     private static Map<String, String> parseMetadata(Path path, JsonNode node) throws SafetensorsException {
+        if (node.isNull()) return Map.of(); // the reference reads null as "no metadata"
         if (!node.isObject()) {
-            throw SafetensorsException.of(path, "__metadata__ must be an object of strings, found " + describe(node));
+            throw SafetensorsException.of(path, "__metadata__ must be an object of strings (or null), found " + describe(node));
         }
         Map<String, String> m = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : node.properties()) {
@@ -150,8 +120,7 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
         String range = "data_offsets [" + begin + ", " + end + ")";
         long bytes;
         try {
-            long elements = 1;
-            for (long d : shape) elements = Math.multiplyExact(elements, d);
+            long elements = TensorInfo.elementCount(shape);
             long bits = Math.multiplyExact(elements, dtype.bits());
             if (bits % 8 != 0) {
                 throw SafetensorsException.of(path, name, "shape " + TensorInfo.shapeString(shape) + " of " + dtype

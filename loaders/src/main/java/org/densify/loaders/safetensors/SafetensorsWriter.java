@@ -1,6 +1,7 @@
 package org.densify.loaders.safetensors;
 
 import org.densify.loaders.io.AtomicFiles;
+import org.densify.loaders.io.StrictJson;
 import com.fasterxml.jackson.core.JsonGenerator;
 
 import java.io.ByteArrayOutputStream;
@@ -24,10 +25,12 @@ import java.util.TreeMap;
  * ({@code safetensors.torch.save_file}) lays it out:
  * <ul>
  *   <li>tensors sorted by dtype <em>descending</em> in {@link DType} order (the reference's
- *       "alignment" order: 8-byte types first, then 4, 2, 1, sub-byte), then by name, so that each
- *       tensor starts at a multiple of its element size;</li>
- *   <li>compact JSON header: {@code __metadata__} first (when any was set, keys sorted here where
- *       the reference's order is a hash map's), then the entries in data order, each as
+ *       "alignment" order: 8-byte types first, then 4, 2, 1, sub-byte), then by name compared as
+ *       UTF-8 bytes (the reference sorts Rust {@code String}s, which compare bytewise; Java's
+ *       {@code compareTo} would differ for supplementary characters), so that each tensor starts at
+ *       a multiple of its element size;</li>
+ *   <li>compact JSON header: {@code __metadata__} first (when any was set, keys sorted here by
+ *       UTF-8 bytes where the reference's order is a hash map's), then the entries in data order, each as
  *       {@code {"dtype":..,"shape":[..],"data_offsets":[b,e]}};</li>
  *   <li>the header padded with spaces to a multiple of 8 bytes, so data starts 8-aligned.</li>
  * </ul>
@@ -45,16 +48,18 @@ public final class SafetensorsWriter {
     }
 
     private final Map<String, Entry> entries = new LinkedHashMap<>();
-    private final Map<String, String> metadata = new TreeMap<>();
+    private final Map<String, String> metadata = new TreeMap<>(UTF8_ORDER);
 
-    /** Adds a {@code __metadata__} entry (a string map in the format). */
+    /** Adds a {@code __metadata__} entry (a string map in the format); both must be valid Unicode. */
     public SafetensorsWriter metadata(String key, String value) {
+        requireUnicode("__metadata__ key", key);
+        requireUnicode("__metadata__ value of '" + key + "'", value);
         metadata.put(key, value);
         return this;
     }
 
     public SafetensorsWriter metadata(Map<String, String> entries) {
-        metadata.putAll(entries);
+        entries.forEach(this::metadata);
         return this;
     }
 
@@ -95,6 +100,7 @@ public final class SafetensorsWriter {
 
     private SafetensorsWriter put(Entry e) {
         if (e.name.equals(SafetensorsHeader.METADATA_KEY)) throw new IllegalArgumentException("'__metadata__' is reserved, not a tensor name");
+        requireUnicode("tensor name", e.name);
         if (entries.containsKey(e.name)) throw new IllegalArgumentException("tensor '" + e.name + "' added twice");
         long bytes = byteSize(e.name, e.dtype, e.shape);
         if (e.src.byteSize() != bytes) {
@@ -106,27 +112,60 @@ public final class SafetensorsWriter {
     }
 
     private static long byteSize(String name, DType dtype, long[] shape) {
-        long n = 1;
-        for (long d : shape) {
-            if (d < 0) throw new IllegalArgumentException("tensor '" + name + "': negative dimension in " + TensorInfo.shapeString(shape));
-            n = Math.multiplyExact(n, d);
+        long n, bits;
+        try {
+            n = TensorInfo.elementCount(shape);
+            bits = Math.multiplyExact(n, dtype.bits());
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("tensor '" + name + "': shape " + TensorInfo.shapeString(shape) + " of " + dtype
+                    + " has too many elements (the byte size overflows 64 bits)", e);
+        } catch (IllegalArgumentException e) { // a negative dimension
+            throw new IllegalArgumentException("tensor '" + name + "': " + e.getMessage(), e);
         }
-        long bits = Math.multiplyExact(n, dtype.bits());
         if (bits % 8 != 0) throw new IllegalArgumentException("tensor '" + name + "': " + n + " elements of " + dtype + " are not whole bytes");
         return bits / 8;
     }
 
-    /** The tensors in file order: dtype descending, then name (see the class comment). */
+    /**
+     * Orders strings as Rust orders {@code String}s, by their UTF-8 bytes — which is code point
+     * order. {@link String#compareTo} compares UTF-16 units instead, and the two disagree when a
+     * supplementary character (a surrogate pair, U+D800-U+DFFF as units) meets U+E000-U+FFFF.
+     */
+    static final Comparator<String> UTF8_ORDER = (a, b) -> {
+        int i = 0, j = 0;
+        while (i < a.length() && j < b.length()) {
+            int ca = a.codePointAt(i), cb = b.codePointAt(j);
+            if (ca != cb) return Integer.compare(ca, cb);
+            i += Character.charCount(ca);
+            j += Character.charCount(cb);
+        }
+        return Integer.compare(a.length() - i, b.length() - j);
+    };
+
+    /** Text the header holds must encode as UTF-8: no unpaired surrogate (readers decode strictly). */
+    private static void requireUnicode(String what, String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new IllegalArgumentException(what + " holds an unpaired surrogate U+" + Integer.toHexString(c).toUpperCase(java.util.Locale.ROOT)
+                        + " at index " + i + " (not valid Unicode, cannot be written as UTF-8)");
+            }
+        }
+    }
+
+    /** The tensors in file order: dtype descending, then name in UTF-8 byte order (see the class comment). */
     private List<Entry> ordered() {
         List<Entry> list = new ArrayList<>(entries.values());
-        list.sort(Comparator.comparing((Entry e) -> e.dtype).reversed().thenComparing(e -> e.name));
+        list.sort(Comparator.comparing((Entry e) -> e.dtype).reversed().thenComparing(Entry::name, UTF8_ORDER));
         return list;
     }
 
-    /** The header bytes (JSON plus padding), as they will appear after the 8-byte length. */
-    byte[] header() {
+    /** The header bytes (JSON plus padding) for tensors in {@code order}, as they will appear after the 8-byte length. */
+    private byte[] header(List<Entry> order) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (JsonGenerator g = SafetensorsHeader.JSON.createGenerator(out)) {
+        try (JsonGenerator g = StrictJson.MAPPER.createGenerator(out)) {
             g.writeStartObject();
             if (!metadata.isEmpty()) {
                 g.writeObjectFieldStart(SafetensorsHeader.METADATA_KEY);
@@ -134,7 +173,7 @@ public final class SafetensorsWriter {
                 g.writeEndObject();
             }
             long offset = 0;
-            for (Entry e : ordered()) {
+            for (Entry e : order) {
                 long end = offset + e.src.byteSize();
                 g.writeObjectFieldStart(e.name);
                 g.writeStringField("dtype", e.dtype.name());
@@ -158,11 +197,11 @@ public final class SafetensorsWriter {
 
     /** Writes the file atomically, replacing {@code target} if it exists. */
     public void write(Path target) throws IOException {
-        byte[] header = header();
+        List<Entry> order = ordered();
+        byte[] header = header(order);
         if (header.length > SafetensorsHeader.MAX_HEADER_SIZE) {
             throw new IllegalStateException("header of " + header.length + " bytes exceeds the format's 100,000,000-byte limit");
         }
-        List<Entry> order = ordered();
         AtomicFiles.write(target, ch -> {
             Sink sink = new Sink(ch);
             sink.put(MemorySegment.ofArray(new long[]{header.length}), ValueLayout.JAVA_LONG);

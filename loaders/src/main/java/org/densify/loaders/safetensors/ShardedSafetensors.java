@@ -1,8 +1,8 @@
 package org.densify.loaders.safetensors;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
+import org.densify.loaders.io.StrictJson;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -50,25 +50,33 @@ public final class ShardedSafetensors implements TensorSource {
         this.metadata = Collections.unmodifiableMap(metadata);
     }
 
-    /** Opens the index file and every shard it names (in file-name order), validating both. */
+    /**
+     * Opens the index file and every shard it names (in file-name order), validating both. The index
+     * is read as strict UTF-8 and strict JSON (see {@link StrictJson}); every problem with it or a
+     * shard is a {@link SafetensorsException} naming the file. Only failures to read the files
+     * themselves (missing index, permissions, I/O errors) are other {@link IOException}s.
+     */
     public static ShardedSafetensors open(Path indexFile) throws IOException {
         JsonNode root;
         try {
-            root = SafetensorsHeader.JSON.readTree(Files.readAllBytes(indexFile));
-        } catch (JsonProcessingException e) {
-            throw new SafetensorsException(indexFile + ": not valid JSON: " + e.getOriginalMessage(), e);
+            root = StrictJson.parse(Files.readAllBytes(indexFile));
+        } catch (StrictJson.Malformed e) {
+            throw new SafetensorsException(indexFile + ": " + e.getMessage(), e);
         }
-        if (root == null || !root.isObject()) throw SafetensorsException.of(indexFile, "the index must be a JSON object");
+        if (!root.isObject()) throw SafetensorsException.of(indexFile, "the index must be a JSON object");
         JsonNode map = root.get("weight_map");
         if (map == null || !map.isObject()) {
             throw SafetensorsException.of(indexFile, "'weight_map' must be an object mapping tensor names to shard file names");
+        }
+        if (map.isEmpty()) {
+            throw SafetensorsException.of(indexFile, "'weight_map' is empty (an index must name at least one tensor and its shard)");
         }
         JsonNode meta = root.get("metadata");
         if (meta != null && !meta.isObject() && !meta.isNull()) {
             throw SafetensorsException.of(indexFile, "'metadata' must be an object");
         }
         Map<String, Object> indexMetadata = meta == null || meta.isNull() ? Map.of()
-                : Collections.unmodifiableMap(SafetensorsHeader.JSON.convertValue(meta, new TypeReference<LinkedHashMap<String, Object>>() {
+                : Collections.unmodifiableMap(StrictJson.MAPPER.convertValue(meta, new TypeReference<LinkedHashMap<String, Object>>() {
                 }));
 
         // tensor -> shard file name, and the shard file names in order

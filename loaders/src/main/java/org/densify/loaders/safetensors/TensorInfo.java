@@ -23,8 +23,22 @@ public record TensorInfo(String name, DType dtype, long[] shape, long begin, lon
 
     /** Product of the dimensions (1 for a 0-d tensor); validated not to overflow when parsed. */
     public long numElements() {
+        return elementCount(shape);
+    }
+
+    /**
+     * The number of elements of a tensor of {@code shape}: the product of its dimensions, 1 for a
+     * 0-d tensor. The one place this product is computed.
+     *
+     * @throws IllegalArgumentException if a dimension is negative
+     * @throws ArithmeticException      if the product overflows a {@code long}
+     */
+    public static long elementCount(long... shape) {
         long n = 1;
-        for (long d : shape) n *= d;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("negative dimension in shape " + shapeString(shape));
+            n = Math.multiplyExact(n, d);
+        }
         return n;
     }
 

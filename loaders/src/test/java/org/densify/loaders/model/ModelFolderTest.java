@@ -4,6 +4,7 @@ import org.densify.loaders.safetensors.DType;
 import org.densify.loaders.safetensors.SafetensorsException;
 import org.densify.loaders.safetensors.SafetensorsFile;
 import org.densify.loaders.safetensors.SafetensorsWriter;
+import org.densify.loaders.safetensors.TensorInfo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -38,9 +39,7 @@ class ModelFolderTest {
     }
 
     private static float[] random(Random r, long[] shape) {
-        long n = 1;
-        for (long d : shape) n *= d;
-        float[] v = new float[(int) n];
+        float[] v = new float[Math.toIntExact(TensorInfo.elementCount(shape))];
         for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
         return v;
     }
@@ -158,7 +157,21 @@ class ModelFolderTest {
         Path d = folder("missing", c, w);
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> ModelFolder.open(d));
         assertEquals(d.resolve("model.safetensors") + ": missing tensor 'transformer.h.1.ln_2.weight' (expected shape [8]) for a "
-                + "GPT2LMHeadModel with n_layer=2, n_embd=8, vocab_size=11, n_positions=7; 1 more missing: 'ln_f.bias'", e.getMessage());
+                + "GPT2LMHeadModel with n_layer=2, n_embd=8, vocab_size=11, n_positions=7; 1 more missing: 'transformer.ln_f.bias'", e.getMessage());
+    }
+
+    /** Names in the message are written as the file writes them: all unprefixed here. */
+    @Test
+    void missingTensorsOfAnUnprefixedFileAreShownUnprefixed() throws IOException {
+        Gpt2Config c = tiny().kind(ModelKind.LM).build();
+        Map<String, float[]> w = weights(c);
+        w.remove("h.0.ln_1.bias");
+        w.remove("h.1.mlp.c_fc.weight");
+        w.remove("wpe.weight");
+        Path d = folder("missing-plain", c, w);
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> ModelFolder.open(d));
+        assertTrue(e.getMessage().contains("missing tensor 'wpe.weight' (expected shape [7, 8])"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("; 2 more missing: 'h.0.ln_1.bias', 'h.1.mlp.c_fc.weight'"), e.getMessage());
     }
 
     @Test
@@ -176,7 +189,9 @@ class ModelFolderTest {
         assertTrue(e.getMessage().contains("tensor 'transformer.h.0.attn.c_attn.weight' has shape [24, 8], expected [8, 24]"), e.getMessage());
         // Config and weights disagreeing about n_embd.
         bigger.write(d.resolve("config.json"));
-        assertThrows(ModelFormatException.class, () -> ModelFolder.open(d));
+        ModelFormatException e2 = assertThrows(ModelFormatException.class, () -> ModelFolder.open(d));
+        assertTrue(e2.getMessage().contains("tensor 'transformer.h.0.attn.c_attn.bias' has shape [24], expected [30] for a GPT2LMHeadModel with n_layer=2, n_embd=10"),
+                e2.getMessage());
     }
 
     @Test
@@ -198,7 +213,8 @@ class ModelFolderTest {
         try (ModelFolder m = ModelFolder.open(folder("buffers", c, w))) {
             assertFalse(m.tensorNames().contains("h.0.attn.bias"));
             assertEquals(c.bodyParameters(), m.parameterCount());
-            assertThrows(IllegalArgumentException.class, () -> m.floats("h.0.attn.bias"));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.floats("h.0.attn.bias"));
+            assertTrue(e.getMessage().startsWith("'h.0.attn.bias' is not a GPT-2 tensor name"), e.getMessage());
         }
     }
 
@@ -258,7 +274,8 @@ class ModelFolderTest {
         tiny().build().write(empty.resolve("config.json"));
         IOException e2 = assertThrows(IOException.class, () -> ModelFolder.open(empty));
         assertTrue(e2.getMessage().contains("no model.safetensors or model.safetensors.index.json"), e2.getMessage());
-        assertThrows(ModelFormatException.class, () -> ModelFolder.open(dir.resolve("nope")));
+        ModelFormatException e3 = assertThrows(ModelFormatException.class, () -> ModelFolder.open(dir.resolve("nope")));
+        assertEquals(dir.resolve("nope") + ": not a folder (expected a model folder with config.json and model.safetensors)", e3.getMessage());
     }
 
     @Test
@@ -276,7 +293,9 @@ class ModelFolderTest {
         try (ModelFolder m = ModelFolder.open(folder("opt", c, weights(c)))) {
             ModelFormatException e = assertThrows(ModelFormatException.class, () -> m.floats(Gpt2Tensors.VALUE_HEAD_WEIGHT));
             assertTrue(e.getMessage().contains("no tensor 'v_head.summary.weight'"), e.getMessage());
-            assertThrows(IllegalArgumentException.class, () -> m.floats("transformer.wte.weight"));
+            IllegalArgumentException e2 = assertThrows(IllegalArgumentException.class, () -> m.floats("transformer.wte.weight"));
+            assertTrue(e2.getMessage().startsWith("'transformer.wte.weight' is not a GPT-2 tensor name (canonical names have no 'transformer.' prefix"),
+                    e2.getMessage());
         }
     }
 
@@ -285,6 +304,7 @@ class ModelFolderTest {
         Gpt2Config c = tiny().build();
         Path d = folder("corrupt", c, weights(c));
         Files.write(d.resolve("model.safetensors"), new byte[]{1, 2, 3});
-        assertThrows(SafetensorsException.class, () -> ModelFolder.open(d));
+        SafetensorsException e = assertThrows(SafetensorsException.class, () -> ModelFolder.open(d));
+        assertEquals(d.resolve("model.safetensors") + ": file is 3 bytes, shorter than the 8-byte header length (not a safetensors file?)", e.getMessage());
     }
 }

@@ -7,12 +7,17 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Set;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 class AtomicWriteTest {
     @TempDir
@@ -63,6 +68,40 @@ class AtomicWriteTest {
             throw new IOException("disk full (simulated)");
         }));
         assertEquals(List.of(), listing());
+    }
+
+    @Test
+    void replacingKeepsThePermissionsOfTheOldFile() throws IOException {
+        assumeTrue(FileSystems.getDefault().supportedFileAttributeViews().contains("posix"), "POSIX permissions");
+        Path target = dir.resolve("config.json");
+        AtomicFiles.write(target, "{}".getBytes());
+        Set<PosixFilePermission> restricted = PosixFilePermissions.fromString("rw-r-----");
+        Files.setPosixFilePermissions(target, restricted);
+        AtomicFiles.write(target, "{\"a\": 1}".getBytes());
+        assertEquals("{\"a\": 1}", Files.readString(target));
+        assertEquals(restricted, Files.getPosixFilePermissions(target));
+        Set<PosixFilePermission> open = PosixFilePermissions.fromString("rwxrwxr-x");
+        Files.setPosixFilePermissions(target, open);
+        new SafetensorsWriter().add("a", new long[]{1}, new float[]{1}).write(target);
+        assertEquals(open, Files.getPosixFilePermissions(target));
+        assertEquals(List.of("config.json"), listing());
+    }
+
+    /** Documented behaviour: the link is replaced by a regular file; the file it pointed to is untouched. */
+    @Test
+    void aSymbolicLinkIsReplacedNotFollowed() throws IOException {
+        Path real = Files.writeString(dir.resolve("real.json"), "old");
+        Path link;
+        try {
+            link = Files.createSymbolicLink(dir.resolve("link.json"), real.getFileName());
+        } catch (UnsupportedOperationException | IOException e) {
+            assumeTrue(false, "symbolic links: " + e);
+            return;
+        }
+        AtomicFiles.write(link, "new".getBytes());
+        assertFalse(Files.isSymbolicLink(link));
+        assertEquals("new", Files.readString(link));
+        assertEquals("old", Files.readString(real));
     }
 
     @Test

@@ -8,6 +8,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Base64;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 
 import static org.densify.loaders.safetensors.RawFiles.concat;
@@ -71,9 +76,9 @@ class MalformedFilesTest {
                 arguments("trailing bytes after the last tensor", file("{" + A + "}", 20), "the tensors cover 12 bytes but the data region holds 20: 8 trailing bytes"),
                 arguments("data but no tensors", file("{}", 4), "the tensors cover 0 bytes but the data region holds 4"),
                 arguments("unexpected key in an entry", file("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12],\"strides\":[1]}}", 12), "tensor 'a': unexpected key 'strides'"),
-                arguments("__metadata__ is a string", file("{\"__metadata__\":\"pt\"}", 0), "__metadata__ must be an object of strings, found \"pt\""),
+                arguments("__metadata__ is a string", file("{\"__metadata__\":\"pt\"}", 0), "__metadata__ must be an object of strings (or null), found \"pt\""),
+                arguments("__metadata__ is an array", file("{\"__metadata__\":[]}", 0), "__metadata__ must be an object of strings (or null), found []"),
                 arguments("__metadata__ value is a number", file("{\"__metadata__\":{\"format\":\"pt\",\"step\":3}}", 0), "__metadata__ value of 'step' must be a string, found 3"),
-                arguments("__metadata__ is null", file("{\"__metadata__\":null}", 0), "__metadata__ must be an object of strings"),
                 arguments("4-bit tensor of odd length", file("{\"a\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[0,2]}}", 2), "shape [3] of F4 is 12 bits, not a whole number of bytes"),
                 arguments("NaN literal", file("{\"a\":{\"dtype\":\"F32\",\"shape\":[NaN],\"data_offsets\":[0,12]}}", 12), "header is not valid JSON"),
                 arguments("deeply nested garbage", file("{\"a\":" + "[".repeat(5000) + "]".repeat(5000) + "}", 0), "header is not valid JSON"));
@@ -89,9 +94,27 @@ class MalformedFilesTest {
         assertFalse(e.getMessage().contains("\n"), "one line");
     }
 
+    /** Each case must test something of its own: no label or input is repeated (a copy-paste slip would hide a gap). */
     @Test
-    void corpusIsLargeEnough() {
-        assertTrue(corpus().count() >= 20);
+    void corpusCasesAreDistinct() {
+        List<Arguments> cases = corpus().toList();
+        Set<String> labels = new HashSet<>();
+        Set<String> inputs = new HashSet<>();
+        for (Arguments a : cases) {
+            Object[] c = a.get();
+            assertTrue(labels.add((String) c[0]), () -> "label used twice: " + c[0]);
+            assertTrue(inputs.add(Base64.getEncoder().encodeToString((byte[]) c[1])), () -> "input of '" + c[0] + "' repeats an earlier case");
+        }
+    }
+
+    /** The reference reads {@code "__metadata__": null} as no metadata (a serde {@code Option}); so does this reader. */
+    @Test
+    void nullMetadataIsNoMetadata() throws IOException {
+        Path p = RawFiles.write(dir, "null-meta.safetensors", file("{\"__metadata__\":null," + A + "}", 12));
+        try (SafetensorsFile f = SafetensorsFile.open(p)) {
+            assertEquals(Map.of(), f.metadata());
+            assertEquals(List.of("a"), List.copyOf(f.tensors().keySet()));
+        }
     }
 
     @Test
@@ -107,7 +130,7 @@ class MalformedFilesTest {
         Path p = RawFiles.write(dir, "order.safetensors",
                 file("{\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[12,16]}," + A + "}", 16));
         try (SafetensorsFile f = SafetensorsFile.open(p)) {
-            assertEquals(java.util.List.of("a", "b"), java.util.List.copyOf(f.tensors().keySet()), "data order");
+            assertEquals(List.of("a", "b"), List.copyOf(f.tensors().keySet()), "data order");
         }
     }
 }

@@ -122,6 +122,114 @@ class SafetensorsFileTest {
         }
     }
 
+    /**
+     * The reference sorts names as Rust {@code String}s: by UTF-8 bytes, i.e. code points. UTF-16
+     * order would put a supplementary character (a surrogate pair, 0xD83D...) before U+E000-U+FFFF.
+     */
+    @Test
+    void namesAreOrderedByUtf8BytesNotUtf16Units() throws IOException {
+        String privateUse = "w\uE000", replacement = "w\uFFFD", emoji = "w\uD83D\uDE00"; // U+E000, U+FFFD, U+1F600
+        Path p = dir.resolve("u.safetensors");
+        new SafetensorsWriter()
+                .add(emoji, new long[]{1}, new float[]{3})
+                .add(replacement, new long[]{1}, new float[]{2})
+                .add("w", new long[]{1}, new float[]{0})
+                .add(privateUse, new long[]{1}, new float[]{1})
+                .write(p);
+        List<String> expected = List.of("w", privateUse, replacement, emoji);
+        // Sanity check of the expectation itself: UTF-8 bytes compared unsigned.
+        for (int i = 1; i < expected.size(); i++) {
+            assertTrue(java.util.Arrays.compareUnsigned(expected.get(i - 1).getBytes(StandardCharsets.UTF_8),
+                    expected.get(i).getBytes(StandardCharsets.UTF_8)) < 0);
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(p)) {
+            assertEquals(expected, List.copyOf(f.tensors().keySet()), "data order");
+            assertArrayEquals(new float[]{1}, f.readFloats(privateUse));
+            assertArrayEquals(new float[]{3}, f.readFloats(emoji));
+            String header = new String(Files.readAllBytes(p), 8, (int) f.dataStart() - 8, StandardCharsets.UTF_8);
+            assertTrue(header.indexOf(privateUse) < header.indexOf(replacement) && header.indexOf(replacement) < header.indexOf(emoji), header);
+        }
+    }
+
+    /** The header text is encoded as serde_json (the reference's JSON library) encodes it. */
+    @Test
+    void headerTextIsEncodedAsTheReferenceEncodesIt() throws IOException {
+        Path p = dir.resolve("enc.safetensors");
+        new SafetensorsWriter().metadata("note", "\u001f\t\"\\/\u00e9\ud83d\ude00").write(p);
+        byte[] bytes = Files.readAllBytes(p);
+        String header = new String(bytes, 8, bytes.length - 8, StandardCharsets.UTF_8).strip();
+        // Control characters: short escapes where JSON has them, else a backslash-u escape in lower-case
+        // hex; '/' and non-ASCII as they are; a supplementary character as its 4 UTF-8 bytes, not as a
+        // pair of escaped surrogates.
+        assertEquals("{\"__metadata__\":{\"note\":\"\\u001f\\t\\\"\\\\/\u00e9\ud83d\ude00\"}}", header);
+        try (SafetensorsFile f = SafetensorsFile.open(p)) {
+            assertEquals("\u001f\t\"\\/\u00e9\ud83d\ude00", f.metadata().get("note"));
+        }
+    }
+
+    @Test
+    void writerRejectsNamesThatAreNotUnicode() {
+        SafetensorsWriter w = new SafetensorsWriter();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> w.add("bad\uD800", new long[]{1}, new float[]{1}));
+        assertMessage(e, "tensor name holds an unpaired surrogate U+D800 at index 3");
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> w.metadata("k", "\uDC00x")), "__metadata__ value of 'k' holds an unpaired surrogate U+DC00");
+        assertEquals(List.of(), w.names());
+    }
+
+    @Test
+    void elementCountIsTheOneCheckedProduct() {
+        assertEquals(1, TensorInfo.elementCount());
+        assertEquals(24, TensorInfo.elementCount(2, 3, 4));
+        assertEquals(0, TensorInfo.elementCount(5, 0, 7));
+        assertThrows(ArithmeticException.class, () -> TensorInfo.elementCount(1L << 32, 1L << 32));
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> TensorInfo.elementCount(2, -1)), "negative dimension in shape [2, -1]");
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> new SafetensorsWriter().add("o", DType.U8, new long[]{1L << 62, 4}, new byte[0])),
+                "tensor 'o': shape [4611686018427387904, 4] of U8 has too many elements");
+    }
+
+    /** IEEE edge values survive widening: subnormals, infinities, NaN and the sign of zero. */
+    @Test
+    void convertsSpecialFloatValuesExactly() throws IOException {
+        short[] halves = {0x0001, 0x03FF, 0x0400, 0x7BFF, 0x7C00, (short) 0xFC00, 0x7E00, (short) 0x8000, (short) 0x8001};
+        float[] halfValues = {0x1p-24f, 1023 * 0x1p-24f, 0x1p-14f, 65504f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, -0f, -0x1p-24f};
+        short[] brains = {0x0001, 0x007F, 0x0080, 0x7F80, (short) 0xFF80, 0x7FC0, (short) 0x8000, (short) 0x8001, 0x7F7F};
+        float[] brainValues = {0x1p-133f, 127 * 0x1p-133f, 0x1p-126f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, -0f, -0x1p-133f,
+                0x1.FEp127f};
+        // E4M3 (fn): bias 7, subnormals m/8 x 2^-6, 0x7E = 448 the largest, S.1111.111 NaN, no infinity.
+        byte[] e4m3 = {0x00, (byte) 0x80, 0x01, 0x07, (byte) 0x81, 0x08, 0x7E, (byte) 0xFE, 0x7F, (byte) 0xFF};
+        float[] e4m3Values = {0f, -0f, 0x1p-9f, 7 * 0x1p-9f, -0x1p-9f, 0x1p-6f, 448f, -448f, Float.NaN, Float.NaN};
+        // E5M2: bias 15, subnormals m/4 x 2^-14, infinities and NaN as in IEEE half.
+        byte[] e5m2 = {0x01, 0x03, 0x7B, 0x7C, (byte) 0xFC, 0x7E, (byte) 0x80};
+        float[] e5m2Values = {0x1p-16f, 3 * 0x1p-16f, 57344f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, -0f};
+        double[] doubles = {Double.MIN_VALUE, 1e300, -1e300, Double.NaN, -0.0, 0x1p-149, Float.MAX_VALUE};
+        float[] doubleValues = {0f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, -0f, Float.MIN_VALUE, Float.MAX_VALUE};
+
+        ByteBuffer f16 = ByteBuffer.allocate(2 * halves.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (short h : halves) f16.putShort(h);
+        ByteBuffer bf16 = ByteBuffer.allocate(2 * brains.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (short b : brains) bf16.putShort(b);
+        ByteBuffer f64 = ByteBuffer.allocate(8 * doubles.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (double d : doubles) f64.putDouble(d);
+        Path p = dir.resolve("special.safetensors");
+        new SafetensorsWriter()
+                .add("f16", DType.F16, new long[]{halves.length}, f16.array())
+                .add("bf16", DType.BF16, new long[]{brains.length}, bf16.array())
+                .add("e4m3", DType.F8_E4M3, new long[]{e4m3.length}, e4m3)
+                .add("e5m2", DType.F8_E5M2, new long[]{e5m2.length}, e5m2)
+                .add("f64", DType.F64, new long[]{doubles.length}, f64.array())
+                .write(p);
+        try (SafetensorsFile f = SafetensorsFile.open(p)) {
+            // assertArrayEquals on floats compares bit patterns of non-NaN values: -0 differs from 0.
+            assertArrayEquals(halfValues, f.readFloats("f16"));
+            assertArrayEquals(brainValues, f.readFloats("bf16"));
+            assertArrayEquals(e4m3Values, f.readFloats("e4m3"));
+            assertArrayEquals(e5m2Values, f.readFloats("e5m2"));
+            assertArrayEquals(doubleValues, f.readFloats("f64"));
+            assertEquals(0x80000000, Float.floatToRawIntBits(f.readFloats("f16")[7]), "-0 keeps its sign");
+            assertEquals(0x80000000, Float.floatToRawIntBits(f.readFloats("e4m3")[1]), "-0 keeps its sign");
+        }
+    }
+
     @Test
     void convertsEveryNumericDtypeToFloats() throws IOException {
         ByteBuffer f16 = ByteBuffer.allocate(6).order(ByteOrder.LITTLE_ENDIAN)
@@ -274,30 +382,37 @@ class SafetensorsFileTest {
         assertThrows(IllegalArgumentException.class, () -> w.add("a", new long[]{1}, new float[]{1}));
         assertThrows(IllegalArgumentException.class, () -> w.add("__metadata__", new long[]{1}, new float[]{1}));
         assertThrows(IllegalArgumentException.class, () -> w.add("b", new long[]{2}, new float[]{1}));
-        assertThrows(IllegalArgumentException.class, () -> w.add("c", new long[]{-1}, new float[0]));
-        assertThrows(IllegalArgumentException.class, () -> w.add("d", DType.F4, new long[]{3}, new byte[2]));
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> w.add("c", new long[]{-1}, new float[0])),
+                "tensor 'c': negative dimension in shape [-1]");
+        IllegalArgumentException odd = assertThrows(IllegalArgumentException.class, () -> w.add("d", DType.F4, new long[]{3}, new byte[2]));
+        assertEquals("tensor 'd': 3 elements of F4 are not whole bytes", odd.getMessage());
     }
 
-    /** A sparse 10 GiB file: mapping and slicing go past the 2 GB limit of arrays and ByteBuffers. */
+    /**
+     * A sparse 2.5 GiB file of U8: mapping and slicing go past the 2 GB limit of arrays and
+     * ByteBuffers, and its element count is past what any Java array holds. Where the file system
+     * has no sparse files this writes 2.5 GiB, once.
+     */
     @Test
     void filesBeyondTwoGigabytesOpenAndSlice() throws IOException {
-        long elements = 5L << 29, bytes = elements * 4; // more elements than any Java array holds
-        byte[] json = pad8(("{\"big\":{\"dtype\":\"F32\",\"shape\":[" + elements + "],\"data_offsets\":[0," + bytes + "]}}")
+        long bytes = 5L << 29; // 2.5 GiB, one byte per element
+        byte[] json = pad8(("{\"big\":{\"dtype\":\"U8\",\"shape\":[" + bytes + "],\"data_offsets\":[0," + bytes + "]}}")
                 .getBytes(StandardCharsets.UTF_8));
         Path file = dir.resolve("big.safetensors");
         try (var raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
             raf.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).array());
             raf.write(json);
-            raf.setLength(8 + json.length + bytes); // sparse: takes no disk space
-            raf.seek(8 + json.length + bytes - 4);
-            raf.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(2.5f).array());
+            raf.setLength(8 + json.length + bytes);
+            raf.seek(8 + json.length + bytes - 1);
+            raf.write(42);
         }
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             MemorySegment big = f.segment("big");
             assertEquals(bytes, big.byteSize());
-            assertEquals(2.5f, big.get(SafetensorsFile.LE_FLOAT, bytes - 4));
-            assertEquals(0f, big.get(SafetensorsFile.LE_FLOAT, 1L << 31));
+            assertEquals(42, big.get(ValueLayout.JAVA_BYTE, bytes - 1));
+            assertEquals(0, big.get(ValueLayout.JAVA_BYTE, 1L << 31));
             assertMessage(assertThrows(SafetensorsException.class, () -> f.readFloats("big")), "do not fit in a Java array");
+            assertMessage(assertThrows(SafetensorsException.class, () -> f.readLongs("big")), "do not fit in a Java array");
         }
     }
 

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -123,6 +124,38 @@ class ShardedSafetensorsTest {
         assertMessage(assertThrows(SafetensorsException.class, () -> ShardedSafetensors.open(p)), p + ": not valid JSON");
         Files.writeString(p, "{\"weight_map\": {\"a\": \"x\", \"a\": \"y\"}}");
         assertMessage(assertThrows(SafetensorsException.class, () -> ShardedSafetensors.open(p)), "not valid JSON");
+    }
+
+    /** Every problem with the index's bytes is a SafetensorsException naming the index, whatever Jackson would make of them. */
+    @Test
+    void indexMustBeStrictUtf8Json() throws IOException {
+        Path p = dir.resolve(SafetensorsFolder.INDEX_FILE);
+        // Looks like UTF-32BE to an encoding sniffer ("00 00 00 7B"); once a CharConversionException escaped.
+        Files.write(p, new byte[]{0, 0, 0, '{', (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF});
+        SafetensorsException e = assertThrows(SafetensorsException.class, () -> ShardedSafetensors.open(p));
+        assertMessage(e, p + ": not valid UTF-8 (bad byte 0xff at offset 4)");
+        // Valid UTF-8 that a sniffer would read as UTF-32: just not JSON.
+        Files.write(p, new byte[]{0, 0, 0, '{', 0, 0, 0, '}'});
+        assertMessage(assertThrows(SafetensorsException.class, () -> ShardedSafetensors.open(p)), p + ": not valid JSON at character 1: Illegal character ((CTRL-CHAR, code 0))");
+        // Invalid UTF-8 inside a string is not replaced by U+FFFD.
+        Files.write(p, ("{\"weight_map\": {\"a\": \"" + SHARD1 + "\"}, \"metadata\": {\"x\": \"caf\u00e9\"}}").getBytes(StandardCharsets.ISO_8859_1));
+        assertMessage(assertThrows(SafetensorsException.class, () -> ShardedSafetensors.open(p)), p + ": not valid UTF-8");
+        // Anything after the object.
+        Files.writeString(p, "{\"weight_map\": {" + GOOD + "}} {}");
+        assertMessage(assertThrows(SafetensorsException.class, () -> ShardedSafetensors.open(p)), p + ": not valid JSON");
+        Files.writeString(p, "{\"weight_map\": {" + GOOD + "}} x");
+        assertMessage(assertThrows(SafetensorsException.class, () -> ShardedSafetensors.open(p)), p + ": not valid JSON");
+        Files.writeString(p, "");
+        assertMessage(assertThrows(SafetensorsException.class, () -> ShardedSafetensors.open(p)), p + ": not valid JSON");
+        Files.writeString(p, "{\"weight_map\": {" + GOOD + "}}  \n");
+        ShardedSafetensors.open(p).close(); // trailing whitespace is fine
+    }
+
+    @Test
+    void emptyWeightMapIsNotAModel() throws IOException {
+        index("");
+        assertMessage(assertThrows(SafetensorsException.class, () -> SafetensorsFolder.open(dir)),
+                dir.resolve(SafetensorsFolder.INDEX_FILE) + ": 'weight_map' is empty");
     }
 
     @Test

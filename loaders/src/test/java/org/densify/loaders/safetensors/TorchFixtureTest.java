@@ -13,8 +13,14 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Reads a file that PyTorch tensors were saved to by scripts/fixtures/make_safetensors_fixture.py
- * (laid out as the reference library does) and checks it against the values recorded beside it.
+ * Reads a file that scripts/fixtures/make_safetensors_fixture.py wrote from PyTorch tensors and checks
+ * it against the values PyTorch recorded beside it. The meaningful part is {@link #readsWhatTorchWrote}:
+ * values computed by PyTorch (F32, F16, BF16, I64, BOOL, 0-d and empty tensors) read back exactly.
+ *
+ * <p>The file's layout, though, was written by the script's own imitation of the reference layout
+ * (the {@code safetensors} package was not available), not by the reference library, so it is not
+ * evidence of byte parity with the reference; {@code SafetensorsFileTest.writesReferenceBytes} holds
+ * the few byte-exact examples taken from the reference's own tests.
  */
 class TorchFixtureTest {
     @TempDir
@@ -61,7 +67,11 @@ class TorchFixtureTest {
         }
     }
 
-    /** Our writer, fed the same tensors, reproduces the reference layout byte for byte. */
+    /**
+     * Our writer, fed the same tensors, reproduces the fixture byte for byte. Both sides encode the
+     * project's reading of the reference layout (sort order, header form, padding), so this checks
+     * that the Java writer and the Python script agree, not that either matches the reference.
+     */
     @Test
     void rewritingGivesIdenticalBytes() throws Exception {
         Path original = resource("torch_written.safetensors");
@@ -71,6 +81,7 @@ class TorchFixtureTest {
             for (TensorInfo t : f.tensors().values()) w.add(t.name(), t.dtype(), t.shape(), f.segment(t.name()));
             w.write(copy);
         }
-        assertArrayEquals(Files.readAllBytes(original), Files.readAllBytes(copy));
+        assertArrayEquals(Files.readAllBytes(original), Files.readAllBytes(copy),
+                "the Java writer and make_safetensors_fixture.py (two implementations of our reading of the reference layout) disagree");
     }
 }

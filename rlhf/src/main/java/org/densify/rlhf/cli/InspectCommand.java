@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.safetensors.SafetensorsFile;
@@ -37,7 +38,8 @@ final class InspectCommand implements Callable<Integer> {
             description = "A .safetensors file, a model.safetensors.index.json, or a model folder.")
     Path path;
 
-    @Option(names = "--raw", description = "For a folder with config.json: list the tensors without checking them against it.")
+    @Option(names = "--raw", description = "For a folder with config.json: show config.json as it is (raw JSON, not "
+            + "interpreted, so any model type shows) and list the tensors without checking them against it.")
     boolean raw;
 
     @Spec
@@ -58,7 +60,7 @@ final class InspectCommand implements Callable<Integer> {
         } else {
             try (TensorSource source = TensorSource.open(path)) {
                 describeSource(out, source);
-                if (modelFolder) printConfig(out, Gpt2Config.read(path.resolve(ModelFolder.CONFIG_FILE)), "not checked (--raw)");
+                if (modelFolder) printRawConfig(out, path.resolve(ModelFolder.CONFIG_FILE));
                 printTensors(out, source);
             }
         }
@@ -95,6 +97,21 @@ final class InspectCommand implements Callable<Integer> {
         rows.add(new String[]{"pad/bos/eos token", c.padTokenId() + " / " + c.bosTokenId() + " / " + c.eosTokenId()});
         int w = rows.stream().mapToInt(r -> r[0].length()).max().orElse(0);
         for (String[] r : rows) out.printf("  %-" + w + "s  %s%n", r[0], r[1]);
+    }
+
+    /**
+     * {@code config.json} as strictly parsed JSON, pretty-printed and not interpreted — a config this
+     * engine refuses (another model type, say) still shows — or, if it is not JSON, the reason in one
+     * line. Either way the tensors are listed after it.
+     */
+    private static void printRawConfig(PrintWriter out, Path file) {
+        out.println("config.json (raw, not checked):");
+        try {
+            JsonNode json = Gpt2Config.readJson(file);
+            json.toPrettyString().lines().forEach(l -> out.println("  " + l));
+        } catch (IOException e) {
+            out.println("  unreadable: " + e.getMessage().replaceAll("\\s*\\R\\s*", " "));
+        }
     }
 
     /** The aligned table and the totals. */

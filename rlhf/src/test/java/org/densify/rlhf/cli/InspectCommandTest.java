@@ -6,6 +6,7 @@ import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.model.ModelWriter;
 import org.densify.loaders.safetensors.DType;
 import org.densify.loaders.safetensors.SafetensorsWriter;
+import org.densify.loaders.safetensors.TensorInfo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -45,7 +46,7 @@ class InspectCommandTest {
         Gpt2Config c = Gpt2Config.builder().vocabSize(11).nPositions(7).nEmbd(8).nLayer(1).nHead(2)
                 .kind(ModelKind.SEQUENCE_CLASSIFIER).numLabels(1).padTokenId(0).build();
         ModelWriter w = new ModelWriter(c);
-        Gpt2Tensors.body(c).forEach((name, shape) -> w.put(name, new float[(int) count(shape)]));
+        Gpt2Tensors.body(c).forEach((name, shape) -> w.put(name, new float[Math.toIntExact(TensorInfo.elementCount(shape))]));
         w.put(Gpt2Tensors.SCORE, new float[8]);
         w.write(dir.resolve("rm"));
         MainTest.Run r = run("inspect", dir.resolve("rm").toString());
@@ -66,7 +67,41 @@ class InspectCommandTest {
         assertTrue(bad.err().contains("missing tensor 'transformer.h.1.ln_1.weight' (expected shape [8])"), bad.err());
         MainTest.Run raw = run("inspect", "--raw", dir.resolve("rm").toString());
         assertEquals(0, raw.status(), raw.err());
-        assertTrue(raw.out().contains("[not checked (--raw)]"), raw.out());
+        assertTrue(raw.out().contains("config.json (raw, not checked):\n"), raw.out());
+        assertTrue(raw.out().contains("    \"n_layer\" : 2,\n"), raw.out());
+        assertTrue(raw.out().contains("transformer.h.0.attn.c_attn.weight"), raw.out());
+    }
+
+    /** --raw does not interpret config.json: a model type this engine refuses still shows, and so do the tensors. */
+    @Test
+    void rawShowsAnUnsupportedConfigAsJson() throws IOException {
+        Path folder = Files.createDirectories(dir.resolve("llama"));
+        new SafetensorsWriter().add("model.embed_tokens.weight", new long[]{4, 2}, new float[8]).write(folder.resolve("model.safetensors"));
+        Files.writeString(folder.resolve("config.json"), "{\"model_type\": \"llama\", \"hidden_size\": 2, \"rope_theta\": 10000.0}");
+        MainTest.Run checked = run("inspect", folder.toString());
+        assertEquals(Main.EXIT_FAILURE, checked.status());
+        assertTrue(checked.err().contains("field 'model_type': unsupported model type 'llama'"), checked.err());
+
+        MainTest.Run raw = run("inspect", "--raw", folder.toString());
+        assertEquals(0, raw.status(), raw.err());
+        assertEquals("", raw.err());
+        String out = raw.out();
+        assertTrue(out.contains("config.json (raw, not checked):\n  {\n    \"model_type\" : \"llama\",\n    \"hidden_size\" : 2,\n"), out);
+        assertTrue(out.contains("    \"rope_theta\" : 10000.0\n  }\n"), out);
+        assertTrue(out.contains("model.embed_tokens.weight  F32    [4, 2]     32\n"), out);
+        assertTrue(out.contains("total: 1 tensor, 8 elements, 32 bytes"), out);
+    }
+
+    @Test
+    void rawShowsABrokenConfigAsOneLineAndStillListsTheTensors() throws IOException {
+        Path folder = Files.createDirectories(dir.resolve("broken"));
+        new SafetensorsWriter().add("w", new long[]{2}, new float[2]).write(folder.resolve("model.safetensors"));
+        Files.writeString(folder.resolve("config.json"), "{\"n_layer\": 2} trailing");
+        MainTest.Run raw = run("inspect", "--raw", folder.toString());
+        assertEquals(0, raw.status(), raw.err());
+        assertTrue(raw.out().contains("config.json (raw, not checked):\n  unreadable: " + folder.resolve("config.json") + ": not valid JSON at character 15: "),
+                raw.out());
+        assertTrue(raw.out().contains("total: 1 tensor, 2 elements, 8 bytes"), raw.out());
     }
 
     @Test
@@ -85,11 +120,5 @@ class InspectCommandTest {
         MainTest.Run usage = run("inspect");
         assertEquals(Main.EXIT_USAGE, usage.status());
         assertTrue(usage.err().contains("FILE|DIR"), usage.err());
-    }
-
-    private static long count(long[] shape) {
-        long n = 1;
-        for (long d : shape) n *= d;
-        return n;
     }
 }

@@ -12,7 +12,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.cfg.JsonNodeFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
@@ -105,19 +104,17 @@ public final class StrictJson {
 
     /** Parses already-decoded text as exactly one JSON value (see the class comment). */
     public static JsonNode parse(String json) throws Malformed {
+        JsonNode root;
         try {
-            JsonNode root = MAPPER.readTree(json);
-            // readTree gives a MissingNode (or null) for empty input; for us that is not JSON.
-            if (root == null || root.isMissingNode()) throw new Malformed("not valid JSON: no value (empty input)", 0, false, null);
-            return root;
+            root = MAPPER.readTree(json);
         } catch (JsonProcessingException e) {
             JsonLocation where = e.getLocation();
             long offset = where == null ? -1 : where.getCharOffset();
             throw new Malformed("not valid JSON" + (offset >= 0 ? " at character " + offset : "") + ": " + oneLine(e.getOriginalMessage()), offset, false, e);
-        } catch (IOException e) {
-            // Reading a String cannot fail except through Jackson's own checks; keep the promise anyway.
-            throw new Malformed("not valid JSON: " + oneLine(e.getMessage()), -1, false, e);
         }
+        // readTree gives a MissingNode (or null) for empty input; for us that is not JSON.
+        if (root == null || root.isMissingNode()) throw new Malformed("not valid JSON: no value (empty input)", 0, false, null);
+        return root;
     }
 
     /** {@link #decodeUtf8(byte[])} then {@link #parse(String)}. */

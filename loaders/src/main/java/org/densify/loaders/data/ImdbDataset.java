@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.exc.StreamReadException;
+import org.densify.loaders.io.StrictJson;
 
 import java.io.BufferedInputStream;
 import java.io.IOException;
@@ -46,9 +47,8 @@ public final class ImdbDataset {
     public static final String BUNDLED_SAMPLE = "sample";
     private static final String SAMPLE_RESOURCE = "imdb-sample.json.gz";
     private static final Pattern LINE_BREAK_TAGS = Pattern.compile("(?:\\s*<br\\s*/?>\\s*)+", Pattern.CASE_INSENSITIVE);
-    private static final JsonFactory JSON = JsonFactory.builder()
-            .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .build();
+    /** The project's one strict JSON setup (duplicate keys refused), used here as a streaming parser. */
+    private static final JsonFactory JSON = StrictJson.MAPPER.getFactory();
 
     private ImdbDataset() {
     }

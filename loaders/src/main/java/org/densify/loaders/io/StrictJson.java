@@ -21,7 +21,7 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * The one JSON setup for every file the loaders read as JSON (safetensors headers, shard indexes,
- * {@code config.json}): the bytes are decoded as strict UTF-8 first (a malformed or overlong
+ * {@code config.json}; the IMDb loader streams through the same factory): the bytes are decoded as strict UTF-8 first (a malformed or overlong
  * sequence, a surrogate or a truncated character is an error, never a U+FFFD; no encoding is
  * guessed from the first bytes), then parsed as exactly one JSON value with duplicate object keys
  * and trailing tokens rejected (trailing whitespace is fine). Comments, single quotes, NaN and other
@@ -120,6 +120,12 @@ public final class StrictJson {
     /** {@link #decodeUtf8(byte[])} then {@link #parse(String)}. */
     public static JsonNode parse(byte[] utf8) throws Malformed {
         return parse(decodeUtf8(utf8));
+    }
+
+    /** A value's text cut to 60 characters, for error messages that quote what was found. */
+    public static String abbreviate(Object value) {
+        String s = String.valueOf(value);
+        return s.length() > 60 ? s.substring(0, 57) + "..." : s;
     }
 
     private static String oneLine(String s) {

@@ -26,6 +26,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 
+import static org.densify.loaders.io.StrictJson.abbreviate;
+
 /**
  * A GPT-2 {@code config.json}, with Hugging Face {@code GPT2Config} defaults for absent fields.
  * Fields this engine does not interpret are kept in {@link #extra()} and written back unchanged.
@@ -419,11 +421,6 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
         return abbreviate(node.toString());
     }
 
-    /** A value's text, cut to 60 characters for messages. */
-    private static String abbreviate(Object value) {
-        String s = String.valueOf(value);
-        return s.length() > 60 ? s.substring(0, 57) + "..." : s;
-    }
 
     private static int integer(ObjectNode o, String field, int dflt) {
         JsonNode v = o.get(field);

@@ -86,12 +86,12 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
     private static Map<String, String> parseMetadata(Path path, JsonNode node) throws SafetensorsException {
         if (node.isNull()) return Map.of(); // the reference reads null as "no metadata"
         if (!node.isObject()) {
-            throw SafetensorsException.of(path, "__metadata__ must be an object of strings (or null), found " + describe(node));
+            throw SafetensorsException.of(path, "__metadata__ must be an object of strings (or null), found " + StrictJson.abbreviate(node));
         }
         Map<String, String> m = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : node.properties()) {
             if (!e.getValue().isTextual()) {
-                throw SafetensorsException.of(path, "__metadata__ value of '" + e.getKey() + "' must be a string, found " + describe(e.getValue()));
+                throw SafetensorsException.of(path, "__metadata__ value of '" + e.getKey() + "' must be a string, found " + StrictJson.abbreviate(e.getValue()));
             }
             m.put(e.getKey(), e.getValue().textValue());
         }
@@ -101,7 +101,7 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
     /** One tensor entry: exact key set, known dtype, sizes that agree and fit the data region. */
     private static TensorInfo parseEntry(Path path, String name, JsonNode node, long dataLength) throws SafetensorsException {
         if (!node.isObject()) {
-            throw SafetensorsException.of(path, name, "entry must be an object with dtype, shape and data_offsets, found " + describe(node));
+            throw SafetensorsException.of(path, name, "entry must be an object with dtype, shape and data_offsets, found " + StrictJson.abbreviate(node));
         }
         for (String key : (Iterable<String>) node::fieldNames) {
             if (!ENTRY_KEYS.contains(key)) {
@@ -109,7 +109,7 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
             }
         }
         JsonNode dt = require(path, name, node, "dtype");
-        if (!dt.isTextual()) throw SafetensorsException.of(path, name, "dtype must be a string, found " + describe(dt));
+        if (!dt.isTextual()) throw SafetensorsException.of(path, name, "dtype must be a string, found " + StrictJson.abbreviate(dt));
         DType dtype = DType.fromName(dt.textValue());
         if (dtype == null) {
             throw SafetensorsException.of(path, name, "unknown dtype '" + dt.textValue() + "' (expected one of " + Arrays.toString(DType.values()) + ")");
@@ -179,22 +179,17 @@ record SafetensorsHeader(long dataStart, Map<String, TensorInfo> tensors, Map<St
     private static long[] longs(Path path, String name, JsonNode node, String key, int count) throws SafetensorsException {
         String expected = key + " must be an array of " + (count >= 0 ? "exactly " + count + " " : "") + "non-negative integers";
         if (!node.isArray() || (count >= 0 && node.size() != count)) {
-            throw SafetensorsException.of(path, name, expected + ", found " + describe(node));
+            throw SafetensorsException.of(path, name, expected + ", found " + StrictJson.abbreviate(node));
         }
         long[] out = new long[node.size()];
         for (int i = 0; i < out.length; i++) {
             JsonNode v = node.get(i);
             if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < 0) {
-                throw SafetensorsException.of(path, name, expected + ", found " + describe(node));
+                throw SafetensorsException.of(path, name, expected + ", found " + StrictJson.abbreviate(node));
             }
             out[i] = v.longValue();
         }
         return out;
     }
 
-    /** A short rendering of a JSON value for messages. */
-    private static String describe(JsonNode node) {
-        String s = node.toString();
-        return s.length() > 60 ? s.substring(0, 57) + "..." : s;
-    }
 }

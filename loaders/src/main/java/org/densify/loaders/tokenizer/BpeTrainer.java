@@ -186,20 +186,13 @@ public final class BpeTrainer {
                 if (seen[w] == step) continue;
                 seen[w] = step;
                 int[] s = sym[w];
-                int n = len[w], c = 0;
+                int n = len[w];
                 long m = count[w];
                 boolean holds = false;
                 for (int i = 0; i + 1 < n && !holds; i++) holds = s[i] == a && s[i + 1] == b;
                 if (!holds) continue;
                 for (int i = 0; i + 1 < n; i++) pairCount.add(LongLongMap.pair(s[i], s[i + 1]), -m);
-                for (int i = 0; i < n; ) {
-                    if (i + 1 < n && s[i] == a && s[i + 1] == b) {
-                        s[c++] = x;
-                        i += 2;
-                    } else {
-                        s[c++] = s[i++];
-                    }
-                }
+                int c = Merges.replacePair(s, n, a, b, x);
                 len[w] = c;
                 for (int i = 0; i + 1 < c; i++) {
                     long q = LongLongMap.pair(s[i], s[i + 1]);

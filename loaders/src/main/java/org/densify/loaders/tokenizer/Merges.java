@@ -55,19 +55,27 @@ final class Merges {
                 }
             }
             if (at < 0) break;
-            int a = sym[at], b = sym[at + 1], merged = (int) best;
-            int w = 0;
-            for (int i = 0; i < n; ) {
-                if (i + 1 < n && sym[i] == a && sym[i + 1] == b) {
-                    sym[w++] = merged;
-                    i += 2;
-                } else {
-                    sym[w++] = sym[i++];
-                }
-            }
-            n = w;
+            n = replacePair(sym, n, sym[at], sym[at + 1], (int) best);
         }
         return n;
+    }
+
+    /**
+     * Replaces every occurrence of the pair {@code (a, b)} in {@code sym[0, n)} by {@code merged},
+     * left to right without overlap, in place; returns the new length. The one merge step shared by
+     * the encoder and {@link BpeTrainer}, so training and encoding apply a merge identically.
+     */
+    static int replacePair(int[] sym, int n, int a, int b, int merged) {
+        int w = 0;
+        for (int i = 0; i < n; ) {
+            if (i + 1 < n && sym[i] == a && sym[i + 1] == b) {
+                sym[w++] = merged;
+                i += 2;
+            } else {
+                sym[w++] = sym[i++];
+            }
+        }
+        return w;
     }
 
     int mergeLong(int[] sym, int n) {

@@ -1,0 +1,391 @@
+package org.densify.core.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.DynamicTest.dynamicTest;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.densify.core.Backend;
+import org.densify.core.Tensor;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * Every op of {@link VectorBackend} against {@link ScalarBackend} on seeded random inputs of awkward
+ * sizes, and bitwise against itself on 1, 2 and 3 threads. Outputs that an op overwrites start as
+ * NaN, so an element it forgets to write fails the comparison; gradients start at random values
+ * and are compared as increments, so a backward that overwrites instead of adding fails too.
+ */
+class VectorBackendTest {
+    private static final double FORWARD = 1e-5, BACKWARD = 1e-4;
+    private static final int[] LENGTHS = {1, 7, 13, 17, 769, 2 * (1 << 14) + 123}; // the last spans several chunks
+    private static final int[] COLUMNS = {1, 7, 13, 17, 769};
+    private static final int[] ROWS = {1, 3, 37};
+    private static final int[][] SEQUENCES = {{1}, {5, 1, 13}, {64, 7}};
+    private static final int[] HEADS = {1, 3, 4};
+    private static final int[] HEAD_SIZES = {5, 13, 64};
+
+    private static final ScalarBackend REFERENCE = new ScalarBackend();
+    private static final VectorBackend[] BY_THREADS = {
+            new VectorBackend(new CpuThreads(1)), new VectorBackend(new CpuThreads(2)), new VectorBackend(new CpuThreads(3))};
+
+    /** One op on inputs drawn from a seed of its own, so every backend sees the same data; returns the outputs. */
+    private record Case(String name, double tolerance, Function<Env, double[][]> body) {
+        double[][] run(Backend backend) {
+            try (Env env = new Env(backend, name.hashCode())) {
+                return body.apply(env);
+            }
+        }
+    }
+
+    @TestFactory
+    Stream<DynamicTest> matchesReference() {
+        return cases().stream().map(c -> dynamicTest(c.name(), () -> {
+            double[][] ref = c.run(REFERENCE), fast = c.run(BY_THREADS[1]);
+            assertEquals(ref.length, fast.length);
+            for (int i = 0; i < ref.length; i++) {
+                double err = relativeError(fast[i], ref[i]);
+                assertTrue(err < c.tolerance(), c.name() + ", output " + i + ": relative error " + err);
+            }
+        }));
+    }
+
+    @TestFactory
+    Stream<DynamicTest> bitwiseSameForAnyThreadCount() {
+        return cases().stream().map(c -> dynamicTest(c.name(), () -> {
+            double[][] one = c.run(BY_THREADS[0]);
+            for (int k = 1; k < BY_THREADS.length; k++) {
+                double[][] other = c.run(BY_THREADS[k]);
+                for (int i = 0; i < one.length; i++) {
+                    for (int j = 0; j < one[i].length; j++) {
+                        if (Double.doubleToRawLongBits(one[i][j]) != Double.doubleToRawLongBits(other[i][j])) {
+                            throw new AssertionError(c.name() + ", output " + i + "[" + j + "]: " + one[i][j]
+                                    + " on 1 thread, " + other[i][j] + " on " + (k + 1));
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    private static List<Case> cases() {
+        List<Case> cases = new ArrayList<>();
+        elementwise(cases);
+        embedding(cases);
+        layerNorm(cases);
+        matmul(cases);
+        gelu(cases);
+        attention(cases);
+        attentionCached(cases);
+        crossEntropy(cases);
+        adamW(cases);
+        return cases;
+    }
+
+    private static void elementwise(List<Case> cases) {
+        for (int n : LENGTHS) {
+            cases.add(new Case("add n=" + n, FORWARD, e -> {
+                Tensor a = e.random(n, 1), b = e.random(n, 1), out = e.nan(n);
+                e.b.add(out, a, b, n);
+                e.b.add(a, a, b, n); // out aliasing a
+                return new double[][] {e.read(out), e.read(a)};
+            }));
+            cases.add(new Case("accumulate n=" + n, FORWARD, e -> {
+                Tensor dst = e.random(n, 1), src = e.random(n, 1);
+                e.b.accumulate(dst, src, n);
+                return new double[][] {e.read(dst)};
+            }));
+            cases.add(new Case("scale n=" + n, FORWARD, e -> {
+                Tensor x = e.random(n, 1);
+                e.b.scale(x, 0.37f, n);
+                return new double[][] {e.read(x)};
+            }));
+            cases.add(new Case("sumOfSquares n=" + n, FORWARD, e ->
+                    new double[][] {{e.b.sumOfSquares(e.random(n, 1), n)}}));
+        }
+        for (int M : ROWS) {
+            for (int N : COLUMNS) {
+                cases.add(new Case("biasBackward M=" + M + " N=" + N, BACKWARD, e -> {
+                    Tensor dbias = e.gradient(N), dout = e.random((long) M * N, 1);
+                    e.b.biasBackward(dbias, dout, M, N);
+                    return new double[][] {e.increment(dbias)};
+                }));
+            }
+        }
+    }
+
+    private static void embedding(List<Case> cases) {
+        int V = 11, maxT = 9;
+        for (int N : ROWS) {
+            for (int C : COLUMNS) {
+                cases.add(new Case("embeddingForward N=" + N + " C=" + C, FORWARD, e -> {
+                    int[] tokens = e.ints(N, V), positions = e.ints(N, maxT);
+                    Tensor out = e.nan(N * C);
+                    e.b.embeddingForward(out, tokens, positions, e.random(V * C, 1), e.random(maxT * C, 1), C);
+                    return new double[][] {e.read(out)};
+                }));
+                cases.add(new Case("embeddingBackward N=" + N + " C=" + C, BACKWARD, e -> {
+                    int[] tokens = e.ints(N, V), positions = e.ints(N, maxT);
+                    Tensor dwte = e.gradient(V * C), dwpe = e.gradient(maxT * C), dwteOnly = e.gradient(V * C);
+                    Tensor dout = e.random((long) N * C, 1);
+                    e.b.embeddingBackward(dwte, dwpe, dout, tokens, positions, C);
+                    e.b.embeddingBackward(dwteOnly, null, dout, tokens, positions, C);
+                    return new double[][] {e.increment(dwte), e.increment(dwpe), e.increment(dwteOnly)};
+                }));
+            }
+        }
+    }
+
+    private static void layerNorm(List<Case> cases) {
+        for (int N : ROWS) {
+            for (int C : COLUMNS) {
+                cases.add(new Case("layerNormForward N=" + N + " C=" + C, FORWARD, e -> {
+                    Tensor in = e.random((long) N * C, 2, 3), weight = e.random(C, 1), bias = e.random(C, 1);
+                    Tensor out = e.nan(N * C), mean = e.nan(N), rstd = e.nan(N), outOnly = e.nan(N * C);
+                    e.b.layerNormForward(out, mean, rstd, in, weight, bias, N, C, 1e-5f);
+                    e.b.layerNormForward(outOnly, null, null, in, weight, bias, N, C, 1e-5f);
+                    return new double[][] {e.read(out), e.read(mean), e.read(rstd), e.read(outOnly)};
+                }));
+                cases.add(new Case("layerNormBackward N=" + N + " C=" + C, BACKWARD, e -> {
+                    Tensor in = e.random((long) N * C, 2, 3), weight = e.random(C, 1), bias = e.random(C, 1);
+                    Tensor mean = e.nan(N), rstd = e.nan(N);
+                    REFERENCE.layerNormForward(e.nan(N * C), mean, rstd, in, weight, bias, N, C, 1e-5f);
+                    Tensor din = e.gradient(N * C), dweight = e.gradient(C), dbias = e.gradient(C);
+                    e.b.layerNormBackward(din, dweight, dbias, e.random((long) N * C, 1), in, weight, mean, rstd, N, C);
+                    return new double[][] {e.increment(din), e.increment(dweight), e.increment(dbias)};
+                }));
+            }
+        }
+    }
+
+    private static void matmul(List<Case> cases) {
+        int[][] sizes = {{1, 1, 1}, {3, 7, 13}, {17, 13, 37}, {37, 17, 769}};
+        for (int[] mnk : sizes) {
+            for (int flags = 0; flags < 16; flags++) {
+                int M = mnk[0], N = mnk[1], K = mnk[2];
+                boolean transA = (flags & 1) != 0, transB = (flags & 2) != 0, accumulate = (flags & 4) != 0, hasBias = (flags & 8) != 0;
+                String name = "matmul M=" + M + " N=" + N + " K=" + K + (transA ? " transA" : "") + (transB ? " transB" : "")
+                        + (accumulate ? " accumulate" : "") + (hasBias ? " bias" : "");
+                cases.add(new Case(name, FORWARD, e -> {
+                    Tensor a = e.random((long) M * K, 1), b = e.random((long) K * N, 1), bias = hasBias ? e.random(N, 1) : null;
+                    Tensor c = accumulate ? e.random((long) M * N, 1) : e.nan(M * N);
+                    e.b.matmul(c, a, b, bias, M, N, K, transA, transB, accumulate);
+                    return new double[][] {e.read(c)};
+                }));
+            }
+        }
+    }
+
+    private static void gelu(List<Case> cases) {
+        for (int n : LENGTHS) {
+            cases.add(new Case("geluForward n=" + n, FORWARD, e -> {
+                Tensor in = e.random(n, 6), out = e.nan(n);
+                e.b.geluForward(out, in, n);
+                return new double[][] {e.read(out)};
+            }));
+            cases.add(new Case("geluBackward n=" + n, BACKWARD, e -> {
+                Tensor din = e.gradient(n);
+                e.b.geluBackward(din, e.random(n, 6), e.random(n, 1), n);
+                return new double[][] {e.increment(din)};
+            }));
+        }
+    }
+
+    private static void attention(List<Case> cases) {
+        for (int[] seqLengths : SEQUENCES) {
+            for (int NH : HEADS) {
+                for (int hs : HEAD_SIZES) {
+                    int C = NH * hs, N = Arrays.stream(seqLengths).sum();
+                    int attLength = NH * Arrays.stream(seqLengths).map(t -> t * t).sum();
+                    String shape = " T=" + Arrays.toString(seqLengths) + " NH=" + NH + " hs=" + hs;
+                    cases.add(new Case("attentionForward" + shape, FORWARD, e -> {
+                        Tensor qkv = e.random(3L * N * C, 2);
+                        Tensor out = e.nan(N * C), att = e.nan(attLength), lastRow = e.nan(N), outOnly = e.nan(N * C);
+                        e.b.attentionForward(out, att, lastRow, qkv, seqLengths, NH, C);
+                        e.b.attentionForward(outOnly, null, null, qkv, seqLengths, NH, C);
+                        return new double[][] {e.read(out), e.read(att), e.read(lastRow), e.read(outOnly)};
+                    }));
+                    cases.add(new Case("attentionBackward" + shape, BACKWARD, e -> {
+                        Tensor qkv = e.random(3L * N * C, 2), att = e.nan(attLength);
+                        REFERENCE.attentionForward(e.nan(N * C), att, null, qkv, seqLengths, NH, C);
+                        Tensor dqkv = e.gradient(3 * N * C);
+                        e.b.attentionBackward(dqkv, e.random((long) N * C, 1), qkv, att, seqLengths, NH, C);
+                        return new double[][] {e.increment(dqkv)};
+                    }));
+                }
+            }
+        }
+    }
+
+    private static void attentionCached(List<Case> cases) {
+        // {past..., count..., capacity}: a first token, mixed prefill and decode, long decode, a sequence with no new rows
+        int[][][] configs = {
+                {{0}, {1}, {4}}, {{5, 0, 12}, {1, 3, 1}, {16}}, {{63, 100}, {1, 1}, {130}}, {{3, 7}, {4, 0}, {16}}};
+        for (int[][] config : configs) {
+            for (int NH : HEADS) {
+                for (int hs : new int[] {5, 64}) {
+                    int[] past = config[0], count = config[1];
+                    int capacity = config[2][0], numSeq = past.length, C = NH * hs, N = Arrays.stream(count).sum();
+                    int qStride = hs == 5 ? C : 3 * C;
+                    String name = "attentionCached past=" + Arrays.toString(past) + " count=" + Arrays.toString(count)
+                            + " NH=" + NH + " hs=" + hs;
+                    cases.add(new Case(name, FORWARD, e -> {
+                        Tensor q = e.random((long) N * qStride, 2);
+                        Tensor k = e.random((long) numSeq * capacity * C, 2), v = e.random((long) numSeq * capacity * C, 1);
+                        Tensor out = e.nan(N * C), lastRow = e.filled(numSeq * capacity, 7f), outOnly = e.nan(N * C);
+                        e.b.attentionCached(out, q, qStride, k, v, capacity, past, count, NH, C, lastRow);
+                        e.b.attentionCached(outOnly, q, qStride, k, v, capacity, past, count, NH, C, null);
+                        return new double[][] {e.read(out), e.read(lastRow), e.read(outOnly)};
+                    }));
+                }
+            }
+        }
+    }
+
+    private static void crossEntropy(List<Case> cases) {
+        List<int[]> shapes = new ArrayList<>();
+        for (int N : ROWS) for (int V : COLUMNS) shapes.add(new int[] {N, V});
+        shapes.add(new int[] {2, 50257});
+        for (int[] shape : shapes) {
+            int N = shape[0], V = shape[1];
+            cases.add(new Case("crossEntropy N=" + N + " V=" + V, FORWARD, e -> {
+                int[] targets = e.ints(N, V);
+                if (N > 1) targets[1] = -1;
+                Tensor logits = e.random((long) N * V, 4);
+                Tensor losses = e.nan(N), dlogits = e.nan(N * V), lossesOnly = e.nan(N), aliasedLosses = e.nan(N);
+                e.b.crossEntropy(losses, dlogits, logits, targets, 0.25f, N, V);
+                e.b.crossEntropy(lossesOnly, null, logits, targets, 0.25f, N, V);
+                e.b.crossEntropy(aliasedLosses, logits, logits, targets, 0.25f, N, V); // dlogits written over logits
+                return new double[][] {e.read(losses), e.read(dlogits), e.read(lossesOnly), e.read(aliasedLosses), e.read(logits)};
+            }));
+        }
+    }
+
+    private static void adamW(List<Case> cases) {
+        for (int n : LENGTHS) {
+            cases.add(new Case("adamW n=" + n, FORWARD, e -> {
+                // small parameters and a large lr, so the comparison measures the update, not the parameter's rounding
+                Tensor params = e.random(n, 0.01), grads = e.random(n, 1), m = e.random(n, 0.1), v = e.random(n, 0.1, 0.1);
+                e.b.adamW(params, grads, m, v, n, 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, 0.5f);
+                return new double[][] {e.read(params), e.read(m), e.read(v)};
+            }));
+        }
+    }
+
+    @Test
+    void outOfRangeIdsAndTargetsAreRejectedWithTheirValue() {
+        for (Backend b : new Backend[] {REFERENCE, BY_THREADS[1]}) {
+            try (Env e = new Env(b, 1)) {
+                int C = 3, V = 5, maxT = 4;
+                Tensor wte = e.random(V * C, 1), wpe = e.random(maxT * C, 1), out = e.nan(2 * C);
+                var badToken = assertThrows(IllegalArgumentException.class,
+                        () -> b.embeddingForward(out, new int[] {0, 5}, new int[] {0, 1}, wte, wpe, C));
+                assertTrue(badToken.getMessage().contains("5"), badToken.getMessage());
+                var negative = assertThrows(IllegalArgumentException.class,
+                        () -> b.embeddingBackward(wte, wpe, out, new int[] {-3, 1}, new int[] {0, 1}, C));
+                assertTrue(negative.getMessage().contains("-3"), negative.getMessage());
+                var badPosition = assertThrows(IllegalArgumentException.class,
+                        () -> b.embeddingForward(out, new int[] {0, 1}, new int[] {0, 4}, wte, wpe, C));
+                assertTrue(badPosition.getMessage().contains("4"), badPosition.getMessage());
+                var badTarget = assertThrows(IllegalArgumentException.class,
+                        () -> b.crossEntropy(e.nan(2), null, e.random(2 * V, 1), new int[] {1, 17}, 1f, 2, V));
+                assertTrue(badTarget.getMessage().contains("17"), badTarget.getMessage());
+            }
+        }
+    }
+
+    /** ||fast - ref|| / ||ref|| (plain ||fast - ref|| when ref is 0); NaN anywhere gives NaN, which fails. */
+    static double relativeError(double[] fast, double[] ref) {
+        assertEquals(ref.length, fast.length);
+        double diff = 0, norm = 0;
+        for (int i = 0; i < ref.length; i++) {
+            double d = fast[i] - ref[i];
+            diff += d * d;
+            norm += ref[i] * ref[i];
+        }
+        return norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+    }
+
+    /** Tensors of one case on one backend, freed at the end; gradients remember their starting values. */
+    private static final class Env implements AutoCloseable {
+        final Backend b;
+        private final SplittableRandom random;
+        private final List<Tensor> owned = new ArrayList<>();
+        private final Map<Tensor, float[]> initial = new HashMap<>();
+
+        Env(Backend b, long seed) {
+            this.b = b;
+            this.random = new SplittableRandom(seed);
+        }
+
+        Tensor of(float[] values) {
+            Tensor t = b.allocate(values.length);
+            owned.add(t);
+            b.write(t, 0, values);
+            return t;
+        }
+
+        /** Uniform in [center - halfWidth, center + halfWidth). */
+        Tensor random(long n, double halfWidth, double center) {
+            float[] x = new float[Math.toIntExact(n)];
+            for (int i = 0; i < x.length; i++) x[i] = (float) (center + random.nextDouble(-halfWidth, halfWidth));
+            return of(x);
+        }
+
+        Tensor random(long n, double halfWidth) {
+            return random(n, halfWidth, 0);
+        }
+
+        Tensor filled(int n, float value) {
+            float[] x = new float[n];
+            Arrays.fill(x, value);
+            return of(x);
+        }
+
+        Tensor nan(int n) {
+            return filled(n, Float.NaN);
+        }
+
+        /** Random starting values; {@link #increment} later gives what the op added. */
+        Tensor gradient(int n) {
+            Tensor t = random(n, 1);
+            float[] start = new float[n];
+            b.read(t, 0, start);
+            initial.put(t, start);
+            return t;
+        }
+
+        int[] ints(int n, int bound) {
+            return random.ints(n, 0, bound).toArray();
+        }
+
+        double[] read(Tensor t) {
+            float[] x = new float[Math.toIntExact(t.length())];
+            b.read(t, 0, x);
+            double[] wide = new double[x.length];
+            for (int i = 0; i < x.length; i++) wide[i] = x[i];
+            return wide;
+        }
+
+        double[] increment(Tensor t) {
+            double[] now = read(t);
+            float[] start = initial.get(t);
+            for (int i = 0; i < now.length; i++) now[i] -= start[i];
+            return now;
+        }
+
+        @Override
+        public void close() {
+            owned.forEach(b::free);
+        }
+    }
+}

@@ -90,7 +90,7 @@ public interface Backend extends AutoCloseable {
     void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor in, Tensor weight, Tensor bias,
                           int N, int C, float eps);
 
-    /** Accumulates din [N, C], dweight [C], dbias [C] from dout [N, C]. */
+    /** Accumulates din [N, C] (required), dweight [C], dbias [C] from dout [N, C]. */
     void layerNormBackward(Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in, Tensor weight,
                            Tensor mean, Tensor rstd, int N, int C);
 
@@ -149,7 +149,7 @@ public interface Backend extends AutoCloseable {
      *
      * @param lastRow null, or [numSeq, cacheCapacity]: for each sequence, the head-averaged
      *                probabilities of its last new row over positions {@code 0 .. past+count-1}
-     *                (the rest of the row is left as is).
+     *                (the rest of the row, and the rows of sequences with no new token, are left as is).
      */
     void attentionCached(Tensor out, Tensor q, int qStride, Tensor kCache, Tensor vCache, int cacheCapacity,
                          int[] past, int[] count, int NH, int C, Tensor lastRow);
@@ -158,7 +158,8 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Softmax cross-entropy over the vocabulary, row by row, logits [N, V].
-     * {@code losses[i] = logsumexp(logits[i]) - logits[i, targets[i]]}, and 0 where {@code targets[i] < 0}.
+     * {@code losses[i] = logsumexp(logits[i]) - logits[i, targets[i]]}, and 0 where {@code targets[i] < 0}
+     * ({@code losses} may be null when only the gradient is wanted).
      * When {@code dlogits} is non-null (it may be the logits tensor itself) it is <b>overwritten</b> with
      * {@code (softmax(logits[i]) - onehot(targets[i])) * gradScale}, or 0 for rows without a target.
      */

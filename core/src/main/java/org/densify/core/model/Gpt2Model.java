@@ -1,0 +1,478 @@
+package org.densify.core.model;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import org.densify.core.Backend;
+import org.densify.core.Tensor;
+import org.densify.loaders.model.Gpt2Config;
+import org.densify.loaders.model.Gpt2Tensors;
+import org.densify.loaders.model.ModelFolder;
+import org.densify.loaders.model.ModelFormatException;
+import org.densify.loaders.model.ModelKind;
+import org.densify.loaders.model.ModelWriter;
+
+/**
+ * GPT-2 on a {@link Backend}: parameters and gradients each in one block laid out by {@link
+ * ParameterLayout}, activations in one block re-laid for every pass, forward over ragged batches,
+ * the LM / classifier / value heads, attention capture, and the backward of all of it.
+ *
+ * <p>A forward pass returns {@link Outputs}, a view of the model's activation block that stays
+ * valid until the next forward. {@link #backward} differentiates the most recent training forward.
+ * Dropout is not applied (every pass is deterministic). Not thread-safe: one pass at a time.
+ */
+public final class Gpt2Model implements AutoCloseable {
+
+    /** Which heads beside the tied LM head the model carries. */
+    public record Heads(boolean classifier, boolean value) {
+        public static final Heads NONE = new Heads(false, false);
+    }
+
+    final Backend backend;
+    final Gpt2Config config;
+    final ParameterLayout layout;
+    final int L, C, NH, F, V, maxT, labels;
+    final float eps;
+
+    final Tensor params;
+    final Weights w;
+    private Tensor grads;
+    private Weights dw;
+
+    private final Block acts;
+    private final Block gradActs;
+    private Activations last;
+
+    private Gpt2Model(Backend backend, Gpt2Config config, Heads heads) {
+        if (config.activation() != Gpt2Config.Activation.GELU_NEW) {
+            throw new IllegalArgumentException("config.json: activation_function '" + config.activationFunction()
+                    + "' is not implemented by the engine; expected gelu_new (or gelu_pytorch_tanh)");
+        }
+        if (config.nEmbd() % config.nHead() != 0) {
+            throw new IllegalArgumentException("config.json: n_embd " + config.nEmbd() + " is not a multiple of n_head " + config.nHead());
+        }
+        this.backend = backend;
+        this.config = config;
+        this.layout = new ParameterLayout(config, heads.classifier(), heads.value());
+        this.L = config.nLayer();
+        this.C = config.nEmbd();
+        this.NH = config.nHead();
+        this.F = config.innerDim();
+        this.V = config.vocabSize();
+        this.maxT = config.nPositions();
+        this.labels = heads.classifier() ? config.numLabels() : 0;
+        this.eps = (float) config.layerNormEpsilon();
+        this.params = backend.allocate(layout.size());
+        this.w = new Weights(layout, params, L);
+        this.acts = new Block(backend, "activations");
+        this.gradActs = new Block(backend, "activation gradients");
+    }
+
+    // ---- construction ------------------------------------------------------------------------
+
+    /** A model with every parameter 0; see {@link #initialize}. */
+    public static Gpt2Model create(Backend backend, Gpt2Config config, Heads heads) {
+        return new Gpt2Model(backend, config, heads);
+    }
+
+    /** Loads a Hugging Face folder with the heads it stores. */
+    public static Gpt2Model load(Backend backend, Path dir) throws IOException {
+        try (ModelFolder folder = ModelFolder.open(dir)) {
+            Heads heads = new Heads(folder.hasTensor(Gpt2Tensors.SCORE), folder.hasValueHead());
+            return load(backend, folder, heads, 0);
+        }
+    }
+
+    /**
+     * Loads a folder with the requested heads. A requested head the folder lacks starts fresh
+     * (weights normal with the config's initializer_range, bias 0, from {@code seed}); a stored head
+     * that is not requested is left out.
+     */
+    public static Gpt2Model load(Backend backend, ModelFolder folder, Heads heads, long seed) throws IOException {
+        if (heads.classifier() && folder.config().numLabels() < 1) {
+            throw new ModelFormatException(folder.dir() + "/config.json: a classifier head needs num_labels >= 1");
+        }
+        Gpt2Model model = new Gpt2Model(backend, folder.config(), heads);
+        try {
+            SplittableRandom random = new SplittableRandom(seed);
+            try (Arena arena = Arena.ofConfined()) {
+                for (ParameterLayout.Entry e : model.layout.entries()) {
+                    if (folder.hasTensor(e.name())) {
+                        MemorySegment staging = arena.allocate(e.length() * Float.BYTES, 64);
+                        folder.floats(e.name(), staging);
+                        backend.write(model.params, e.offset(), staging);
+                    } else if (e.name().equals(Gpt2Tensors.VALUE_HEAD_BIAS)) {
+                        // fresh bias: already 0
+                    } else {
+                        float[] values = new float[Math.toIntExact(e.length())];
+                        for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * model.config.initializerRange());
+                        backend.write(model.params, e.offset(), values);
+                    }
+                }
+            }
+            return model;
+        } catch (IOException | RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /**
+     * GPT-2's initialisation: matrices and embeddings normal(0, initializer_range), residual
+     * projections ({@code c_proj}) scaled by 1/sqrt(2 n_layer), biases 0, layer-norm weights 1.
+     * Deterministic in {@code seed}.
+     */
+    public void initialize(long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        double std = config.initializerRange();
+        for (ParameterLayout.Entry e : layout.entries()) {
+            float[] values = new float[Math.toIntExact(e.length())];
+            if (e.name().endsWith("ln_1.weight") || e.name().endsWith("ln_2.weight") || e.name().equals("ln_f.weight")) {
+                java.util.Arrays.fill(values, 1f);
+            } else if (e.isMatrix()) {
+                double s = e.name().endsWith("c_proj.weight") ? std / Math.sqrt(2.0 * L) : std;
+                for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * s);
+            }
+            backend.write(params, e.offset(), values);
+        }
+    }
+
+    /**
+     * Writes the model as a Hugging Face folder of {@code kind} (config.json + model.safetensors),
+     * atomically file by file. The classifier and value heads are written when the model has them.
+     */
+    public void save(Path dir, ModelKind kind) throws IOException {
+        Gpt2Config out = config.toBuilder().kind(kind).build();
+        ModelWriter writer = new ModelWriter(out);
+        for (ParameterLayout.Entry e : layout.entries()) {
+            if (kind == ModelKind.BASE && !Gpt2Tensors.body(config).containsKey(e.name())) continue;
+            float[] values = new float[Math.toIntExact(e.length())];
+            backend.read(params, e.offset(), values);
+            writer.put(e.name(), values);
+        }
+        writer.write(dir);
+    }
+
+    // ---- accessors ---------------------------------------------------------------------------
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public Gpt2Config config() {
+        return config;
+    }
+
+    public ParameterLayout layout() {
+        return layout;
+    }
+
+    public boolean hasClassifier() {
+        return labels > 0;
+    }
+
+    public boolean hasValueHead() {
+        return layout.has(Gpt2Tensors.VALUE_HEAD_WEIGHT);
+    }
+
+    /** The whole parameter block, [layout().size()]. */
+    public Tensor parameters() {
+        return params;
+    }
+
+    /** The whole gradient block, allocated (zeroed) on first use, same layout as the parameters. */
+    public Tensor gradients() {
+        if (grads == null) {
+            grads = backend.allocate(layout.size());
+            dw = new Weights(layout, grads, L);
+        }
+        return grads;
+    }
+
+    public Tensor parameter(String name) {
+        ParameterLayout.Entry e = layout.get(name);
+        return params.slice(e.offset(), e.length());
+    }
+
+    public Tensor gradient(String name) {
+        ParameterLayout.Entry e = layout.get(name);
+        return gradients().slice(e.offset(), e.length());
+    }
+
+    public void zeroGradients() {
+        backend.zero(gradients());
+    }
+
+    /** Copies every parameter from a model of the same config and heads (e.g. a frozen reference). */
+    public void copyParametersFrom(Gpt2Model other) {
+        if (other.layout.size() != layout.size() || !other.config.equals(config)) {
+            throw new IllegalArgumentException("cannot copy parameters between models of different shapes");
+        }
+        if (other.backend == backend) {
+            backend.copy(params, other.params, layout.size());
+        } else {
+            float[] staging = new float[Math.toIntExact(layout.size())];
+            other.backend.read(other.params, 0, staging);
+            backend.write(params, 0, staging);
+        }
+    }
+
+    // ---- forward -----------------------------------------------------------------------------
+
+    /** Runs the model on {@code batch}; the result views the activation block until the next forward. */
+    public Outputs forward(Batch batch, ForwardOptions options) {
+        checkTokens(batch.tokens(), batch.seqLengths());
+        Activations a = Activations.layOut(this, acts, batch, options);
+        int N = batch.tokenCount();
+        backend.embeddingForward(a.encoded, batch.tokens(), batch.positions(), w.wte, w.wpe, C);
+        trunk(a, batch.seqLengths(), null, null, null);
+        heads(a, batch.lastIndices());
+        last = options.training() ? a : null;
+        return new Outputs(this, a, batch, N);
+    }
+
+    /**
+     * The next-token cross-entropy of the last forward (which must have all logits), averaged over
+     * every predicted position of every sequence. After a training forward the logits buffer is
+     * overwritten with the gradient of this mean, ready for {@link #backward}.
+     *
+     * @return the mean loss, summed in double in token order
+     */
+    public double languageModelLoss(Outputs out) {
+        if (out.activations != last && out.activations.options.training()) throw new IllegalStateException("these outputs are stale: a later forward ran");
+        if (out.activations.options.logits() != ForwardOptions.Logits.ALL) {
+            throw new IllegalStateException("the language-model loss needs the logits of every position (ForwardOptions.Logits.ALL)");
+        }
+        Activations a = out.activations;
+        int[] targets = out.batch.nextTokenTargets();
+        int count = 0;
+        for (int t : targets) if (t >= 0) count++;
+        if (count == 0) throw new IllegalArgumentException("no sequence has two tokens: there is nothing to predict");
+        boolean grad = a.options.training();
+        backend.crossEntropy(a.losses, grad ? a.logits : null, a.logits, targets, 1f / count, out.tokenCount, V);
+        a.logitsHoldGradient = grad;
+        float[] losses = new float[out.tokenCount];
+        backend.read(a.losses, 0, losses);
+        double sum = 0;
+        for (float l : losses) sum += l;
+        return sum / count;
+    }
+
+    /**
+     * Backpropagates into the gradient block (accumulating) from the gradients of the head outputs
+     * of the last training forward: the logits buffer when it holds dLoss/dlogits (see {@link
+     * #languageModelLoss}, or written there by the caller and flagged with {@link
+     * Outputs#logitsHoldGradient}), {@code dvalues} [N] for the value head, {@code dscores} [S][labels]
+     * for the classifier head (either may be null).
+     */
+    public void backward(Outputs out, float[] dvalues, float[][] dscores) {
+        Activations a = out.activations;
+        if (a != last || !a.options.training()) {
+            throw new IllegalStateException("backward needs the most recent forward to be a training forward");
+        }
+        gradients();
+        int N = out.tokenCount;
+        int S = out.batch.size();
+        Activations.Grads g = Activations.Grads.layOut(this, gradActs, N, S);
+
+        // ---- heads -> dlnf [N, C]
+        backend.zero(g.dlnf);
+        if (a.logitsHoldGradient) {
+            // logits [N, V] = lnf [N, C] @ wte^T
+            backend.matmul(g.dlnf, a.logits, w.lmHead, null, N, C, V, false, false, true);
+            backend.matmul(dw.lmHead, a.logits, a.lnf, null, V, C, N, true, false, true);
+        }
+        if (dvalues != null) {
+            if (!hasValueHead()) throw new IllegalStateException("this model has no value head");
+            if (dvalues.length != N) throw new IllegalArgumentException("dvalues has " + dvalues.length + " entries for " + N + " tokens");
+            backend.write(g.dvalues, 0, dvalues);
+            // values [N, 1] = lnf [N, C] @ v_w^T [C, 1] + v_b
+            backend.matmul(g.dlnf, g.dvalues, w.vHeadWeight, null, N, C, 1, false, false, true);
+            backend.matmul(dw.vHeadWeight, g.dvalues, a.lnf, null, 1, C, N, true, false, true);
+            backend.biasBackward(dw.vHeadBias, g.dvalues, N, 1);
+        }
+        if (dscores != null) {
+            if (!hasClassifier()) throw new IllegalStateException("this model has no classifier head");
+            if (dscores.length != S) throw new IllegalArgumentException("dscores has " + dscores.length + " rows for " + S + " sequences");
+            float[] flat = new float[S * labels];
+            for (int s = 0; s < S; s++) {
+                if (dscores[s].length != labels) throw new IllegalArgumentException("dscores[" + s + "] has " + dscores[s].length + " entries, expected " + labels);
+                System.arraycopy(dscores[s], 0, flat, s * labels, labels);
+            }
+            backend.write(g.dscores, 0, flat);
+            // scores [S, labels] = lastLnf [S, C] @ score^T
+            backend.matmul(g.dlastLnf, g.dscores, w.score, null, S, C, labels, false, false, false);
+            backend.matmul(dw.score, g.dscores, a.lastLnf, null, labels, C, S, true, false, true);
+            int[] lastIdx = out.batch.lastIndices();
+            for (int s = 0; s < S; s++) {
+                backend.accumulate(g.dlnf.slice((long) lastIdx[s] * C, C), g.dlastLnf.slice((long) s * C, C), C);
+            }
+        }
+
+        // ---- final layer norm -> dres [N, C]
+        backend.zero(g.dres);
+        Activations.Layer top = a.layer(L - 1);
+        backend.layerNormBackward(g.dres, dw.lnfWeight, dw.lnfBias, g.dlnf, top.res3(), w.lnfWeight, a.lnfMean, a.lnfRstd, N, C);
+
+        int[] lengths = out.batch.seqLengths();
+        for (int l = L - 1; l >= 0; l--) {
+            Activations.Layer x = a.layer(l);
+            Weights.Layer p = w.layers[l];
+            Weights.Layer d = dw.layers[l];
+            Tensor residual = l == 0 ? a.encoded : a.layer(l - 1).res3();
+
+            // MLP: res3 = res2 + c_proj(gelu(c_fc(ln_2(res2))))
+            backend.matmul(g.dfchGelu, g.dres, p.fcProjW(), null, N, F, C, false, true, false);
+            backend.matmul(d.fcProjW(), x.fchGelu(), g.dres, null, F, C, N, true, false, true);
+            backend.biasBackward(d.fcProjB(), g.dres, N, C);
+            backend.zero(g.dfch);
+            backend.geluBackward(g.dfch, x.fch(), g.dfchGelu, (long) N * F);
+            backend.matmul(g.dln, g.dfch, p.fcW(), null, N, C, F, false, true, false);
+            backend.matmul(d.fcW(), x.ln2(), g.dfch, null, C, F, N, true, false, true);
+            backend.biasBackward(d.fcB(), g.dfch, N, F);
+            backend.layerNormBackward(g.dres, d.ln2W(), d.ln2B(), g.dln, x.res2(), p.ln2W(), x.ln2Mean(), x.ln2Rstd(), N, C);
+
+            // attention: res2 = residual + c_proj(attn(c_attn(ln_1(residual))))
+            backend.matmul(g.datty, g.dres, p.attProjW(), null, N, C, C, false, true, false);
+            backend.matmul(d.attProjW(), x.atty(), g.dres, null, C, C, N, true, false, true);
+            backend.biasBackward(d.attProjB(), g.dres, N, C);
+            backend.zero(g.dqkv);
+            backend.attentionBackward(g.dqkv, g.datty, x.qkv(), x.att(), lengths, NH, C);
+            backend.matmul(g.dln, g.dqkv, p.qkvW(), null, N, C, 3 * C, false, true, false);
+            backend.matmul(d.qkvW(), x.ln1(), g.dqkv, null, C, 3 * C, N, true, false, true);
+            backend.biasBackward(d.qkvB(), g.dqkv, N, 3 * C);
+            backend.layerNormBackward(g.dres, d.ln1W(), d.ln1B(), g.dln, residual, p.ln1W(), x.ln1Mean(), x.ln1Rstd(), N, C);
+        }
+        backend.embeddingBackward(dw.wte, dw.wpe, g.dres, out.batch.tokens(), out.batch.positions(), C);
+        a.logitsHoldGradient = false;
+        last = null;
+    }
+
+    /**
+     * A forward of new rows against a KV cache (generation): {@code count[s]} rows of sequence s
+     * (0 for sequences not advancing), at {@code positions}, after {@code past[s]} cached positions.
+     * Logits as {@code options} asks, for each advancing sequence's last row.
+     */
+    Activations pass(int[] tokens, int[] positions, int[] count, int advancing, KvCache cache, int[] past, ForwardOptions options) {
+        Activations a = Activations.forCache(this, acts, tokens.length, advancing, options);
+        backend.embeddingForward(a.encoded, tokens, positions, w.wte, w.wpe, C);
+        trunk(a, count, cache, past, null);
+        int[] lastIndices = new int[advancing];
+        int at = 0, r = 0;
+        for (int c : count) {
+            if (c == 0) continue;
+            at += c;
+            lastIndices[r++] = at - 1;
+        }
+        heads(a, lastIndices);
+        last = null;
+        return a;
+    }
+
+    // ---- shared pieces -----------------------------------------------------------------------
+
+    /**
+     * The transformer blocks over the rows of {@code a}. With a cache, keys and values of the new
+     * rows are stored at {@code past[s] + i} and attention reads the cache.
+     */
+    void trunk(Activations a, int[] seqLengths, KvCache cache, int[] past, Tensor cacheLastRow) {
+        int N = a.rows;
+        for (int l = 0; l < L; l++) {
+            Activations.Layer x = a.layer(l);
+            Weights.Layer p = w.layers[l];
+            Tensor residual = l == 0 ? a.encoded : a.layer(l - 1).res3();
+            boolean lastLayer = l == L - 1;
+
+            backend.layerNormForward(x.ln1(), x.ln1Mean(), x.ln1Rstd(), residual, p.ln1W(), p.ln1B(), N, C, eps);
+            backend.matmul(x.qkv(), x.ln1(), p.qkvW(), p.qkvB(), N, 3 * C, C, false, false, false);
+            if (cache == null) {
+                backend.attentionForward(x.atty(), x.att(), lastLayer ? a.lastRow : null, x.qkv(), seqLengths, NH, C);
+            } else {
+                cache.store(l, x.qkv(), past, seqLengths);
+                backend.attentionCached(x.atty(), x.qkv(), 3 * C, cache.keys(l), cache.values(l), cache.capacity(),
+                        past, seqLengths, NH, C, lastLayer ? cacheLastRow : null);
+            }
+            backend.matmul(x.attProj(), x.atty(), p.attProjW(), p.attProjB(), N, C, C, false, false, false);
+            backend.add(x.res2(), residual, x.attProj(), (long) N * C);
+            backend.layerNormForward(x.ln2(), x.ln2Mean(), x.ln2Rstd(), x.res2(), p.ln2W(), p.ln2B(), N, C, eps);
+            backend.matmul(x.fch(), x.ln2(), p.fcW(), p.fcB(), N, F, C, false, false, false);
+            backend.geluForward(x.fchGelu(), x.fch(), (long) N * F);
+            backend.matmul(x.fcProj(), x.fchGelu(), p.fcProjW(), p.fcProjB(), N, C, F, false, false, false);
+            backend.add(x.res3(), x.res2(), x.fcProj(), (long) N * C);
+        }
+        backend.layerNormForward(a.lnf, a.lnfMean, a.lnfRstd, a.layer(L - 1).res3(), w.lnfWeight, w.lnfBias, N, C, eps);
+    }
+
+    /** The heads over lnf: logits, classifier scores at each last row, values at every row. */
+    void heads(Activations a, int[] lastIndices) {
+        int N = a.rows;
+        int S = lastIndices.length;
+        ForwardOptions.Logits which = a.options.logits();
+        if (which == ForwardOptions.Logits.LAST || labels > 0) {
+            for (int s = 0; s < S; s++) {
+                backend.copy(a.lastLnf.slice((long) s * C, C), a.lnf.slice((long) lastIndices[s] * C, C), C);
+            }
+        }
+        if (which == ForwardOptions.Logits.ALL) {
+            backend.matmul(a.logits, a.lnf, w.lmHead, null, N, V, C, false, true, false);
+        } else if (which == ForwardOptions.Logits.LAST) {
+            backend.matmul(a.logits, a.lastLnf, w.lmHead, null, S, V, C, false, true, false);
+        }
+        if (labels > 0) backend.matmul(a.scores, a.lastLnf, w.score, null, S, labels, C, false, true, false);
+        if (hasValueHead()) backend.matmul(a.values, a.lnf, w.vHeadWeight, w.vHeadBias, N, 1, C, false, true, false);
+    }
+
+    void checkTokens(int[] tokens, int[] seqLengths) {
+        for (int t : tokens) {
+            if (t < 0 || t >= V) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + V + ")");
+        }
+        for (int len : seqLengths) {
+            if (len > maxT) throw new IllegalArgumentException("a sequence of " + len + " tokens exceeds n_positions " + maxT);
+        }
+    }
+
+    @Override
+    public void close() {
+        acts.close();
+        gradActs.close();
+        backend.free(params);
+        if (grads != null) backend.free(grads);
+    }
+
+    /** Per-layer parameter slices of a parameter-shaped block (parameters or gradients). */
+    static final class Weights {
+        final Tensor wte, wpe, lnfWeight, lnfBias, lmHead, score, vHeadWeight, vHeadBias;
+        final Layer[] layers;
+
+        record Layer(Tensor ln1W, Tensor ln1B, Tensor qkvW, Tensor qkvB, Tensor attProjW, Tensor attProjB,
+                     Tensor ln2W, Tensor ln2B, Tensor fcW, Tensor fcB, Tensor fcProjW, Tensor fcProjB) {}
+
+        Weights(ParameterLayout layout, Tensor block, int L) {
+            wte = slice(layout, block, "wte.weight");
+            wpe = slice(layout, block, "wpe.weight");
+            lnfWeight = slice(layout, block, "ln_f.weight");
+            lnfBias = slice(layout, block, "ln_f.bias");
+            lmHead = layout.has(Gpt2Tensors.LM_HEAD) ? slice(layout, block, Gpt2Tensors.LM_HEAD) : wte;
+            score = layout.has(Gpt2Tensors.SCORE) ? slice(layout, block, Gpt2Tensors.SCORE) : null;
+            vHeadWeight = layout.has(Gpt2Tensors.VALUE_HEAD_WEIGHT) ? slice(layout, block, Gpt2Tensors.VALUE_HEAD_WEIGHT) : null;
+            vHeadBias = layout.has(Gpt2Tensors.VALUE_HEAD_BIAS) ? slice(layout, block, Gpt2Tensors.VALUE_HEAD_BIAS) : null;
+            layers = new Layer[L];
+            for (int l = 0; l < L; l++) {
+                String h = "h." + l + ".";
+                layers[l] = new Layer(slice(layout, block, h + "ln_1.weight"), slice(layout, block, h + "ln_1.bias"),
+                        slice(layout, block, h + "attn.c_attn.weight"), slice(layout, block, h + "attn.c_attn.bias"),
+                        slice(layout, block, h + "attn.c_proj.weight"), slice(layout, block, h + "attn.c_proj.bias"),
+                        slice(layout, block, h + "ln_2.weight"), slice(layout, block, h + "ln_2.bias"),
+                        slice(layout, block, h + "mlp.c_fc.weight"), slice(layout, block, h + "mlp.c_fc.bias"),
+                        slice(layout, block, h + "mlp.c_proj.weight"), slice(layout, block, h + "mlp.c_proj.bias"));
+            }
+        }
+
+        private static Tensor slice(ParameterLayout layout, Tensor block, String name) {
+            ParameterLayout.Entry e = layout.get(name);
+            return block.slice(e.offset(), e.length());
+        }
+    }
+}

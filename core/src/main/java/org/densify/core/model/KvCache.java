@@ -1,0 +1,54 @@
+package org.densify.core.model;
+
+import org.densify.core.Backend;
+import org.densify.core.Tensor;
+
+/**
+ * Keys and values of every layer for S sequences of up to {@code capacity} positions, in one block:
+ * [L, 2, S, capacity, C] (layer, keys then values, sequence, position, channel).
+ */
+final class KvCache implements AutoCloseable {
+    private final Backend backend;
+    private final Tensor block;
+    private final int S, capacity, C;
+    private final long perTensor;
+
+    KvCache(Gpt2Model model, int sequences, int capacity) {
+        this.backend = model.backend;
+        this.S = sequences;
+        this.capacity = capacity;
+        this.C = model.C;
+        this.perTensor = (long) sequences * capacity * C;
+        this.block = backend.allocate(2L * model.L * perTensor);
+    }
+
+    int capacity() {
+        return capacity;
+    }
+
+    Tensor keys(int layer) {
+        return block.slice(2L * layer * perTensor, perTensor);
+    }
+
+    Tensor values(int layer) {
+        return block.slice((2L * layer + 1) * perTensor, perTensor);
+    }
+
+    /** Copies k and v of the new rows of qkv [N, 3C] to positions {@code past[s] + i} of sequence s. */
+    void store(int layer, Tensor qkv, int[] past, int[] count) {
+        Tensor k = keys(layer), v = values(layer);
+        int row = 0;
+        for (int s = 0; s < S; s++) {
+            for (int i = 0; i < count[s]; i++, row++) {
+                long at = ((long) s * capacity + past[s] + i) * C;
+                backend.copy(k.slice(at, C), qkv.slice((long) row * 3 * C + C, C), C);
+                backend.copy(v.slice(at, C), qkv.slice((long) row * 3 * C + 2L * C, C), C);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        backend.free(block);
+    }
+}

@@ -1,0 +1,101 @@
+package org.densify.core.model;
+
+import java.util.Arrays;
+import java.util.random.RandomGenerator;
+
+/**
+ * Draws the next token from one row of logits: temperature, then top-k, then top-p (nucleus), then
+ * a multinomial draw, in that order as Hugging Face's samplers apply them. Temperature 0 is greedy.
+ * Everything is computed in double in vocabulary order, so a seeded generator gives the same
+ * tokens on every machine.
+ *
+ * @param temperature divides the logits; 0 means argmax
+ * @param topK        keep the k most likely tokens; 0 keeps all
+ * @param topP        keep the most likely tokens whose probabilities reach p; 1 keeps all
+ */
+public record Sampler(float temperature, int topK, float topP) {
+
+    public Sampler {
+        if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be finite and >= 0, got " + temperature);
+        if (topK < 0) throw new IllegalArgumentException("top-k must be >= 0 (0 = off), got " + topK);
+        if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in (0, 1] (1 = off), got " + topP);
+    }
+
+    /** Plain sampling from the model's distribution. */
+    public static Sampler multinomial() {
+        return new Sampler(1f, 0, 1f);
+    }
+
+    public int sample(float[] logits, RandomGenerator random) {
+        checkFinite(logits);
+        if (temperature == 0) return argmax(logits);
+        int V = logits.length;
+        double max = Double.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double[] p = new double[V];
+        for (int i = 0; i < V; i++) p[i] = Math.exp((logits[i] - max) / temperature);
+        if (topK > 0 && topK < V) keepTopK(p, topK);
+        if (topP < 1) keepTopP(p, topP);
+        double total = 0;
+        for (double x : p) total += x;
+        double u = random.nextDouble() * total;
+        double cumulative = 0;
+        int lastKept = -1;
+        for (int i = 0; i < V; i++) {
+            if (p[i] == 0) continue;
+            cumulative += p[i];
+            lastKept = i;
+            if (u < cumulative) return i;
+        }
+        return lastKept; // u landed on the rounding error at the top
+    }
+
+    /** log softmax(logits)[token], the model's own log-probability (no temperature or truncation). */
+    public static double logProbability(float[] logits, int token) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double sum = 0;
+        for (float l : logits) sum += Math.exp(l - max);
+        return logits[token] - max - Math.log(sum);
+    }
+
+    static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+
+    /** Zeroes all but the k largest weights; ties at the threshold are kept (as torch.topk's cut-off does). */
+    private static void keepTopK(double[] p, int k) {
+        double[] sorted = p.clone();
+        Arrays.sort(sorted);
+        double threshold = sorted[sorted.length - k];
+        for (int i = 0; i < p.length; i++) if (p[i] < threshold) p[i] = 0;
+    }
+
+    /**
+     * Keeps the most likely tokens until their mass reaches {@code topP} of the total (at least one
+     * token; tokens tied with the last one kept stay too), zeroing the rest.
+     */
+    private static void keepTopP(double[] p, float topP) {
+        double[] sorted = p.clone();
+        Arrays.sort(sorted);
+        double total = 0;
+        for (double x : p) total += x;
+        double limit = topP * total;
+        double cumulative = 0;
+        double threshold = sorted[sorted.length - 1];
+        for (int r = sorted.length - 1; r >= 0; r--) {
+            cumulative += sorted[r];
+            threshold = sorted[r];
+            if (cumulative >= limit) break;
+        }
+        for (int i = 0; i < p.length; i++) if (p[i] < threshold) p[i] = 0;
+    }
+
+    private static void checkFinite(float[] logits) {
+        for (int i = 0; i < logits.length; i++) {
+            if (Float.isNaN(logits[i])) throw new IllegalStateException("logit " + i + " is NaN: the model produced NaN");
+        }
+    }
+}

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReference;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -13,30 +14,42 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code c[M, N] = (accumulate ? c : 0) + op(a) op(b) (+ bias[N])}, op(a) [M, K] stored [M, K] or
  * [K, M] (transA), op(b) [K, N] stored [K, N] or [N, K] (transB); all row-major, dense, native order.
  *
- * <p>Goto/BLIS layout: op(b) is packed in blocks of KC x NC and op(a) in blocks of MS x KC into
- * k-major micro-panels (transposes are handled there, so one micro-kernel serves all four cases),
- * and an MR x NR register-blocked kernel sweeps them. Each c element is one FMA chain over k = 0..K-1
- * that starts from its initial value ({@code c + bias}, {@code c}, {@code bias} or 0): the kernel
- * loads c, continues the chain and stores it back, and a float store/reload is exact. So every
- * result is bitwise that of {@code acc = Math.fma(a[i][k], b[k][j], acc)} in k order, whatever the
- * blocking, the thread count or the shape of the call (a row gets the same bits in a batch of 1 or 2048).
+ * <p>Goto/BLIS scheme: op(a) and op(b) are copied in KC-deep blocks into k-major micro-panels
+ * (the transposes are handled there, so one MR x NR register-blocked micro-kernel serves all four
+ * cases). Work is split by column groups of c: each task packs its own slice of op(b), KC rows at a
+ * time, and shares the packed op(a), which the first task to need a block packs. A task covers all
+ * rows and all of K for its columns, so one parallel call does the whole multiply (waking the pool's
+ * workers costs tens of microseconds to milliseconds on small VMs, so it is paid once) and a worker
+ * that wakes late just takes fewer groups.
+ *
+ * <p>Every c element is one FMA chain over k = 0..K-1 starting from its initial value ({@code c},
+ * {@code c + bias}, {@code bias} or 0): the kernel loads the tile, continues the chains and stores it
+ * back, and a float store/reload is exact. So each result is bitwise that of
+ * {@code acc = Math.fma(opA[i][k], opB[k][j], acc)} in k order, whatever the blocking, the thread
+ * count or the other rows and columns of the call (a row gets the same bits in a batch of 1 or 2048).
  */
 public final class Gemm {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
-    /** Register block: MR rows x NR = 2 vectors of columns, 12 accumulators (C2 spills past ~14). */
+    /** Micro-tile: MR rows x NR = two vectors of columns. */
     static final int MR = 5, NR = 2 * L;
-    /** Cache blocks: an A block of MC x KC lives in L2, a B micro-panel of KC x NR in L1. */
-    static final int KC = 256, MC = 120, NC = 4096, MS = 1536;
+    /** KC-deep blocks; a block of MC rows of packed op(a) (MC x KC x 4 = 120 KiB) stays in L2. */
+    static final int KC = 256, MC = 24 * MR;
+    /** Packed op(a) is held for at most this many floats at once (rows are done in super-blocks). */
+    static final int A_FLOATS = 1 << 22;
+    /** Column groups are 2..MAX_GROUP_PANELS micro-panels wide (a 256 x 192 op(b) slice is 192 KiB). */
+    static final int MAX_GROUP_PANELS = 12;
 
-    public static final java.util.Queue<String> LOG = new java.util.concurrent.ConcurrentLinkedQueue<>();
-    public static boolean TRACE; static long T_START;
-    public static long PACK_NS, COMPUTE_NS;
+    /** Below this many multiply-adds (about 0.1 ms on one core) waking the pool costs more than it saves. */
+    static final long SERIAL_FMAS = 1 << 22;
+
     private final CpuThreads threads;
-    private final AtomicReference<float[]> spareA = new AtomicReference<>(), spareB = new AtomicReference<>();
-    /** Edge tiles run through a full MR x NR scratch tile so the kernel never needs masks. */
+    private final AtomicReference<float[]> spareA = new AtomicReference<>();
+    /** Each worker's packed op(b) slice, KC x group width. */
+    private static final ThreadLocal<float[]> PACKED_B = ThreadLocal.withInitial(() -> new float[KC * MAX_GROUP_PANELS * NR]);
+    /** Edge tiles go through a full MR x NR scratch tile, so the kernel needs no masks. */
     private static final ThreadLocal<MemorySegment> SCRATCH =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate((long) MR * NR * Float.BYTES, 64));
 
@@ -52,107 +65,169 @@ public final class Gemm {
         checkSize("a", a, (long) M * K);
         checkSize("b", b, (long) K * N);
         if (bias != null) checkSize("bias", bias, N);
-        initialise(c, bias, M, N, accumulate);
-        if (K == 0) return;
 
-        float[] bp = take(spareB, Math.min(K, KC) * roundUp(Math.min(N, NC), NR));
-        float[] ap = take(spareA, Math.min(K, KC) * roundUp(Math.min(M, MS), MR));
-        for (int jc = 0; jc < N; jc += NC) {
-            int nc = Math.min(NC, N - jc);
-            int bPanels = (nc + NR - 1) / NR;
-            for (int pc = 0; pc < K; pc += KC) {
-                int kc = Math.min(KC, K - pc), j0 = jc, p0 = pc;
-                for (int is = 0; is < M; is += MS) {
-                    int ms = Math.min(MS, M - is), i0 = is, aPanels = (ms + MR - 1) / MR;
-                    boolean packB = is == 0;
-                    long T0 = System.nanoTime();
-                    threads.forEach(aPanels + (packB ? bPanels : 0), t -> {
-                        if (t < aPanels) packA(ap, a, M, K, transA, i0 + t * MR, Math.min(MR, ms - t * MR), p0, kc, t * kc * MR);
-                        else packB(bp, b, N, K, transB, j0 + (t - aPanels) * NR, Math.min(NR, nc - (t - aPanels) * NR), p0, kc, (t - aPanels) * kc * NR);
-                    });
-                    long T1 = System.nanoTime();
-                    computeBlock(c, ap, bp, N, i0, ms, j0, nc, kc);
-                    PACK_NS += T1 - T0; COMPUTE_NS += System.nanoTime() - T1;
-                }
-            }
+        int kBlocks = (K + KC - 1) / KC;
+        int superRows = (long) M * K <= A_FLOATS ? M : Math.max(MC, A_FLOATS / K / MC * MC);
+        int panels = (N + NR - 1) / NR;
+        int groupPanels = Math.clamp((panels + 4L * threads.threads() - 1) / (4L * threads.threads()), 2, MAX_GROUP_PANELS);
+        int groups = (panels + groupPanels - 1) / groupPanels;
+        long packedA = K == 0 ? 0 : (long) roundUp(Math.min(M, superRows), MR) * K;
+        if (packedA > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("K = " + K + " is too deep to pack");
+        float[] ap = take(spareA, (int) packedA);
+        for (int is = 0; is < M; is += superRows) {
+            var job = new Job(c, a, b, bias, M, N, K, transA, transB, accumulate, ap, is, Math.min(superRows, M - is), kBlocks, groupPanels);
+            if ((long) M * N * K < SERIAL_FMAS) for (int g = 0; g < groups; g++) job.columnGroup(g);
+            else threads.forEach(groups, job::columnGroup);
         }
         spareA.set(ap);
-        spareB.set(bp);
     }
 
-    /** c = bias or 0 (overwrite), or c += bias (accumulate): the start of every FMA chain. */
-    private void initialise(MemorySegment c, MemorySegment bias, int M, int N, boolean accumulate) {
-        if (accumulate && bias == null) return;
-        long rowBytes = (long) N * Float.BYTES;
-        threads.forEach(M, i -> {
-            MemorySegment row = c.asSlice(i * rowBytes, rowBytes);
-            if (!accumulate) {
-                if (bias == null) row.fill((byte) 0);
-                else row.copyFrom(bias.asSlice(0, rowBytes));
-            } else {
-                for (int j = 0; j < N; j++) row.setAtIndex(F, j, row.getAtIndex(F, j) + bias.getAtIndex(F, j));
-            }
-        });
-    }
+    /** One row super-block of a multiply: rows i0..i0+rows, all columns, all of K. */
+    private record Job(MemorySegment c, MemorySegment a, MemorySegment b, MemorySegment bias, int M, int N, int K,
+                       boolean transA, boolean transB, boolean accumulate, float[] ap, int i0, int rows,
+                       int kBlocks, int groupPanels, AtomicIntegerArray aState) {
+        Job(MemorySegment c, MemorySegment a, MemorySegment b, MemorySegment bias, int M, int N, int K,
+            boolean transA, boolean transB, boolean accumulate, float[] ap, int i0, int rows, int kBlocks, int groupPanels) {
+            this(c, a, b, bias, M, N, K, transA, transB, accumulate, ap, i0, rows, kBlocks, groupPanels,
+                    new AtomicIntegerArray(kBlocks * ((rows + MC - 1) / MC)));
+        }
 
-    /**
-     * Tiles of the packed blocks: rows i0..i0+ms in MC-row blocks times groups of B micro-panels.
-     * Within a tile the B micro-panel stays in L1 while the A block streams from L2.
-     */
-    private void computeBlock(MemorySegment c, float[] ap, float[] bp, int N, int i0, int ms, int j0, int nc, int kc) {
-        int aPanels = (ms + MR - 1) / MR, bPanels = (nc + NR - 1) / NR;
-        int panelsPerBlock = MC / MR, rowBlocks = (aPanels + panelsPerBlock - 1) / panelsPerBlock;
-        int want = Math.max(1, 4 * threads.threads() / rowBlocks);
-        int groups = Math.min(bPanels, want), perGroup = (bPanels + groups - 1) / groups;
-        int groupCount = (bPanels + perGroup - 1) / perGroup;
-        long ldc = (long) N * Float.BYTES;
-        T_START = System.nanoTime();
-        threads.forEach(rowBlocks * groupCount, t -> {
-            long TS = System.nanoTime();
-            int rb = t / groupCount, g = t % groupCount;
-            int irFrom = rb * panelsPerBlock, irTo = Math.min(aPanels, irFrom + panelsPerBlock);
-            int jrFrom = g * perGroup, jrTo = Math.min(bPanels, jrFrom + perGroup);
-            for (int jr = jrFrom; jr < jrTo; jr++) {
-                int j = jr * NR, cols = Math.min(NR, nc - j);
-                for (int ir = irFrom; ir < irTo; ir++) {
-                    int i = ir * MR, rows = Math.min(MR, ms - i);
-                    long at = (long) (i0 + i) * ldc + (long) (j0 + j) * Float.BYTES;
-                    if (rows == MR && cols == NR) {
-                        kernel(ap, ir * kc * MR, bp, jr * kc * NR, kc, c, at, ldc);
-                    } else {
-                        MemorySegment tile = SCRATCH.get();
-                        long tileLd = (long) NR * Float.BYTES;
-                        tile.fill((byte) 0);
-                        for (int r = 0; r < rows; r++) MemorySegment.copy(c, at + r * ldc, tile, r * tileLd, (long) cols * Float.BYTES);
-                        kernel(ap, ir * kc * MR, bp, jr * kc * NR, kc, tile, 0, tileLd);
-                        for (int r = 0; r < rows; r++) MemorySegment.copy(tile, r * tileLd, c, at + r * ldc, (long) cols * Float.BYTES);
+        private static final int UNPACKED = 0, PACKING = 1, PACKED = 2, FAILED = 3;
+
+        /** c[i0.. i0+rows, columns of group g]: initial values, then every KC block of op(a) op(b). */
+        void columnGroup(int g) {
+            int j0 = g * groupPanels * NR, cols = Math.min(groupPanels * NR, N - j0), panels = (cols + NR - 1) / NR;
+            long ldc = (long) N * Float.BYTES;
+            initialise(j0, cols, ldc);
+            float[] bp = PACKED_B.get();
+            int rowBlocks = (rows + MC - 1) / MC;
+            for (int kb = 0; kb < kBlocks; kb++) {
+                int p0 = kb * KC, kc = Math.min(KC, K - p0);
+                for (int jr = 0; jr < panels; jr++) packB(bp, jr * kc * NR, j0 + jr * NR, Math.min(NR, cols - jr * NR), p0, kc);
+                for (int rb = 0; rb < rowBlocks; rb++) {
+                    int blockRow = rb * MC, blockRows = Math.min(MC, rows - blockRow);
+                    int aBase = ensurePacked(rb, kb, blockRow, blockRows, p0, kc);
+                    for (int jr = 0; jr < panels; jr++) {
+                        int tileCols = Math.min(NR, cols - jr * NR);
+                        for (int ir = 0; ir * MR < blockRows; ir++) {
+                            int tileRows = Math.min(MR, blockRows - ir * MR);
+                            long at = (long) (i0 + blockRow + ir * MR) * ldc + (long) (j0 + jr * NR) * Float.BYTES;
+                            tile(aBase + ir * kc * MR, jr * kc * NR, bp, kc, at, ldc, tileRows, tileCols);
+                        }
                     }
                 }
             }
-            if (TRACE) LOG.add(String.format("task %d on %s: %.2f ms (start +%.2f)", t, Thread.currentThread().threadId(), (System.nanoTime() - TS) / 1e6, (TS - T_START) / 1e6));
-        });
+        }
+
+        /** The chains' start: c = bias or 0 (overwrite), or c += bias (accumulate). */
+        private void initialise(int j0, int cols, long ldc) {
+            if (accumulate && bias == null) return;
+            long bytes = (long) cols * Float.BYTES, from = (long) j0 * Float.BYTES;
+            for (int i = i0; i < i0 + rows; i++) {
+                long row = i * ldc + from;
+                if (!accumulate) {
+                    if (bias == null) c.asSlice(row, bytes).fill((byte) 0);
+                    else MemorySegment.copy(bias, from, c, row, bytes);
+                } else {
+                    for (int j = 0; j < cols; j++) c.set(F, row + 4L * j, c.get(F, row + 4L * j) + bias.getAtIndex(F, j0 + j));
+                }
+            }
+        }
+
+        /** Offset in ap of packed block (rb, kb), packing it first if no task has yet; waits while another packs it. */
+        private int ensurePacked(int rb, int kb, int blockRow, int blockRows, int p0, int kc) {
+            int paddedRows = roundUp(rows, MR), base = p0 * paddedRows + blockRow * kc, slot = kb * ((rows + MC - 1) / MC) + rb;
+            if (aState.get(slot) == PACKED) return base;
+            if (aState.compareAndSet(slot, UNPACKED, PACKING)) {
+                int state = FAILED;
+                try {
+                    for (int ir = 0; ir * MR < blockRows; ir++) {
+                        packA(base + ir * kc * MR, i0 + blockRow + ir * MR, Math.min(MR, blockRows - ir * MR), p0, kc);
+                    }
+                    state = PACKED;
+                } finally {
+                    aState.set(slot, state);
+                }
+            } else {
+                int state;
+                while ((state = aState.get(slot)) == PACKING) Thread.onSpinWait(); // the packer is running, not queued
+                if (state == FAILED) throw new IllegalStateException("packing op(a) failed in another task");
+            }
+            return base;
+        }
+
+        private void tile(int ao, int bo, float[] bp, int kc, long at, long ldc, int tileRows, int tileCols) {
+            if (tileRows == MR && tileCols == NR) {
+                kernel(ap, ao, bp, bo, kc, c, at, ldc);
+                return;
+            }
+            MemorySegment t = SCRATCH.get();
+            long tileLd = (long) NR * Float.BYTES, bytes = (long) tileCols * Float.BYTES;
+            for (int r = 0; r < tileRows; r++) MemorySegment.copy(c, at + r * ldc, t, r * tileLd, bytes);
+            kernel(ap, ao, bp, bo, kc, t, 0, tileLd);
+            for (int r = 0; r < tileRows; r++) MemorySegment.copy(t, r * tileLd, c, at + r * ldc, bytes);
+        }
+
+        /** op(a) rows i..i+n, k = p0..p0+kc, into ap[at + k * MR + r], zero-padded to MR rows. */
+        private void packA(int at, int i, int n, int p0, int kc) {
+            if (transA) { // stored [K, M]: the panel's rows lie side by side at each k
+                for (int k = 0; k < kc; k++) {
+                    long from = (long) (p0 + k) * M + i;
+                    int to = at + k * MR;
+                    for (int r = 0; r < n; r++) ap[to + r] = a.getAtIndex(F, from + r);
+                    for (int r = n; r < MR; r++) ap[to + r] = 0;
+                }
+            } else {
+                for (int r = 0; r < MR; r++) {
+                    long from = (long) (i + r) * K + p0;
+                    if (r < n) for (int k = 0; k < kc; k++) ap[at + k * MR + r] = a.getAtIndex(F, from + k);
+                    else for (int k = 0; k < kc; k++) ap[at + k * MR + r] = 0;
+                }
+            }
+        }
+
+        /** op(b) columns j..j+n, k = p0..p0+kc, into bp[at + k * NR + col], zero-padded to NR columns. */
+        private void packB(float[] bp, int at, int j, int n, int p0, int kc) {
+            if (!transB) { // stored [K, N]: the panel's columns lie side by side at each k
+                for (int k = 0; k < kc; k++) {
+                    long from = ((long) (p0 + k) * N + j) * Float.BYTES;
+                    int to = at + k * NR;
+                    if (n == NR) {
+                        FloatVector.fromMemorySegment(S, b, from, NATIVE).intoArray(bp, to);
+                        FloatVector.fromMemorySegment(S, b, from + (long) L * Float.BYTES, NATIVE).intoArray(bp, to + L);
+                    } else {
+                        for (int col = 0; col < n; col++) bp[to + col] = b.get(F, from + 4L * col);
+                        for (int col = n; col < NR; col++) bp[to + col] = 0;
+                    }
+                }
+            } else {
+                for (int col = 0; col < NR; col++) {
+                    long from = (long) (j + col) * K + p0;
+                    if (col < n) for (int k = 0; k < kc; k++) bp[at + k * NR + col] = b.getAtIndex(F, from + k);
+                    else for (int k = 0; k < kc; k++) bp[at + k * NR + col] = 0;
+                }
+            }
+        }
     }
 
     /**
-     * c[MR, NR] tile at byte offset {@code at} (row stride ldc bytes) continues its FMA chains over
-     * kc steps of the packed panels: ap holds MR floats per k, bp NR floats per k.
+     * Continues the FMA chains of the c[MR, NR] tile at byte offset {@code at} (row stride ldc bytes)
+     * over kc steps of packed panels: ap holds MR floats per k from ao, bp NR floats per k from bo.
+     * Five rows x two vectors: ten accumulators, two B vectors and a broadcast fit the 16 AVX2
+     * registers; six rows made C2 spill an accumulator to the stack, which halved the speed.
      */
     static void kernel(float[] ap, int ao, float[] bp, int bo, int kc, MemorySegment c, long at, long ldc) {
         long h = (long) L * Float.BYTES;
-        long at0 = at;
-        long at1 = at + 1 * ldc;
-        long at2 = at + 2 * ldc;
-        long at3 = at + 3 * ldc;
-        long at4 = at + 4 * ldc;
+        long at0 = at, at1 = at + 1 * ldc, at2 = at + 2 * ldc, at3 = at + 3 * ldc, at4 = at + 4 * ldc;
         FloatVector c00 = FloatVector.fromMemorySegment(S, c, at0, NATIVE), c01 = FloatVector.fromMemorySegment(S, c, at0 + h, NATIVE);
         FloatVector c10 = FloatVector.fromMemorySegment(S, c, at1, NATIVE), c11 = FloatVector.fromMemorySegment(S, c, at1 + h, NATIVE);
         FloatVector c20 = FloatVector.fromMemorySegment(S, c, at2, NATIVE), c21 = FloatVector.fromMemorySegment(S, c, at2 + h, NATIVE);
         FloatVector c30 = FloatVector.fromMemorySegment(S, c, at3, NATIVE), c31 = FloatVector.fromMemorySegment(S, c, at3 + h, NATIVE);
         FloatVector c40 = FloatVector.fromMemorySegment(S, c, at4, NATIVE), c41 = FloatVector.fromMemorySegment(S, c, at4 + h, NATIVE);
-        for (int k = 0; k < kc; k++) {
-            int ai = ao + k * MR, bi = bo + k * NR;
+        for (int step = 0; step < kc; step++) {
+            int ai = ao + step * MR, bi = bo + step * NR;
             FloatVector b0 = FloatVector.fromArray(S, bp, bi), b1 = FloatVector.fromArray(S, bp, bi + L);
-            FloatVector x = FloatVector.broadcast(S, ap[ai + 0]);
+            FloatVector x = FloatVector.broadcast(S, ap[ai]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
             x = FloatVector.broadcast(S, ap[ai + 1]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
@@ -168,87 +243,6 @@ public final class Gemm {
         c20.intoMemorySegment(c, at2, NATIVE); c21.intoMemorySegment(c, at2 + h, NATIVE);
         c30.intoMemorySegment(c, at3, NATIVE); c31.intoMemorySegment(c, at3 + h, NATIVE);
         c40.intoMemorySegment(c, at4, NATIVE); c41.intoMemorySegment(c, at4 + h, NATIVE);
-    }
-
-    /** Like kernel, but reads op(a) straight from its segment: element (r, k) at aAt + r * rs + k * ks bytes. */
-    static void kernelDirect(MemorySegment a, long aAt, long rs, long ks, float[] bp, int bo, int kc, MemorySegment c, long at, long ldc) {
-        long h = (long) L * Float.BYTES;
-        long at0 = at + 0 * ldc, a0 = aAt + 0 * rs;
-        long at1 = at + 1 * ldc, a1 = aAt + 1 * rs;
-        long at2 = at + 2 * ldc, a2 = aAt + 2 * rs;
-        long at3 = at + 3 * ldc, a3 = aAt + 3 * rs;
-        long at4 = at + 4 * ldc, a4 = aAt + 4 * rs;
-        FloatVector c00 = FloatVector.fromMemorySegment(S, c, at0, NATIVE), c01 = FloatVector.fromMemorySegment(S, c, at0 + h, NATIVE);
-        FloatVector c10 = FloatVector.fromMemorySegment(S, c, at1, NATIVE), c11 = FloatVector.fromMemorySegment(S, c, at1 + h, NATIVE);
-        FloatVector c20 = FloatVector.fromMemorySegment(S, c, at2, NATIVE), c21 = FloatVector.fromMemorySegment(S, c, at2 + h, NATIVE);
-        FloatVector c30 = FloatVector.fromMemorySegment(S, c, at3, NATIVE), c31 = FloatVector.fromMemorySegment(S, c, at3 + h, NATIVE);
-        FloatVector c40 = FloatVector.fromMemorySegment(S, c, at4, NATIVE), c41 = FloatVector.fromMemorySegment(S, c, at4 + h, NATIVE);
-        for (int k = 0; k < kc; k++) {
-            long ak = k * ks; int bi = bo + k * NR;
-            FloatVector b0 = FloatVector.fromArray(S, bp, bi), b1 = FloatVector.fromArray(S, bp, bi + L);
-            FloatVector x = FloatVector.broadcast(S, a.get(F, a0 + ak));
-            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
-            x = FloatVector.broadcast(S, a.get(F, a1 + ak));
-            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
-            x = FloatVector.broadcast(S, a.get(F, a2 + ak));
-            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
-            x = FloatVector.broadcast(S, a.get(F, a3 + ak));
-            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
-            x = FloatVector.broadcast(S, a.get(F, a4 + ak));
-            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
-        }
-        c00.intoMemorySegment(c, at0, NATIVE); c01.intoMemorySegment(c, at0 + h, NATIVE);
-        c10.intoMemorySegment(c, at1, NATIVE); c11.intoMemorySegment(c, at1 + h, NATIVE);
-        c20.intoMemorySegment(c, at2, NATIVE); c21.intoMemorySegment(c, at2 + h, NATIVE);
-        c30.intoMemorySegment(c, at3, NATIVE); c31.intoMemorySegment(c, at3 + h, NATIVE);
-        c40.intoMemorySegment(c, at4, NATIVE); c41.intoMemorySegment(c, at4 + h, NATIVE);
-    }
-
-    /** A micro-panel: rows i..i+rows of op(a), k = p0..p0+kc, as dst[at + k * MR + r], zero-padded to MR rows. */
-    private static void packA(float[] dst, MemorySegment a, int M, int K, boolean transA, int i, int rows, int p0, int kc, int at) {
-        if (transA) { // stored [K, M]: each k holds the panel's rows side by side
-            for (int k = 0; k < kc; k++) {
-                long from = (long) (p0 + k) * M + i;
-                int to = at + k * MR;
-                for (int r = 0; r < rows; r++) dst[to + r] = a.getAtIndex(F, from + r);
-                for (int r = rows; r < MR; r++) dst[to + r] = 0;
-            }
-        } else {
-            for (int r = 0; r < MR; r++) {
-                if (r >= rows) {
-                    for (int k = 0; k < kc; k++) dst[at + k * MR + r] = 0;
-                    continue;
-                }
-                long from = (long) (i + r) * K + p0;
-                for (int k = 0; k < kc; k++) dst[at + k * MR + r] = a.getAtIndex(F, from + k);
-            }
-        }
-    }
-
-    /** B micro-panel: columns j..j+cols of op(b), k = p0..p0+kc, as dst[at + k * NR + col], zero-padded to NR. */
-    private static void packB(float[] dst, MemorySegment b, int N, int K, boolean transB, int j, int cols, int p0, int kc, int at) {
-        if (!transB) { // stored [K, N]: each k holds the panel's columns side by side
-            for (int k = 0; k < kc; k++) {
-                long from = ((long) (p0 + k) * N + j) * Float.BYTES;
-                int to = at + k * NR;
-                if (cols == NR) {
-                    FloatVector.fromMemorySegment(S, b, from, NATIVE).intoArray(dst, to);
-                    FloatVector.fromMemorySegment(S, b, from + (long) L * Float.BYTES, NATIVE).intoArray(dst, to + L);
-                } else {
-                    for (int col = 0; col < cols; col++) dst[to + col] = b.get(F, from + (long) col * Float.BYTES);
-                    for (int col = cols; col < NR; col++) dst[to + col] = 0;
-                }
-            }
-        } else {
-            for (int col = 0; col < NR; col++) {
-                if (col >= cols) {
-                    for (int k = 0; k < kc; k++) dst[at + k * NR + col] = 0;
-                    continue;
-                }
-                long from = (long) (j + col) * K + p0;
-                for (int k = 0; k < kc; k++) dst[at + k * NR + col] = b.getAtIndex(F, from + k);
-            }
-        }
     }
 
     private static float[] take(AtomicReference<float[]> spare, int length) {

@@ -20,6 +20,9 @@ import java.io.PrintWriter;
                 TokenizeCommand.class,
                 InspectCommand.class,
                 TrainTokenizerCommand.class,
+                DumpCommand.class,
+                GenerateCommand.class,
+                PretrainCommand.class,
         })
 public final class Main implements Runnable {
 

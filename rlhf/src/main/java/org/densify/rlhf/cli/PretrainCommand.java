@@ -1,0 +1,133 @@
+package org.densify.rlhf.cli;
+
+import org.densify.core.Backend;
+import org.densify.loaders.data.ImdbDataset;
+import org.densify.loaders.data.Review;
+import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.rlhf.pretrain.Hyper;
+import org.densify.rlhf.pretrain.Pretrainer;
+import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.pretrain.TokenData;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code densify pretrain}: a GPT-2 language model trained from scratch on review text. */
+@Command(name = "pretrain", mixinStandardHelpOptions = true,
+        description = {
+                "Trains a GPT-2 language model from scratch on IMDb review text (the reviews of the training side of the hash split, "
+                        + "each followed by <|endoftext|>, packed into one token stream), evaluating on the held-out side.",
+                "Writes DIR/log.jsonl (one record per step), DIR/checkpoints/step-N/ (model, tokenizer, optimizer.safetensors, state.json; "
+                        + "DIR/checkpoints/latest names the newest) and at the end DIR/model/, ready for 'densify generate --model DIR/model'.",
+                "--resume continues exactly from the latest checkpoint (the same result, bit for bit, as a run that was never stopped)."})
+final class PretrainCommand implements Callable<Integer> {
+
+    @Option(names = "--data", defaultValue = ImdbDataset.BUNDLED_SAMPLE, paramLabel = "FILE|DIR|sample",
+            description = "IMDb reviews: a JSON / JSONL file (gzipped or not), an aclImdb folder, or 'sample' for the bundled sample (default: ${DEFAULT-VALUE}).")
+    String data;
+
+    @Option(names = "--tokenizer", required = true, paramLabel = "DIR", description = "Tokenizer folder (vocab.json + merges.txt), e.g. from 'densify train-tokenizer'.")
+    Path tokenizer;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run folder: log, checkpoints and the final model.")
+    Path out;
+
+    @Option(names = "--layers", defaultValue = "4", paramLabel = "N", description = "Transformer blocks (default: ${DEFAULT-VALUE}).")
+    int layers;
+
+    @Option(names = "--d-model", defaultValue = "128", paramLabel = "N", description = "Embedding width (default: ${DEFAULT-VALUE}).")
+    int dModel;
+
+    @Option(names = "--heads", defaultValue = "4", paramLabel = "N", description = "Attention heads; must divide --d-model (default: ${DEFAULT-VALUE}).")
+    int heads;
+
+    @Option(names = "--context", defaultValue = "128", paramLabel = "N", description = "Window length in tokens, the model's n_positions (default: ${DEFAULT-VALUE}).")
+    int context;
+
+    @Option(names = "--steps", defaultValue = "2400", paramLabel = "N", description = "Optimiser steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--batch-tokens", defaultValue = "512", paramLabel = "N",
+            description = "Tokens per step: batch-tokens / context windows (default: ${DEFAULT-VALUE}).")
+    int batchTokens;
+
+    @Option(names = "--lr", defaultValue = "3e-3", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    double lr;
+
+    @Option(names = "--warmup", defaultValue = "50", paramLabel = "N", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--min-lr-ratio", defaultValue = "0.1", paramLabel = "F",
+            description = "The cosine ends at lr * F at the last step (default: ${DEFAULT-VALUE}).")
+    double minLrRatio;
+
+    @Option(names = "--weight-decay", defaultValue = "0.1", paramLabel = "F",
+            description = "AdamW weight decay on matrices and embeddings (default: ${DEFAULT-VALUE}).")
+    double weightDecay;
+
+    @Option(names = "--grad-clip", defaultValue = "1.0", paramLabel = "F", description = "Clip the gradient norm to F; 0 = off (default: ${DEFAULT-VALUE}).")
+    double gradClip;
+
+    @Option(names = "--eval-every", defaultValue = "200", paramLabel = "N",
+            description = "Held-out evaluation every N steps and at the end; 0 = only at the end (default: ${DEFAULT-VALUE}).")
+    int evalEvery;
+
+    @Option(names = "--eval-tokens", defaultValue = "16384", paramLabel = "N",
+            description = "Held-out tokens per evaluation, in fixed windows (default: ${DEFAULT-VALUE}).")
+    int evalTokens;
+
+    @Option(names = "--checkpoint-every", defaultValue = "400", paramLabel = "N",
+            description = "Checkpoint every N steps and at the end; 0 = only at the end (default: ${DEFAULT-VALUE}).")
+    int checkpointEvery;
+
+    @Option(names = "--test-fraction", defaultValue = "0.1", paramLabel = "F",
+            description = "Fraction of reviews held out by the hash split (default: ${DEFAULT-VALUE}).")
+    double testFraction;
+
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the initialisation and of the batches (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint (the options must be the same).")
+    boolean resume;
+
+    @Mixin
+    DeviceOption device;
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        Hyper hyper = new Hyper(layers, dModel, heads, context, steps, batchTokens, lr, warmup, minLrRatio, weightDecay, gradClip,
+                evalEvery, evalTokens, checkpointEvery, seed);
+        List<String> problems = hyper.problems();
+        if (!problems.isEmpty()) throw new Main.UsageException(problems.getFirst());
+        if (!(testFraction > 0 && testFraction < 1)) throw new Main.UsageException("--test-fraction must be in (0, 1), got " + testFraction);
+        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+
+        try (Backend backend = device.create()) {
+            // Every tokenizer this engine loads has <|endoftext|> (Gpt2Tokenizer.load refuses one
+            // without), so the reviews can always be separated by it.
+            Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer);
+            List<Review> reviews = ImdbDataset.loadOrSample(data);
+            ImdbDataset.Split split = ImdbDataset.split(reviews, testFraction);
+            long t0 = System.nanoTime();
+            TokenData tokens = TokenData.encode(split.train(), split.test(), tok);
+            err.printf(Locale.ROOT, "densify: tokenized %,d + %,d reviews in %.1f s%n", split.train().size(), split.test().size(),
+                    (System.nanoTime() - t0) / 1e9);
+            err.flush();
+            String source = data.equals(ImdbDataset.BUNDLED_SAMPLE) ? "bundled sample" : data;
+            new Pretrainer(new Pretrainer.Setup(hyper, tokens, source, tokenizer, out, resume, backend,
+                    new Main.Version().getVersion()[0], o, err, ProgressBar.stderrIsTerminal())).run();
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,212 @@
+package org.densify.rlhf.pretrain;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.densify.core.Backend;
+import org.densify.core.Tensor;
+import org.densify.core.model.AdamW;
+import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.ParameterLayout;
+import org.densify.loaders.io.AtomicFiles;
+import org.densify.loaders.io.StrictJson;
+import org.densify.loaders.model.ModelKind;
+import org.densify.loaders.safetensors.SafetensorsFile;
+import org.densify.loaders.safetensors.SafetensorsWriter;
+import org.densify.loaders.safetensors.TensorInfo;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * The checkpoints of a run under {@code DIR/checkpoints/}:
+ * <pre>
+ * step-{N}/            a Hugging Face model folder (config.json, model.safetensors, vocab.json, merges.txt)
+ *   optimizer.safetensors   AdamW moments: m.{name}, v.{name} for every parameter, F32
+ *   state.json              step, hyper-parameters, data identity, AdamW step count, run totals
+ * latest               one line naming the newest complete step-{N} folder
+ * </pre>
+ * A checkpoint is written into a hidden {@code .step-{N}.partial} folder, renamed to {@code step-{N}}
+ * when every file is on disk, and only then named by {@code latest} (replaced atomically): a crash at
+ * any point leaves {@code latest} naming a complete checkpoint. The two newest are kept.
+ */
+public final class Checkpoints {
+    public static final String LATEST = "latest";
+    public static final String STATE = "state.json";
+    public static final String OPTIMIZER = "optimizer.safetensors";
+    static final String FORMAT = "densify-pretrain/1";
+    private static final Pattern NAME = Pattern.compile("step-(\\d{1,9})");
+    private static final int KEEP = 2;
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private final Path root;
+
+    public Checkpoints(Path root) {
+        this.root = root;
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /** Whether a run already left a checkpoint here. */
+    public boolean exist() {
+        return Files.exists(root.resolve(LATEST));
+    }
+
+    /** A checkpoint as read back: its folder and state; the model and moments are loaded by {@link #restore}. */
+    public record Saved(Path dir, int step, ObjectNode state) {}
+
+    /** Writes step {@code step}'s checkpoint and points {@code latest} at it; then prunes older ones. */
+    public Path save(int step, Gpt2Model model, AdamW optimizer, Path tokenizerDir, ObjectNode state) throws IOException {
+        Files.createDirectories(root);
+        String name = "step-" + step;
+        Path partial = root.resolve("." + name + ".partial");
+        Path target = root.resolve(name);
+        if (target.getFileName().toString().equals(latestName())) {
+            throw new IllegalStateException("checkpoint " + target + " is the latest one and cannot be rewritten");
+        }
+        deleteTree(partial);
+        Files.createDirectories(partial);
+        model.save(partial, ModelKind.LM);
+        copyTokenizer(tokenizerDir, partial);
+        writeMoments(partial.resolve(OPTIMIZER), model, optimizer, step);
+        AtomicFiles.write(partial.resolve(STATE), JSON.writeValueAsBytes(state));
+        deleteTree(target); // a step-N a crash left before latest could name it
+        Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
+        AtomicFiles.write(root.resolve(LATEST), (name + "\n").getBytes(StandardCharsets.UTF_8));
+        prune(step);
+        return target;
+    }
+
+    /** The checkpoint {@code latest} names, with its state read and checked for form. */
+    public Saved latest() throws IOException {
+        Path latestFile = root.resolve(LATEST);
+        if (!Files.isRegularFile(latestFile)) {
+            throw new NoSuchFileException(latestFile + ": no checkpoint to resume from (run without --resume to start afresh)");
+        }
+        String name = latestName();
+        Matcher m = NAME.matcher(name);
+        if (!m.matches()) throw new IOException(latestFile + ": expected a folder name like step-100, found '" + StrictJson.abbreviate(name) + "'");
+        Path dir = root.resolve(name);
+        if (!Files.isDirectory(dir)) throw new NoSuchFileException(dir + ": the checkpoint named by " + latestFile + " is missing");
+        Path stateFile = dir.resolve(STATE);
+        ObjectNode state;
+        try {
+            JsonNode json = StrictJson.parse(Files.readAllBytes(stateFile));
+            if (!(json instanceof ObjectNode o)) throw new IOException(stateFile + ": expected a JSON object");
+            state = o;
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(stateFile + ": the checkpoint has no state.json (damaged checkpoint)");
+        } catch (StrictJson.Malformed e) {
+            throw new IOException(stateFile + ": not valid JSON (" + e.getMessage() + ")");
+        }
+        if (!FORMAT.equals(state.path("format").asText())) {
+            throw new IOException(stateFile + ": 'format' is not " + FORMAT + " (not a densify pretrain checkpoint)");
+        }
+        int step = Integer.parseInt(m.group(1));
+        if (state.path("step").asInt(-1) != step) {
+            throw new IOException(stateFile + ": 'step' " + state.path("step") + " does not match the folder " + name);
+        }
+        return new Saved(dir, step, state);
+    }
+
+    /** Loads the checkpoint's AdamW moments and step count into {@code optimizer} (for {@code model}'s layout). */
+    public static void restoreMoments(Path dir, Gpt2Model model, AdamW optimizer, int adamSteps) throws IOException {
+        Path file = dir.resolve(OPTIMIZER);
+        Backend backend = model.backend();
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            for (ParameterLayout.Entry e : model.layout().entries()) {
+                for (String prefix : new String[]{"m.", "v."}) {
+                    String name = prefix + e.name();
+                    if (!f.has(name)) throw new IOException(file + ": lacks " + name);
+                    TensorInfo info = f.info(name);
+                    if (!info.hasShape(e.shape())) {
+                        throw new IOException(file + ": " + name + " has shape " + TensorInfo.shapeString(info.shape())
+                                + ", expected " + TensorInfo.shapeString(e.shape()));
+                    }
+                    Tensor moments = prefix.equals("m.") ? optimizer.firstMoment() : optimizer.secondMoment();
+                    backend.write(moments, e.offset(), f.readFloats(name));
+                }
+            }
+        }
+        optimizer.restoreStepCount(adamSteps);
+    }
+
+    private static void writeMoments(Path file, Gpt2Model model, AdamW optimizer, int step) throws IOException {
+        Backend backend = model.backend();
+        SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(step))
+                .metadata("adam_steps", Integer.toString(optimizer.stepCount()));
+        for (ParameterLayout.Entry e : model.layout().entries()) {
+            for (String prefix : new String[]{"m.", "v."}) {
+                float[] values = new float[Math.toIntExact(e.length())];
+                backend.read(prefix.equals("m.") ? optimizer.firstMoment() : optimizer.secondMoment(), e.offset(), values);
+                w.add(prefix + e.name(), e.shape(), values);
+            }
+        }
+        w.write(file);
+    }
+
+    /** Copies the tokenizer's vocab.json + merges.txt (or OpenAI's encoder.json + vocab.bpe, renamed) beside a model. */
+    public static void copyTokenizer(Path from, Path to) throws IOException {
+        for (String[] names : new String[][]{{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}}) {
+            if (Files.isRegularFile(from.resolve(names[0])) && Files.isRegularFile(from.resolve(names[1]))) {
+                AtomicFiles.write(to.resolve("merges.txt"), Files.readAllBytes(from.resolve(names[1])));
+                AtomicFiles.write(to.resolve("vocab.json"), Files.readAllBytes(from.resolve(names[0])));
+                return;
+            }
+        }
+        throw new NoSuchFileException(from + ": no vocab.json + merges.txt to copy beside the model");
+    }
+
+    /** Deletes every step-N folder older than the {@value #KEEP} newest up to {@code newest}, and stray partial folders. */
+    private void prune(int newest) throws IOException {
+        List<Integer> steps = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
+            for (Path p : ds) {
+                String n = p.getFileName().toString();
+                Matcher m = NAME.matcher(n);
+                if (m.matches() && Files.isDirectory(p)) steps.add(Integer.parseInt(m.group(1)));
+                else if (n.startsWith(".step-") && n.endsWith(".partial")) deleteTree(p);
+            }
+        }
+        steps.sort(Comparator.reverseOrder());
+        int kept = 0;
+        for (int s : steps) {
+            if (s > newest) {
+                deleteTree(root.resolve("step-" + s)); // from an abandoned longer run: never the latest
+            } else if (kept++ >= KEEP) {
+                deleteTree(root.resolve("step-" + s));
+            }
+        }
+    }
+
+    private String latestName() throws IOException {
+        Path f = root.resolve(LATEST);
+        if (!Files.isRegularFile(f)) return "";
+        try {
+            return Files.readString(f, StandardCharsets.UTF_8).strip();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IOException(f + ": not UTF-8 text (expected one line naming a step-N folder)");
+        }
+    }
+
+    static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        try (Stream<Path> walk = Files.walk(p)) {
+            for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
+        }
+    }
+}

@@ -27,6 +27,9 @@ import jdk.incubator.vector.VectorSpecies;
  * back, and a float store/reload is exact. So each result is bitwise that of
  * {@code acc = Math.fma(opA[i][k], opB[k][j], acc)} in k order, whatever the blocking, the thread
  * count or the other rows and columns of the call (a row gets the same bits in a batch of 1 or 2048).
+ *
+ * <p>transB with at most {@link GemmSmallM#MAX_M} rows skips packing and streams b
+ * ({@link GemmSmallM}), with the same FMA chains and so the same bits.
  */
 public final class Gemm {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
@@ -65,6 +68,10 @@ public final class Gemm {
         checkSize("a", a, (long) M * K);
         checkSize("b", b, (long) K * N);
         if (bias != null) checkSize("bias", bias, N);
+        if (transB && M <= GemmSmallM.MAX_M && K > 0) {
+            GemmSmallM.multiply(threads, c, a, b, bias, M, N, K, transA, accumulate);
+            return;
+        }
 
         int kBlocks = (K + KC - 1) / KC;
         int superRows = (long) M * K <= A_FLOATS ? M : Math.max(MC, A_FLOATS / K / MC * MC);
@@ -98,7 +105,7 @@ public final class Gemm {
         void columnGroup(int g) {
             int j0 = g * groupPanels * NR, cols = Math.min(groupPanels * NR, N - j0), panels = (cols + NR - 1) / NR;
             long ldc = (long) N * Float.BYTES;
-            initialise(j0, cols, ldc);
+            initialise(c, bias, accumulate, N, i0, rows, j0, cols);
             float[] bp = PACKED_B.get();
             int rowBlocks = (rows + MC - 1) / MC;
             for (int kb = 0; kb < kBlocks; kb++) {
@@ -115,21 +122,6 @@ public final class Gemm {
                             tile(aBase + ir * kc * MR, jr * kc * NR, bp, kc, at, ldc, tileRows, tileCols);
                         }
                     }
-                }
-            }
-        }
-
-        /** The chains' start: c = bias or 0 (overwrite), or c += bias (accumulate). */
-        private void initialise(int j0, int cols, long ldc) {
-            if (accumulate && bias == null) return;
-            long bytes = (long) cols * Float.BYTES, from = (long) j0 * Float.BYTES;
-            for (int i = i0; i < i0 + rows; i++) {
-                long row = i * ldc + from;
-                if (!accumulate) {
-                    if (bias == null) c.asSlice(row, bytes).fill((byte) 0);
-                    else MemorySegment.copy(bias, from, c, row, bytes);
-                } else {
-                    for (int j = 0; j < cols; j++) c.set(F, row + 4L * j, c.get(F, row + 4L * j) + bias.getAtIndex(F, j0 + j));
                 }
             }
         }
@@ -243,6 +235,21 @@ public final class Gemm {
         c20.intoMemorySegment(c, at2, NATIVE); c21.intoMemorySegment(c, at2 + h, NATIVE);
         c30.intoMemorySegment(c, at3, NATIVE); c31.intoMemorySegment(c, at3 + h, NATIVE);
         c40.intoMemorySegment(c, at4, NATIVE); c41.intoMemorySegment(c, at4 + h, NATIVE);
+    }
+
+    /** The chains' start in c[i0..i0+rows, j0..j0+cols]: c = bias or 0 (overwrite), or c += bias (accumulate). */
+    static void initialise(MemorySegment c, MemorySegment bias, boolean accumulate, int N, int i0, int rows, int j0, int cols) {
+        if (accumulate && bias == null) return;
+        long ldc = (long) N * Float.BYTES, bytes = (long) cols * Float.BYTES, from = (long) j0 * Float.BYTES;
+        for (int i = i0; i < i0 + rows; i++) {
+            long row = i * ldc + from;
+            if (!accumulate) {
+                if (bias == null) c.asSlice(row, bytes).fill((byte) 0);
+                else MemorySegment.copy(bias, from, c, row, bytes);
+            } else {
+                for (int j = 0; j < cols; j++) c.set(F, row + 4L * j, c.get(F, row + 4L * j) + bias.getAtIndex(F, j0 + j));
+            }
+        }
     }
 
     private static float[] take(AtomicReference<float[]> spare, int length) {

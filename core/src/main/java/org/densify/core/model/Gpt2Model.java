@@ -43,7 +43,8 @@ public final class Gpt2Model implements AutoCloseable {
 
     private final Block acts;
     private final Block gradActs;
-    private Activations last;
+    /** The activations of the latest pass; Outputs of earlier passes are stale. */
+    Activations current;
 
     private Gpt2Model(Backend backend, Gpt2Config config, Heads heads) {
         if (config.activation() != Gpt2Config.Activation.GELU_NEW) {
@@ -229,7 +230,7 @@ public final class Gpt2Model implements AutoCloseable {
         backend.embeddingForward(a.encoded, batch.tokens(), batch.positions(), w.wte, w.wpe, C);
         trunk(a, batch.seqLengths(), null, null, null);
         heads(a, batch.lastIndices());
-        last = options.training() ? a : null;
+        current = a;
         return new Outputs(this, a, batch, N);
     }
 
@@ -241,7 +242,7 @@ public final class Gpt2Model implements AutoCloseable {
      * @return the mean loss, summed in double in token order
      */
     public double languageModelLoss(Outputs out) {
-        if (out.activations != last && out.activations.options.training()) throw new IllegalStateException("these outputs are stale: a later forward ran");
+        out.checkCurrent();
         if (out.activations.options.logits() != ForwardOptions.Logits.ALL) {
             throw new IllegalStateException("the language-model loss needs the logits of every position (ForwardOptions.Logits.ALL)");
         }
@@ -269,8 +270,9 @@ public final class Gpt2Model implements AutoCloseable {
      */
     public void backward(Outputs out, float[] dvalues, float[][] dscores) {
         Activations a = out.activations;
-        if (a != last || !a.options.training()) {
-            throw new IllegalStateException("backward needs the most recent forward to be a training forward");
+        out.checkCurrent();
+        if (!a.options.training()) {
+            throw new IllegalStateException("backward needs a training forward (ForwardOptions.forTraining()); this one kept no activations");
         }
         gradients();
         int N = out.tokenCount;
@@ -347,7 +349,6 @@ public final class Gpt2Model implements AutoCloseable {
         }
         backend.embeddingBackward(dw.wte, dw.wpe, g.dres, out.batch.tokens(), out.batch.positions(), C);
         a.logitsHoldGradient = false;
-        last = null;
     }
 
     /**
@@ -367,7 +368,7 @@ public final class Gpt2Model implements AutoCloseable {
             lastIndices[r++] = at - 1;
         }
         heads(a, lastIndices);
-        last = null;
+        current = a;
         return a;
     }
 

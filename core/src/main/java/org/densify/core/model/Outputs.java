@@ -19,6 +19,13 @@ public final class Outputs {
         this.tokenCount = tokenCount;
     }
 
+    /** Outputs view memory that the next pass reuses; reading them after it would return its values. */
+    void checkCurrent() {
+        if (model.current != activations) {
+            throw new IllegalStateException("these outputs are stale: a later forward pass has reused the activation memory");
+        }
+    }
+
     public Batch batch() {
         return batch;
     }
@@ -29,11 +36,13 @@ public final class Outputs {
 
     /** The logits on the device: [N, V] for Logits.ALL, [S, V] for Logits.LAST. */
     public Tensor logits() {
+        checkCurrent();
         return activations.logits;
     }
 
     /** One row of {@link #logits()} copied to the host, [V]. */
     public float[] logitsRow(int row) {
+        checkCurrent();
         float[] out = new float[model.V];
         model.backend.read(activations.logits, (long) row * model.V, out);
         return out;
@@ -44,11 +53,13 @@ public final class Outputs {
      * Gpt2Model#backward} propagates it.
      */
     public void logitsHoldGradient() {
+        checkCurrent();
         activations.logitsHoldGradient = true;
     }
 
     /** The classifier head's logits at each sequence's last token, [S][labels]. */
     public float[][] scores() {
+        checkCurrent();
         if (!model.hasClassifier()) throw new IllegalStateException("this model has no classifier head (score.weight)");
         int S = batch.size();
         float[] flat = new float[S * model.labels];
@@ -60,6 +71,7 @@ public final class Outputs {
 
     /** The value head at every token, [N]. */
     public float[] values() {
+        checkCurrent();
         if (!model.hasValueHead()) throw new IllegalStateException("this model has no value head (v_head.summary.*)");
         float[] out = new float[tokenCount];
         model.backend.read(activations.values, 0, out);
@@ -71,6 +83,7 @@ public final class Outputs {
      * tokens, averaged over heads: [S][T_s]. Needs {@code Capture.LAST_ROW}.
      */
     public float[][] lastRowAttention() {
+        checkCurrent();
         if (activations.lastRow == null) throw new IllegalStateException("the forward did not capture the last attention row (Capture.LAST_ROW)");
         float[] flat = new float[tokenCount];
         model.backend.read(activations.lastRow, 0, flat);
@@ -89,6 +102,7 @@ public final class Outputs {
      * zeros above the diagonal). Needs {@code Capture.ALL_LAYERS} or a training forward.
      */
     public float[] attention(int sequence, int layer) {
+        checkCurrent();
         Tensor att = activations.layer(layer).att();
         if (att == null) throw new IllegalStateException("the forward kept no attention maps (Capture.ALL_LAYERS)");
         long offset = 0;

@@ -133,6 +133,35 @@ class GemmTest {
     }
 
     @Test
+    void fewRowsEveryLayoutAccumulateAndBias() {
+        // M <= GemmSmallM.MAX_M with transB streams b unpacked: one and two vectors of rows, ragged
+        // column tiles (N mod 6), and the packed path for the other layouts at the same sizes
+        int[] rows = {1, 2, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33};
+        int[][] nk = {{1, 1}, {7, 1}, {1, 7}, {13, 769}, {769, 7}, {50, 33}};
+        long seed = 100;
+        for (int M : rows) {
+            for (int[] s : nk) {
+                for (int combo = 0; combo < 16; combo++) {
+                    Case t = Case.random(M, s[0], s[1], (combo & 1) != 0, (combo & 2) != 0, (combo & 4) != 0, (combo & 8) != 0, seed++);
+                    check(t, (combo & 1) != 0 ? ONE : THREE, (int) (seed % 3) + 1);
+                }
+            }
+        }
+    }
+
+    @Test
+    void fewRowsOnAnLmHeadLikeShapeAreBitwiseTheSameForAnyThreadCount() {
+        // enough multiply-adds to go parallel (over SERIAL_FMAS), N not a multiple of anything
+        for (int combo = 0; combo < 4; combo++) {
+            Case t = Case.random(16, 5003, 200, (combo & 1) != 0, true, combo == 2, combo >= 1, 90 + combo);
+            float[] one = t.run(ONE, 0);
+            assertArrayEquals(t.fmaChain(), one, t + ": not the k-ordered FMA chain");
+            assertArrayEquals(one, t.run(TWO, 1), t + ": 2 threads differ from 1");
+            assertArrayEquals(one, t.run(THREE, 2), t + ": 3 threads differ from 1");
+        }
+    }
+
+    @Test
     void severalBlocksInEveryDirection() {
         // M over a row block (120), N over several column groups, K over three KC blocks (256)
         for (int combo = 0; combo < 4; combo++) {
@@ -184,7 +213,7 @@ class GemmTest {
     void rowsGetTheSameBitsWhateverTheBatch() {
         Case all = Case.random(64, 300, 300, false, true, false, true, 80);
         float[] full = all.run(TWO, 0);
-        for (int rows : new int[]{1, 16, 37}) { // the first rows alone
+        for (int rows : new int[]{1, 16, 32, 33, 37}) { // the first rows alone (up to 32: the unpacked path)
             Case part = new Case(rows, 300, 300, false, true, false, true,
                     java.util.Arrays.copyOf(all.a(), rows * 300), all.b(), all.bias(), null);
             assertArrayEquals(java.util.Arrays.copyOf(full, rows * 300), part.run(TWO, 1), "batch of " + rows);

@@ -242,6 +242,9 @@ class Gpt2ModelTest {
             assertThrows(IllegalStateException.class, () -> m.backward(out, null, null), "no backward after an inference pass");
             assertThrows(IllegalStateException.class, out::scores, "no classifier head");
             assertNotEquals(0, out.logitsRow(1).length);
+            m.forward(Batch.of(new int[]{3}), ForwardOptions.forInference());
+            var stale = assertThrows(IllegalStateException.class, () -> out.logitsRow(0), "outputs of an earlier pass");
+            assertTrue(stale.getMessage().contains("stale"), stale.getMessage());
         }
     }
 }

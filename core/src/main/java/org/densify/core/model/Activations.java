@@ -47,7 +47,7 @@ final class Activations {
         };
         long C = m.C, F = m.F;
         int layerSets = keepLayers ? m.L : 1;
-        long perLayer = Block.align(N * C) * 8 + Block.align(N) * 4 + Block.align(3 * N * C) + Block.align(N * F) * 2;
+        long perLayer = Block.align(N * C) * 7 + Block.align(N) * 4 + Block.align(3 * N * C) + Block.align(N * F) * 2;
         long total = Block.align(N * C) * 2 + Block.align(N) * 5 + Block.align(S * C) + Block.align((long) logitRows * m.V)
                 + Block.align((long) S * Math.max(m.labels, 1)) + perLayer * layerSets
                 + (keepAtt ? Block.align(attSize) * m.L : 0);
@@ -97,7 +97,7 @@ final class Activations {
     static final class Grads {
         final Tensor dlnf, dres, dln, dqkv, datty, dfch, dfchGelu, dvalues, dscores, dlastLnf;
 
-        private Grads(Gpt2Model m, Block block, int N, int S) {
+        Grads(Gpt2Model m, Block block, int N, int S) {
             long C = m.C, F = m.F;
             block.reserve(Block.align(N * C) * 4 + Block.align(3 * N * C) + Block.align(N * F) * 2 + Block.align(N)
                     + Block.align((long) S * Math.max(m.labels, 1)) + Block.align(S * C));
@@ -111,10 +111,6 @@ final class Activations {
             dvalues = block.take(N);
             dscores = block.take((long) S * Math.max(m.labels, 1));
             dlastLnf = block.take(S * C);
-        }
-
-        static Grads layOut(Gpt2Model m, Block block, int N, int S) {
-            return new Grads(m, block, N, S);
         }
     }
 }

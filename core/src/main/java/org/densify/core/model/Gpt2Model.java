@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.densify.core.Backend;
 import org.densify.core.Tensor;
@@ -131,7 +132,7 @@ public final class Gpt2Model implements AutoCloseable {
         for (ParameterLayout.Entry e : layout.entries()) {
             float[] values = new float[Math.toIntExact(e.length())];
             if (e.name().endsWith("ln_1.weight") || e.name().endsWith("ln_2.weight") || e.name().equals("ln_f.weight")) {
-                java.util.Arrays.fill(values, 1f);
+                Arrays.fill(values, 1f);
             } else if (e.isMatrix()) {
                 double s = e.name().endsWith("c_proj.weight") ? std / Math.sqrt(2.0 * L) : std;
                 for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * s);
@@ -277,7 +278,7 @@ public final class Gpt2Model implements AutoCloseable {
         gradients();
         int N = out.tokenCount;
         int S = out.batch.size();
-        Activations.Grads g = Activations.Grads.layOut(this, gradActs, N, S);
+        Activations.Grads g = new Activations.Grads(this, gradActs, N, S);
 
         // ---- heads -> dlnf [N, C]
         backend.zero(g.dlnf);

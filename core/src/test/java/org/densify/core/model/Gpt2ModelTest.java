@@ -64,7 +64,7 @@ class Gpt2ModelTest {
         float[] logits = read(m.backend(), out.logits());
         float[] values = out.values();
         float[][] scores = out.scores();
-        float[] row = Arrays.stream(out.lastRowAttention()).reduce(new float[0], Gpt2ModelTest::concat);
+        float[] row = concat(out.lastRowAttention());
         double loss = m.languageModelLoss(out);
         float[] dvalues = new float[values.length];
         for (int i = 0; i < dvalues.length; i++) dvalues[i] = (float) Math.sin(i);
@@ -85,10 +85,6 @@ class Gpt2ModelTest {
             at += p.length;
         }
         return out;
-    }
-
-    static float[] concat(float[] a, float[] b) {
-        return concat(new float[][]{a, b});
     }
 
     @Test

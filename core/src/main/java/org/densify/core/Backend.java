@@ -165,6 +165,21 @@ public interface Backend extends AutoCloseable {
      */
     void crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, int[] targets, float gradScale, int N, int V);
 
+    /**
+     * The log-probability of chosen tokens and the entropy of each row's distribution, logits [N, V]
+     * (policy-gradient losses): {@code logProbs[i] = logits[i, targets[i]] - logsumexp(logits[i])},
+     * {@code entropies[i] = -sum_j p_ij log p_ij} with {@code p_i = softmax(logits[i])}; both 0 where
+     * {@code targets[i] < 0}. Either output may be null.
+     */
+    void tokenLogProbs(Tensor logProbs, Tensor entropies, Tensor logits, int[] targets, int N, int V);
+
+    /**
+     * The gradient of {@code sum_i dLogProbs[i] * logProbs[i]} (see {@link #tokenLogProbs}) with respect
+     * to the logits: {@code dlogits} [N, V] (may be the logits tensor itself) is <b>overwritten</b> with
+     * {@code dLogProbs[i] * (onehot(targets[i]) - softmax(logits[i]))}, or 0 for rows without a target.
+     */
+    void tokenLogProbsBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dLogProbs, int N, int V);
+
     // ---- optimiser ----------------------------------------------------------------------------
 
     /**

@@ -375,6 +375,60 @@ public final class ScalarBackend extends CpuMemory {
         }
     }
 
+    @Override
+    public void tokenLogProbs(Tensor logProbs, Tensor entropies, Tensor logits, int[] targets, int N, int V) {
+        checkTargets(targets, N, V);
+        CpuTensor lp = CpuTensor.ofNullable(logProbs), ent = CpuTensor.ofNullable(entropies), x = CpuTensor.of(logits);
+        for (int i = 0; i < N; i++) {
+            long row = (long) i * V;
+            int target = targets[i];
+            if (target < 0) {
+                if (lp != null) lp.set(i, 0f);
+                if (ent != null) ent.set(i, 0f);
+                continue;
+            }
+            double logSumExp = logSumExp(x, row, V);
+            if (lp != null) lp.set(i, (float) (x.get(row + target) - logSumExp));
+            if (ent != null) {
+                double entropy = 0;
+                for (int j = 0; j < V; j++) {
+                    double logP = x.get(row + j) - logSumExp;
+                    entropy -= Math.exp(logP) * logP;
+                }
+                ent.set(i, (float) entropy);
+            }
+        }
+    }
+
+    @Override
+    public void tokenLogProbsBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dLogProbs, int N, int V) {
+        checkTargets(targets, N, V);
+        if (dLogProbs.length < N) throw new IllegalArgumentException("dLogProbs has " + dLogProbs.length + " entries for " + N + " rows");
+        CpuTensor d = CpuTensor.of(dlogits), x = CpuTensor.of(logits);
+        for (int i = 0; i < N; i++) {
+            long row = (long) i * V;
+            int target = targets[i];
+            if (target < 0) {
+                for (int j = 0; j < V; j++) d.set(row + j, 0f);
+                continue;
+            }
+            double logSumExp = logSumExp(x, row, V);
+            double g = dLogProbs[i];
+            for (int j = 0; j < V; j++) { // reads x[j] before writing d[j]: safe in place
+                double p = Math.exp(x.get(row + j) - logSumExp);
+                d.set(row + j, (float) (g * ((j == target ? 1 : 0) - p)));
+            }
+        }
+    }
+
+    private static double logSumExp(CpuTensor x, long row, int V) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < V; j++) max = Math.max(max, x.get(row + j));
+        double sum = 0;
+        for (int j = 0; j < V; j++) sum += Math.exp(x.get(row + j) - max);
+        return max + Math.log(sum);
+    }
+
     // ---- optimiser ----------------------------------------------------------------------------
 
     @Override

@@ -69,6 +69,28 @@ public final class Outputs {
         return out;
     }
 
+    /**
+     * The classifier head applied at every token rather than only at each sequence's last one, [N][labels]:
+     * row i is the score the model gives the prefix ending at token i (its own sequence's tokens only).
+     * Computed on request from the final hidden states the pass kept.
+     */
+    public float[][] scoresAtEveryToken() {
+        checkCurrent();
+        if (!model.hasClassifier()) throw new IllegalStateException("this model has no classifier head (score.weight)");
+        int labels = model.labels;
+        float[] flat = new float[tokenCount * labels];
+        Tensor all = model.backend.allocate((long) tokenCount * labels);
+        try {
+            model.backend.matmul(all, activations.lnf, model.w.score, null, tokenCount, labels, model.C, false, true, false);
+            model.backend.read(all, 0, flat);
+        } finally {
+            model.backend.free(all);
+        }
+        float[][] out = new float[tokenCount][labels];
+        for (int i = 0; i < tokenCount; i++) System.arraycopy(flat, i * labels, out[i], 0, labels);
+        return out;
+    }
+
     /** The value head at every token, [N]. */
     public float[] values() {
         checkCurrent();

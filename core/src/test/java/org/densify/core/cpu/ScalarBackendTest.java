@@ -210,6 +210,39 @@ class ScalarBackendTest {
     }
 
     @Test
+    void tokenLogProbsOfAKnownRow() {
+        CpuTensor logits = tensor(1, 2, 3, 5, 5, 5), logProbs = tensor(new float[2]), entropies = tensor(new float[2]);
+        b.tokenLogProbs(logProbs, entropies, logits, new int[] {0, -1}, 2, 3);
+        double z = Math.exp(1) + Math.exp(2) + Math.exp(3), entropy = 0;
+        for (int j = 1; j <= 3; j++) entropy -= Math.exp(j) / z * (j - Math.log(z));
+        assertArrayEquals(new float[] {(float) (1 - Math.log(z)), 0}, read(logProbs), 1e-6f);
+        assertArrayEquals(new float[] {(float) entropy, 0}, read(entropies), 1e-6f);
+        CpuTensor uniform = tensor(2, 2, 2, 2);
+        b.tokenLogProbs(null, entropies, uniform, new int[] {3}, 1, 4);
+        assertEquals(Math.log(4), entropies.get(0), 1e-6, "the uniform distribution's entropy is log V");
+    }
+
+    @Test
+    void tokenLogProbsGradientMatchesFiniteDifferences() {
+        int N = 3, V = 6;
+        int[] targets = {4, -1, 0};
+        float[] weights = {0.7f, 2f, -1.3f};
+        CpuTensor logits = random(N * V, 3), logProbs = tensor(new float[N]), dlogits = tensor(new float[N * V]);
+        DoubleSupplier objective = () -> {
+            b.tokenLogProbs(logProbs, null, logits, targets, N, V);
+            double sum = 0;
+            for (int i = 0; i < N; i++) sum += weights[i] * logProbs.get(i);
+            return sum;
+        };
+        b.tokenLogProbsBackward(dlogits, logits, targets, weights, N, V);
+        assertGradient(numericGradient(logits, objective), dlogits, "dlogits");
+        for (int j = 0; j < V; j++) assertEquals(0f, dlogits.get(V + j), "row without target");
+        float[] expected = read(dlogits);
+        b.tokenLogProbsBackward(logits, logits, targets, weights, N, V); // in place
+        assertArrayEquals(expected, read(logits), 0f);
+    }
+
+    @Test
     void embeddingBackwardMatchesFiniteDifferences() {
         int C = 3, V = 4, maxT = 5;
         int[] tokens = {1, 3, 1, 0}, positions = {0, 1, 2, 0};

@@ -87,6 +87,7 @@ class VectorBackendTest {
         attention(cases);
         attentionCached(cases);
         crossEntropy(cases);
+        tokenLogProbs(cases);
         adamW(cases);
         return cases;
     }
@@ -266,6 +267,28 @@ class VectorBackendTest {
                 e.b.crossEntropy(lossesOnly, null, logits, targets, 0.25f, N, V);
                 e.b.crossEntropy(aliasedLosses, logits, logits, targets, 0.25f, N, V); // dlogits written over logits
                 return new double[][] {e.read(losses), e.read(dlogits), e.read(lossesOnly), e.read(aliasedLosses), e.read(logits)};
+            }));
+        }
+    }
+
+    private static void tokenLogProbs(List<Case> cases) {
+        List<int[]> shapes = new ArrayList<>();
+        for (int N : ROWS) for (int V : COLUMNS) shapes.add(new int[] {N, V});
+        shapes.add(new int[] {2, 50257});
+        for (int[] shape : shapes) {
+            int N = shape[0], V = shape[1];
+            cases.add(new Case("tokenLogProbs N=" + N + " V=" + V, FORWARD, e -> {
+                int[] targets = e.ints(N, V);
+                if (N > 1) targets[1] = -1;
+                float[] weights = new float[N];
+                for (int i = 0; i < N; i++) weights[i] = (float) Math.sin(i + 1.5);
+                Tensor logits = e.random((long) N * V, 4);
+                Tensor logProbs = e.nan(N), entropies = e.nan(N), logProbsOnly = e.nan(N), dlogits = e.nan(N * V);
+                e.b.tokenLogProbs(logProbs, entropies, logits, targets, N, V);
+                e.b.tokenLogProbs(logProbsOnly, null, logits, targets, N, V);
+                e.b.tokenLogProbsBackward(dlogits, logits, targets, weights, N, V);
+                e.b.tokenLogProbsBackward(logits, logits, targets, weights, N, V); // written over the logits
+                return new double[][] {e.read(logProbs), e.read(entropies), e.read(logProbsOnly), e.read(dlogits), e.read(logits)};
             }));
         }
     }

@@ -118,6 +118,24 @@ class Gpt2ModelTest {
     }
 
     @Test
+    void scoresAtEveryTokenAreTheScoresOfEachPrefix() {
+        Gpt2Config c = config(2, 36, 3, 101, 32, 2);
+        int[][] seqs = randomSequences(101, 17, 6, 1, 9);
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, false), 3)) {
+            float[][] every = m.forward(Batch.of(seqs), ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE)).scoresAtEveryToken();
+            assertEquals(16, every.length);
+            int at = 0;
+            for (int[] seq : seqs) {
+                for (int t = 1; t <= seq.length; t++) {
+                    float[] prefixScore = m.forward(Batch.of(Arrays.copyOf(seq, t)), ForwardOptions.forInference()).scores()[0];
+                    assertClose(prefixScore, every[at + t - 1], 1e-5, "prefix of " + t + " tokens");
+                }
+                at += seq.length;
+            }
+        }
+    }
+
+    @Test
     void aRaggedBatchEqualsEachSequenceOnItsOwn() {
         Gpt2Config c = config(2, 36, 3, 101, 32, 0);
         int[][] seqs = randomSequences(101, 11, 9, 1, 30, 4);

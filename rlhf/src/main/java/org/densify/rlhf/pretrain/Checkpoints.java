@@ -46,15 +46,24 @@ public final class Checkpoints {
     public static final String LATEST = "latest";
     public static final String STATE = "state.json";
     public static final String OPTIMIZER = "optimizer.safetensors";
-    static final String FORMAT = "densify-pretrain/1";
+    /** The state format of pretraining checkpoints. */
+    public static final String FORMAT = "densify-pretrain/1";
     private static final Pattern NAME = Pattern.compile("step-(\\d{1,9})");
     private static final int KEEP = 2;
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private final Path root;
+    private final String format;
 
+    /** Pretraining checkpoints under {@code root}. */
     public Checkpoints(Path root) {
+        this(root, FORMAT);
+    }
+
+    /** Checkpoints under {@code root} whose state.json carries {@code "format": format} (another trainer's). */
+    public Checkpoints(Path root, String format) {
         this.root = root;
+        this.format = format;
     }
 
     public Path root() {
@@ -113,8 +122,9 @@ public final class Checkpoints {
         } catch (StrictJson.Malformed e) {
             throw new IOException(stateFile + ": not valid JSON (" + e.getMessage() + ")");
         }
-        if (!FORMAT.equals(state.path("format").asText())) {
-            throw new IOException(stateFile + ": 'format' is not " + FORMAT + " (not a densify pretrain checkpoint)");
+        if (!format.equals(state.path("format").asText())) {
+            throw new IOException(stateFile + ": 'format' is \"" + StrictJson.abbreviate(state.path("format").asText()) + "\", expected \"" + format
+                    + "\" (a checkpoint of another kind of run)");
         }
         int step = Integer.parseInt(m.group(1));
         if (state.path("step").asInt(-1) != step) {

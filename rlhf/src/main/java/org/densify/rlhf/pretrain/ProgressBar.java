@@ -33,19 +33,27 @@ public final class ProgressBar {
      */
     public void update(int step, double loss, double evalLoss, double lastEval, double tokensPerSecond, double etaSeconds) {
         boolean evaluated = !Double.isNaN(evalLoss);
-        StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "step %" + digits(total) + "d/%d %s loss %.4f", step, total,
-                bar(step), loss));
-        if (!Double.isNaN(lastEval)) line.append(String.format(Locale.ROOT, "  eval %.4f", lastEval));
-        line.append(String.format(Locale.ROOT, "  %,.0f tok/s  ETA %s", tokensPerSecond, duration(etaSeconds)));
+        StringBuilder detail = new StringBuilder(String.format(Locale.ROOT, "loss %.4f", loss));
+        if (!Double.isNaN(lastEval)) detail.append(String.format(Locale.ROOT, "  eval %.4f", lastEval));
+        detail.append(String.format(Locale.ROOT, "  %,.0f tok/s", tokensPerSecond));
+        show(step, detail.toString(), etaSeconds, evaluated);
+    }
+
+    /**
+     * Shows step {@code step} of the total with any run's figures ({@code detail}) and the time left;
+     * {@code keep} leaves the line on a terminal instead of redrawing it at the next step.
+     */
+    public void show(int step, String detail, double etaSeconds, boolean keep) {
+        String line = String.format(Locale.ROOT, "step %" + digits(total) + "d/%d %s %s  ETA %s", step, total, bar(step), detail,
+                duration(etaSeconds));
         if (terminal) {
-            String s = line.toString();
-            int pad = Math.max(0, width - s.length());
-            width = s.length();
-            err.print("\r" + s + " ".repeat(pad) + (evaluated || step == total ? "\n" : ""));
-            if (evaluated || step == total) width = 0;
+            int pad = Math.max(0, width - line.length());
+            width = line.length();
+            err.print("\r" + line + " ".repeat(pad) + (keep || step == total ? "\n" : ""));
+            if (keep || step == total) width = 0;
             err.flush();
-        } else if (step == 1 || evaluated || step % every == 0 || step == total) {
-            err.print(line.append('\n'));
+        } else if (step == 1 || keep || step % every == 0 || step == total) {
+            err.print(line + "\n");
             err.flush();
         }
     }

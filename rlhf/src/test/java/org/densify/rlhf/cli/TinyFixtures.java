@@ -15,14 +15,14 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Small inputs for the engine commands' tests: review text, a tokenizer learned from it, tiny models. */
-final class TinyFixtures {
+public final class TinyFixtures {
     private TinyFixtures() {
     }
 
-    static final int VOCAB = 300;
+    public static final int VOCAB = 300;
 
     /** Template reviews with enough regularity for a tiny model to learn within a few dozen steps. */
-    static List<String> reviews(int n) {
+    public static List<String> reviews(int n) {
         String[] films = {"film", "movie", "picture", "story"};
         String[] good = {"wonderful", "superb", "moving", "clever"};
         String[] bad = {"dreadful", "wooden", "boring", "silly"};
@@ -37,7 +37,7 @@ final class TinyFixtures {
     }
 
     /** The reviews as JSON Lines ({"t": text, "s": label}). */
-    static Path writeReviews(Path dir, int n) throws IOException {
+    public static Path writeReviews(Path dir, int n) throws IOException {
         StringBuilder sb = new StringBuilder();
         List<String> texts = reviews(n);
         for (int i = 0; i < n; i++) sb.append("{\"t\":\"").append(texts.get(i)).append("\",\"s\":").append(1 - i % 2).append("}\n");
@@ -47,13 +47,13 @@ final class TinyFixtures {
     }
 
     /** A {@value #VOCAB}-token BPE learned from the reviews, written as vocab.json + merges.txt. */
-    static Path writeTokenizer(Path dir) throws IOException {
+    public static Path writeTokenizer(Path dir) throws IOException {
         Path out = dir.resolve("tokenizer");
         new BpeTrainer(VOCAB).train(reviews(64)).write(out);
         return out;
     }
 
-    static Gpt2Config config(int positions) {
+    public static Gpt2Config config(int positions) {
         return Gpt2Config.builder().vocabSize(VOCAB).nPositions(positions).nEmbd(32).nLayer(2).nHead(2).numLabels(2)
                 .dropout(0, 0, 0).build();
     }
@@ -62,7 +62,7 @@ final class TinyFixtures {
      * A randomly initialised model folder of {@code kind} with the tokenizer files beside it: an LM, or
      * a classifier that also carries a value head (so that every head's output can be dumped).
      */
-    static Path writeModel(Path dir, Path tokenizer, ModelKind kind, int positions, long seed) throws IOException {
+    public static Path writeModel(Path dir, Path tokenizer, ModelKind kind, int positions, long seed) throws IOException {
         boolean classifier = kind == ModelKind.SEQUENCE_CLASSIFIER;
         try (Backend backend = Backends.create("cpu");
              Gpt2Model m = Gpt2Model.create(backend, config(positions), new Gpt2Model.Heads(classifier, classifier))) {

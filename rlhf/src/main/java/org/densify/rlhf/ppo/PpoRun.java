@@ -1,0 +1,228 @@
+package org.densify.rlhf.ppo;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import org.densify.core.Backend;
+import org.densify.core.model.Generator;
+import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.Sampler;
+import org.densify.loaders.data.Review;
+import org.densify.loaders.model.ModelFolder;
+import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.rlhf.credit.Credit;
+import org.densify.rlhf.credit.RewardModel;
+import org.densify.rlhf.credit.RewardScorer;
+import org.densify.rlhf.credit.ScoredCompletion;
+import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.pretrain.TrainingLog;
+
+/**
+ * A PPO run: each step draws prompts, samples completions from the policy, scores them with the
+ * reward model, spreads each reward over the tokens with a {@link Credit} method, and runs one {@link
+ * PpoTrainer} step. Writes {@code log.jsonl} (one record per step), atomic checkpoints, and resumes
+ * exactly: a step's randomness depends only on the seed and the step number.
+ *
+ * <p>Output folder: {@code log.jsonl}, {@code run.json} (the settings; a resume must match them),
+ * {@code checkpoints/step-N/} (policy with value head, tokenizer, Adam moments, state), and
+ * {@code checkpoints/latest}.
+ */
+public final class PpoRun {
+    static final String FORMAT = "densify-ppo/1";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /**
+     * @param policy       the initial policy folder (the frozen reference is loaded from it too); a value
+     *                     head is added fresh (seeded) if it has none
+     * @param checkpointEvery write a checkpoint every this many steps (and after the last)
+     */
+    public record Setup(PpoConfig config, Credit credit, int steps, long seed, Path policy, Path rewardModel,
+                        List<Review> reviews, String dataName, Path out, boolean resume, int checkpointEvery) {}
+
+    /** One step's figures, as written to the log. */
+    public record StepRecord(int step, double rewardMean, double rewardStd, double kl, double klCoef, double policyLoss,
+                             double valueLoss, double clipFraction, double valueClipFraction, double entropy, double approxKl,
+                             double responseLength, double tokensPerSecond, double seconds, double generationSeconds,
+                             double rewardSeconds, double referenceSeconds, double updateSeconds) {}
+
+    public record Result(List<StepRecord> steps, Path out, double seconds) {}
+
+    private final Setup setup;
+
+    public PpoRun(Setup setup) {
+        this.setup = setup;
+    }
+
+    public Result run(Backend backend, PrintWriter progress) throws IOException {
+        PpoConfig c = setup.config();
+        Files.createDirectories(setup.out());
+        Checkpoints checkpoints = new Checkpoints(setup.out().resolve("checkpoints"), FORMAT);
+        ObjectNode settings = settings();
+        Path runFile = setup.out().resolve("run.json");
+        int start = 0;
+        Path policyDir = setup.policy();
+        Checkpoints.Saved saved = null;
+        if (setup.resume() && checkpoints.exist()) {
+            ObjectNode before = (ObjectNode) JSON.readTree(runFile.toFile());
+            if (!before.equals(settings)) {
+                throw new IllegalArgumentException(runFile + ": the run was started with other settings; resume with the same ones"
+                        + " (was " + before + ", now " + settings + ")");
+            }
+            saved = checkpoints.latest();
+            start = saved.step();
+            policyDir = saved.dir();
+        } else {
+            if (checkpoints.exist()) {
+                throw new IllegalArgumentException(setup.out() + " already holds a PPO run; pass --resume to continue it or choose another --out");
+            }
+            org.densify.loaders.io.AtomicFiles.write(runFile, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(settings));
+        }
+
+        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(setup.policy());
+        PromptSource prompts = new PromptSource(setup.reviews(), tokenizer, c.promptMin(), c.promptMax());
+        List<StepRecord> records = new ArrayList<>();
+        long began = System.nanoTime();
+        try (Gpt2Model policy = loadPolicy(backend, policyDir);
+             Gpt2Model reference = Gpt2Model.load(backend, ModelFolder.open(setup.policy()), Gpt2Model.Heads.NONE, 0);
+             RewardModel rm = RewardModel.load(backend, setup.rewardModel());
+             PpoTrainer trainer = new PpoTrainer(policy, reference, c);
+             TrainingLog log = start > 0 ? TrainingLog.resume(setup.out().resolve("log.jsonl"), start)
+                     : TrainingLog.create(setup.out().resolve("log.jsonl"))) {
+            if (saved != null) {
+                Checkpoints.restoreMoments(saved.dir(), policy, trainer.optimizer(), saved.state().path("adam_steps").asInt());
+                trainer.klController().restore(saved.state().path("kl_coef").asDouble());
+            }
+            RewardScorer scorer = new RewardScorer(rm, tokenizer);
+            Generator generator = new Generator(policy);
+            Sampler sampler = Sampler.multinomial();
+            Credit credit = setup.credit();
+            ProgressBar bar = new ProgressBar(progress, ProgressBar.stderrIsTerminal(), setup.steps(), 10);
+            for (int step = start + 1; step <= setup.steps(); step++) {
+                SplittableRandom random = new SplittableRandom(mix(setup.seed(), step));
+                int[][] queries = prompts.draw(c.batchSize(), random);
+                int[] maxNew = new int[c.batchSize()];
+                for (int i = 0; i < maxNew.length; i++) maxNew[i] = c.genMin() + random.nextInt(c.genMax() - c.genMin() + 1);
+                int[][] order = new int[c.ppoEpochs()][];
+                for (int e = 0; e < order.length; e++) order[e] = permutation(c.batchSize(), random);
+                long sampleSeed = random.nextLong();
+
+                long t0 = System.nanoTime();
+                int[][] responses = generator.generate(queries, maxNew, sampler, sampleSeed, tokenizer.eotId(), null).tokens();
+                long t1 = System.nanoTime();
+                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.needsPolicyAttention());
+                long t2 = System.nanoTime();
+                ScoredCompletion[] scored = scorer.score(queries, responses, credit.needsRewardAttention(), credit.needsPrefixRewards());
+                float[][] scores = new float[scored.length][];
+                double rewardSum = 0, rewardSquares = 0;
+                int generated = 0;
+                for (int s = 0; s < scored.length; s++) {
+                    ScoredCompletion sc = rollout.policyAttention() == null ? scored[s] : scored[s].withPolicyAttention(rollout.policyAttention()[s]);
+                    scores[s] = credit.assign(sc);
+                    rewardSum += sc.reward();
+                    rewardSquares += (double) sc.reward() * sc.reward();
+                    generated += responses[s].length;
+                }
+                long t3 = System.nanoTime();
+                PpoTrainer.StepResult result = trainer.optimize(rollout, scores, order);
+                long t4 = System.nanoTime();
+
+                int B = c.batchSize();
+                double mean = rewardSum / B;
+                double std = B > 1 ? Math.sqrt(Math.max(0, (rewardSquares - B * mean * mean) / (B - 1))) : 0;
+                double seconds = (t4 - t0) / 1e9;
+                StepRecord record = new StepRecord(step, mean, std, result.meanKl(), result.klCoef(), result.mean(PpoTrainer.MinibatchStats::pgLoss),
+                        result.mean(PpoTrainer.MinibatchStats::vfLoss), result.mean(PpoTrainer.MinibatchStats::pgClipFraction),
+                        result.mean(PpoTrainer.MinibatchStats::vfClipFraction), result.mean(PpoTrainer.MinibatchStats::entropy),
+                        result.mean(PpoTrainer.MinibatchStats::approxKl), (double) generated / B, generated / seconds, seconds,
+                        (t1 - t0) / 1e9, (t3 - t2) / 1e9, (t2 - t1) / 1e9, (t4 - t3) / 1e9);
+                if (!Double.isFinite(mean) || !Double.isFinite(record.kl())) {
+                    throw new IllegalStateException("step " + step + ": reward mean " + mean + ", KL " + record.kl() + " — a NaN or infinity reached the run");
+                }
+                records.add(record);
+                log.append(toJson(record, credit.name()));
+                if (step % setup.checkpointEvery() == 0 || step == setup.steps()) {
+                    ObjectNode state = JSON.createObjectNode();
+                    state.put("format", FORMAT);
+                    state.put("step", step);
+                    state.put("adam_steps", trainer.optimizer().stepCount());
+                    state.put("kl_coef", trainer.klController().value());
+                    checkpoints.save(step, policy, trainer.optimizer(), setup.policy(), state);
+                }
+                double elapsed = (System.nanoTime() - began) / 1e9;
+                bar.show(step, String.format(Locale.ROOT, "%s reward %.3f ± %.3f  KL %.3f  %.2fs/step", credit.name(), mean, std, record.kl(), seconds),
+                        elapsed / (step - start) * (setup.steps() - step), false);
+            }
+        }
+        return new Result(records, setup.out(), (System.nanoTime() - began) / 1e9);
+    }
+
+    private Gpt2Model loadPolicy(Backend backend, Path dir) throws IOException {
+        try (ModelFolder folder = ModelFolder.open(dir)) {
+            return Gpt2Model.load(backend, folder, new Gpt2Model.Heads(false, true), setup.seed());
+        }
+    }
+
+    /** The settings a resume must repeat. */
+    private ObjectNode settings() {
+        ObjectNode o = JSON.valueToTree(setup.config());
+        o.put("credit", setup.credit().name());
+        o.put("credit_config", setup.credit().toString());
+        o.put("seed", setup.seed());
+        o.put("policy", setup.policy().toAbsolutePath().normalize().toString());
+        o.put("reward_model", setup.rewardModel().toAbsolutePath().normalize().toString());
+        o.put("data", setup.dataName());
+        return o;
+    }
+
+    static ObjectNode toJson(StepRecord r, String credit) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("step", r.step());
+        o.put("credit", credit);
+        o.put("reward_mean", r.rewardMean());
+        o.put("reward_std", r.rewardStd());
+        o.put("kl", r.kl());
+        o.put("kl_coef", r.klCoef());
+        o.put("policy_loss", r.policyLoss());
+        o.put("value_loss", r.valueLoss());
+        o.put("clip_fraction", r.clipFraction());
+        o.put("value_clip_fraction", r.valueClipFraction());
+        o.put("entropy", r.entropy());
+        o.put("approx_kl", r.approxKl());
+        o.put("response_length", r.responseLength());
+        o.put("tokens_per_s", r.tokensPerSecond());
+        o.put("seconds", r.seconds());
+        o.put("generation_s", r.generationSeconds());
+        o.put("reward_s", r.rewardSeconds());
+        o.put("reference_s", r.referenceSeconds());
+        o.put("update_s", r.updateSeconds());
+        return o;
+    }
+
+    /** A step's own generator: seeds of neighbouring steps share nothing. */
+    static long mix(long seed, int step) {
+        long z = seed * 0x9E3779B97F4A7C15L + step;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    private static int[] permutation(int n, SplittableRandom random) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = i;
+        for (int i = n - 1; i > 0; i--) {
+            int j = random.nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+}

@@ -71,10 +71,15 @@ public final class PpoRun {
         Path policyDir = setup.policy();
         Checkpoints.Saved saved = null;
         if (setup.resume() && checkpoints.exist()) {
-            ObjectNode before = (ObjectNode) JSON.readTree(runFile.toFile());
-            if (!before.equals(settings)) {
-                throw new IllegalArgumentException(runFile + ": the run was started with other settings; resume with the same ones"
-                        + " (was " + before + ", now " + settings + ")");
+            com.fasterxml.jackson.databind.JsonNode before = JSON.readTree(runFile.toFile());
+            com.fasterxml.jackson.databind.JsonNode now = JSON.readTree(JSON.writeValueAsBytes(settings)); // same number types as read back
+            List<String> changed = new ArrayList<>();
+            now.properties().forEach(e -> {
+                if (!e.getValue().equals(before.get(e.getKey()))) changed.add(e.getKey() + " was " + before.get(e.getKey()) + ", now " + e.getValue());
+            });
+            if (!changed.isEmpty()) {
+                throw new IllegalArgumentException(runFile + ": the run was started with other settings; resume with the same ones ("
+                        + String.join("; ", changed) + ")");
             }
             saved = checkpoints.latest();
             start = saved.step();

@@ -1,0 +1,134 @@
+package org.densify.rlhf.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.densify.core.Backend;
+import org.densify.loaders.data.ImdbDataset;
+import org.densify.loaders.data.Review;
+import org.densify.rlhf.credit.Credit;
+import org.densify.rlhf.ppo.PpoConfig;
+import org.densify.rlhf.ppo.PpoRun;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code densify ppo}: fine-tunes a policy against a reward model with PPO and a credit-assignment method. */
+@Command(name = "ppo", mixinStandardHelpOptions = true,
+        description = {
+                "Fine-tunes a GPT-2 policy with PPO (TRL 0.7.4's algorithm and defaults) against a reward model, spreading each "
+                        + "sequence's reward over its tokens with the chosen credit method.",
+                "Each step draws --batch prompts (the first --prompt-min..--prompt-max tokens of training reviews longer than 200 "
+                        + "characters), samples --gen-min..--gen-max new tokens for each (pure sampling; <|endoftext|> ends a completion), "
+                        + "scores prompt + completion with the reward model (one pass, attention captured when the method needs it), "
+                        + "and runs --ppo-epochs epochs of minibatch updates with a KL penalty against the frozen initial policy.",
+                "Writes DIR/log.jsonl (one record per step), DIR/run.json and DIR/checkpoints/step-N/ (policy with value head; "
+                        + "'latest' names the newest). --resume continues exactly. Dropout is off (TRL's default is 0.1)."})
+final class PpoCommand implements Callable<Integer> {
+
+    @Option(names = "--policy", required = true, paramLabel = "DIR", description = "Initial policy: a GPT-2 LM folder with its tokenizer; also the frozen reference.")
+    Path policy;
+
+    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "GPT-2 sequence classifier folder with its tokenizer (e.g. from 'densify train-rm').")
+    Path rewardModel;
+
+    @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD",
+            description = "sparse, uniform, abc, abc-policy or prefix-diff (default: ${DEFAULT-VALUE}).")
+    String credit;
+
+    @Option(names = "--beta", defaultValue = "0.8", paramLabel = "F", description = "Share of the reward spread by attention in abc / abc-policy (default: ${DEFAULT-VALUE}).")
+    double beta;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run folder: log, settings, checkpoints.")
+    Path out;
+
+    @Option(names = "--data", defaultValue = ImdbDataset.BUNDLED_SAMPLE, paramLabel = "FILE|DIR|sample",
+            description = "Reviews the prompts come from (training side of the hash split) (default: ${DEFAULT-VALUE}).")
+    String data;
+
+    @Option(names = "--steps", defaultValue = "100", paramLabel = "N", description = "PPO steps (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--batch", defaultValue = "16", paramLabel = "N", description = "Sequences per PPO step (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--minibatch", defaultValue = "1", paramLabel = "N", description = "Sequences per optimiser step (default: ${DEFAULT-VALUE}).")
+    int minibatch;
+
+    @Option(names = "--ppo-epochs", defaultValue = "4", paramLabel = "N", description = "Passes over each batch (default: ${DEFAULT-VALUE}).")
+    int ppoEpochs;
+
+    @Option(names = "--lr", defaultValue = "1.41e-5", paramLabel = "LR", description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
+    double lr;
+
+    @Option(names = "--kl-init", defaultValue = "0.2", paramLabel = "F", description = "Initial KL coefficient (default: ${DEFAULT-VALUE}).")
+    double klInit;
+
+    @Option(names = "--kl-target", defaultValue = "6", paramLabel = "F", description = "Target KL of the adaptive controller (default: ${DEFAULT-VALUE}).")
+    double klTarget;
+
+    @Option(names = "--kl-horizon", defaultValue = "10000", paramLabel = "N", description = "Horizon of the adaptive controller (default: ${DEFAULT-VALUE}).")
+    double klHorizon;
+
+    @Option(names = "--fixed-kl", description = "Keep the KL coefficient at --kl-init.")
+    boolean fixedKl;
+
+    @Option(names = "--prompt-min", defaultValue = "2", paramLabel = "N", description = "Shortest prompt in tokens (default: ${DEFAULT-VALUE}).")
+    int promptMin;
+
+    @Option(names = "--prompt-max", defaultValue = "8", paramLabel = "N", description = "Longest prompt in tokens, included (default: ${DEFAULT-VALUE}).")
+    int promptMax;
+
+    @Option(names = "--gen-min", defaultValue = "8", paramLabel = "N", description = "Fewest new tokens asked for (default: ${DEFAULT-VALUE}).")
+    int genMin;
+
+    @Option(names = "--gen-max", defaultValue = "16", paramLabel = "N", description = "Most new tokens asked for, included (default: ${DEFAULT-VALUE}).")
+    int genMax;
+
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of prompts, sampling and minibatch order (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--checkpoint-every", defaultValue = "10", paramLabel = "N", description = "Checkpoint every N steps and at the end (default: ${DEFAULT-VALUE}).")
+    int checkpointEvery;
+
+    @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint (the options must be the same).")
+    boolean resume;
+
+    @Mixin
+    DeviceOption device;
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        Credit method;
+        PpoConfig config;
+        try {
+            method = Credit.parse(credit, beta);
+            config = PpoConfig.trlDefaults().withBatch(batch, minibatch).withEpochs(ppoEpochs).withLearningRate(lr)
+                    .withKl(klInit, !fixedKl, klTarget, klHorizon).withLengths(promptMin, promptMax, genMin, genMax);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
+        }
+        if (steps < 1) throw new Main.UsageException("--steps must be >= 1, got " + steps);
+        if (checkpointEvery < 1) throw new Main.UsageException("--checkpoint-every must be >= 1, got " + checkpointEvery);
+        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        List<Review> reviews = ImdbDataset.split(ImdbDataset.loadOrSample(data), 0.1).train();
+        try (Backend backend = device.create()) {
+            PpoRun.Result result = new PpoRun(new PpoRun.Setup(config, method, steps, seed, policy, rewardModel, reviews, data, out, resume,
+                    checkpointEvery)).run(backend, err);
+            if (!result.steps().isEmpty()) {
+                PpoRun.StepRecord first = result.steps().getFirst(), last = result.steps().getLast();
+                o.printf(Locale.ROOT, "%s: reward %.3f at step %d -> %.3f at step %d, KL %.3f, %.2f s/step; log in %s%n", method.name(),
+                        first.rewardMean(), first.step(), last.rewardMean(), last.step(), last.kl(), result.seconds() / result.steps().size(),
+                        out.resolve("log.jsonl"));
+            }
+        }
+        return 0;
+    }
+}

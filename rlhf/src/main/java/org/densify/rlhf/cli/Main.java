@@ -23,6 +23,7 @@ import java.io.PrintWriter;
                 DumpCommand.class,
                 GenerateCommand.class,
                 PretrainCommand.class,
+                ScoreCommand.class,
                 PpoCommand.class,
         })
 public final class Main implements Runnable {

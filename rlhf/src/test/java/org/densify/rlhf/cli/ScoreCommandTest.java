@@ -1,0 +1,86 @@
+package org.densify.rlhf.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.densify.core.Backend;
+import org.densify.core.Backends;
+import org.densify.core.model.Batch;
+import org.densify.core.model.ForwardOptions;
+import org.densify.loaders.model.ModelKind;
+import org.densify.rlhf.credit.RewardModel;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ScoreCommandTest {
+    @TempDir
+    static Path dir;
+    static Path rm, policy;
+
+    @BeforeAll
+    static void models() throws IOException {
+        Path tokenizer = TinyFixtures.writeTokenizer(dir);
+        rm = TinyFixtures.writeModel(dir.resolve("rm"), tokenizer, ModelKind.SEQUENCE_CLASSIFIER, 64, 5);
+        policy = TinyFixtures.writeModel(dir.resolve("policy"), tokenizer, ModelKind.LM, 64, 6);
+    }
+
+    static JsonNode json(String... args) throws IOException {
+        MainTest.Run r = MainTest.run(args);
+        assertEquals(0, r.status(), r.err());
+        return new ObjectMapper().readTree(r.out());
+    }
+
+    @Test
+    void everyMethodsCreditsSumAsDocumentedAndTheRewardIsTheModels() throws IOException {
+        float expected;
+        int count;
+        try (Backend b = Backends.create("cpu"); RewardModel model = RewardModel.load(b, rm)) {
+            var tok = model.tokenizer();
+            int[] q = tok.encode("The film was"), y = tok.encode(" superb and moving.");
+            count = y.length;
+            int[] ids = java.util.Arrays.copyOf(q, q.length + y.length);
+            System.arraycopy(y, 0, ids, q.length, y.length);
+            expected = RewardModel.scalar(model.model().forward(Batch.of(ids), ForwardOptions.forInference()).scores()[0]);
+        }
+        for (String method : new String[] {"sparse", "uniform", "abc", "abc-policy", "prefix-diff"}) {
+            JsonNode j = json("score", "--reward-model", rm.toString(), "--policy", policy.toString(), "--prompt", "The film was",
+                    "--completion", " superb and moving.", "--credit", method, "--json");
+            assertEquals(expected, j.get("reward").doubleValue(), 1e-5, method);
+            double sum = 0;
+            for (JsonNode t : j.get("tokens")) sum += t.get("credit").doubleValue();
+            assertEquals(count, j.get("tokens").size(), method);
+            StringBuilder text = new StringBuilder();
+            for (JsonNode t : j.get("tokens")) text.append(t.get("text").asText());
+            assertEquals(" superb and moving.", text.toString(), "the tokens spell the completion");
+            if (!method.equals("prefix-diff")) assertEquals(expected, sum, 1e-5, method + " credits sum to the reward");
+        }
+    }
+
+    @Test
+    void tableAndHtml() throws IOException {
+        Path page = dir.resolve("credit.html");
+        MainTest.Run r = MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", " loved it <b>", "--html", page.toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().startsWith("reward "), r.out());
+        assertTrue(r.out().lines().count() > 2 && r.out().lines().skip(1).filter(l -> !l.startsWith("wrote ")).allMatch(l -> l.matches(" *\\d+ +\\d+  \".*\" +[-+]\\d+\\.\\d{4}.*")), r.out());
+        String html = Files.readString(page);
+        assertTrue(html.contains("&lt;"), "markup in the text is escaped");
+        assertTrue(html.contains("rgba("), html);
+    }
+
+    @Test
+    void badInputIsAUsageError() {
+        assertEquals(2, MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", "x", "--credit", "abc-policy").status());
+        assertEquals(2, MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", "", "--credit", "abc").status());
+        assertEquals(2, MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", "x", "--credit", "magic").status());
+        MainTest.Run r = MainTest.run("score", "--reward-model", dir.resolve("missing").toString(), "--prompt", "I", "--completion", "x");
+        assertEquals(1, r.status());
+        assertTrue(r.err().contains("missing"), r.err());
+    }
+}

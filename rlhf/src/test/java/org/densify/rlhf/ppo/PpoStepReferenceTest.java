@@ -1,0 +1,168 @@
+package org.densify.rlhf.ppo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import org.densify.core.Backend;
+import org.densify.core.Backends;
+import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.ParameterLayout;
+import org.densify.loaders.model.ModelFolder;
+import org.densify.loaders.safetensors.SafetensorsFile;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * One full PPO step on a tiny policy with a value head against the PyTorch re-implementation of TRL
+ * 0.7.4's step ({@code scripts/fixtures/make_ppo_fixtures.py}, computed in float64): rollout
+ * log-probabilities and values, rewards, advantages, returns, every minibatch's losses and statistics,
+ * the KL controller, and every parameter after the step.
+ */
+class PpoStepReferenceTest {
+    static final Path ROOT = Path.of("src/test/resources/ppo");
+
+    @ParameterizedTest
+    @ValueSource(strings = {"mb1", "mb2"})
+    void aStepMatchesTheReference(String fixture) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(ROOT.resolve(fixture).resolve("step.safetensors"));
+             Backend backend = Backends.create("cpu");
+             ModelFolder policyFolder = ModelFolder.open(ROOT.resolve("policy"));
+             Gpt2Model policy = Gpt2Model.load(backend, policyFolder, new Gpt2Model.Heads(false, true), 0);
+             Gpt2Model reference = Gpt2Model.load(backend, ROOT.resolve("ref"))) {
+            Map<String, String> meta = f.metadata();
+            int B = Integer.parseInt(meta.get("batch_size"));
+            PpoConfig config = new PpoConfig(B, Integer.parseInt(meta.get("mini_batch_size")), Integer.parseInt(meta.get("ppo_epochs")),
+                    d(meta, "learning_rate"), d(meta, "init_kl_coef"), true, d(meta, "target"), d(meta, "horizon"), d(meta, "gamma"),
+                    d(meta, "lam"), d(meta, "cliprange"), d(meta, "cliprange_value"), d(meta, "vf_coef"), d(meta, "ratio_threshold"),
+                    d(meta, "adam_beta1"), d(meta, "adam_beta2"), d(meta, "adam_eps"), 1, 1, 1, 1);
+            int[][] queries = split(f.readInts("query_tokens"), f.readInts("query_lengths"));
+            int[][] responses = split(f.readInts("response_tokens"), f.readInts("response_lengths"));
+            float[][] scores = split(f.readFloats("scores"), f.readInts("response_lengths"));
+            int[] flatOrder = f.readInts("minibatch_order");
+            int[][] order = new int[config.ppoEpochs()][];
+            for (int e = 0; e < order.length; e++) order[e] = java.util.Arrays.copyOfRange(flatOrder, e * B, (e + 1) * B);
+
+            float[] before = read(backend, policy);
+            try (PpoTrainer trainer = new PpoTrainer(policy, reference, config)) {
+                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, false);
+                assertClose(f.readFloats("logprobs"), flat(rollout.logProbs()), 1e-5, "rollout log-probabilities");
+                assertClose(f.readFloats("ref_logprobs"), flat(rollout.refLogProbs()), 1e-5, "reference log-probabilities");
+                assertClose(f.readFloats("values"), flat(rollout.values()), 1e-5, "rollout values");
+
+                PpoTrainer.StepResult step = trainer.optimize(rollout, scores, order);
+                assertClose(f.readFloats("rewards"), flat(step.rewards()), 1e-5, "rewards");
+                assertClose(f.readFloats("non_score_rewards"), flat(step.nonScoreRewards()), 1e-5, "KL rewards");
+                assertClose(f.readFloats("advantages"), flat(step.advantages()), 1e-4, "whitened advantages");
+                assertClose(f.readFloats("returns"), flat(step.returns()), 1e-5, "returns");
+                String[] stats = {"loss", "pg_loss", "vf_loss", "entropy", "approxkl", "policykl", "ratio_mean", "pg_clipfrac", "vf_clipfrac"};
+                for (String stat : stats) {
+                    float[] got = new float[step.minibatches().size()];
+                    for (int i = 0; i < got.length; i++) {
+                        PpoTrainer.MinibatchStats m = step.minibatches().get(i);
+                        got[i] = (float) switch (stat) {
+                            case "loss" -> m.loss();
+                            case "pg_loss" -> m.pgLoss();
+                            case "vf_loss" -> m.vfLoss();
+                            case "entropy" -> m.entropy();
+                            case "approxkl" -> m.approxKl();
+                            case "policykl" -> m.policyKl();
+                            case "ratio_mean" -> m.ratioMean();
+                            case "pg_clipfrac" -> m.pgClipFraction();
+                            default -> m.vfClipFraction();
+                        };
+                    }
+                    // clip fractions count decisions: they must agree exactly
+                    assertClose(f.readFloats(stat), got, stat.endsWith("clipfrac") ? 1e-7 : 1e-4, "minibatch " + stat);
+                }
+                assertEquals(f.readFloats("mean_kl")[0], step.meanKl(), 1e-5, "mean KL");
+                // stored as float32: 2e-8 is one ulp at 0.2 and 1 % of this update
+                assertEquals(f.readFloats("kl_coef_after")[0], step.klCoefAfter(), 2e-8, "KL coefficient after the update");
+
+                // Parameters: the update, compared as a whole and element by element.
+                float[] after = read(backend, policy);
+                double lr = config.learningRate(), steps = step.minibatches().size();
+                for (ParameterLayout.Entry e : policy.layout().entries()) {
+                    String stored = f.tensors().containsKey("after." + e.name()) ? "after." + e.name() : "after.transformer." + e.name();
+                    float[] ref = f.readFloats(stored);
+                    int o = Math.toIntExact(e.offset());
+                    float[] refDelta = new float[ref.length], delta = new float[ref.length];
+                    boolean keyBias = e.name().endsWith("attn.c_attn.bias");
+                    int C = policy.config().nEmbd();
+                    for (int i = 0; i < ref.length; i++) {
+                        boolean noGradient = keyBias && i >= C && i < 2 * C; // keys' bias: its gradient is exactly 0, Adam amplifies rounding
+                        refDelta[i] = noGradient ? 0 : ref[i] - before[o + i];
+                        delta[i] = noGradient ? 0 : after[o + i] - before[o + i];
+                        assertTrue(Math.abs(after[o + i] - ref[i]) <= lr * steps, e.name() + "[" + i + "] moved more than lr per step from the reference");
+                    }
+                    assertClose(refDelta, delta, 2e-3, "update of " + e.name());
+                }
+            }
+        }
+    }
+
+    static double d(Map<String, String> meta, String key) {
+        return Double.parseDouble(meta.get(key));
+    }
+
+    static float[] read(Backend backend, Gpt2Model m) {
+        float[] out = new float[Math.toIntExact(m.layout().size())];
+        backend.read(m.parameters(), 0, out);
+        return out;
+    }
+
+    static int[][] split(int[] flat, int[] lengths) {
+        int[][] out = new int[lengths.length][];
+        int at = 0;
+        for (int s = 0; s < lengths.length; s++) {
+            out[s] = java.util.Arrays.copyOfRange(flat, at, at + lengths[s]);
+            at += lengths[s];
+        }
+        return out;
+    }
+
+    static float[][] split(float[] flat, int[] lengths) {
+        float[][] out = new float[lengths.length][];
+        int at = 0;
+        for (int s = 0; s < lengths.length; s++) {
+            out[s] = java.util.Arrays.copyOfRange(flat, at, at + lengths[s]);
+            at += lengths[s];
+        }
+        return out;
+    }
+
+    static float[] flat(float[][] x) {
+        int n = 0;
+        for (float[] r : x) n += r.length;
+        float[] out = new float[n];
+        int at = 0;
+        for (float[] r : x) {
+            System.arraycopy(r, 0, out, at, r.length);
+            at += r.length;
+        }
+        return out;
+    }
+
+    static float[] flat(double[][] x) {
+        int n = 0;
+        for (double[] r : x) n += r.length;
+        float[] out = new float[n];
+        int at = 0;
+        for (double[] r : x) for (double v : r) out[at++] = (float) v;
+        return out;
+    }
+
+    static void assertClose(float[] expected, float[] actual, double tolerance, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.length; i++) {
+            double dd = (double) actual[i] - expected[i];
+            diff += dd * dd;
+            norm += (double) expected[i] * expected[i];
+        }
+        double rel = norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+        assertTrue(rel < tolerance, what + ": relative L2 error " + rel + " >= " + tolerance);
+    }
+}

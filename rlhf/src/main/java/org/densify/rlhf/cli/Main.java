@@ -23,6 +23,7 @@ import java.io.PrintWriter;
                 DumpCommand.class,
                 GenerateCommand.class,
                 PretrainCommand.class,
+                TrainRmCommand.class,
                 ScoreCommand.class,
                 PpoCommand.class,
         })

@@ -1,0 +1,118 @@
+package org.densify.rlhf.cli;
+
+import org.densify.core.Backend;
+import org.densify.loaders.data.ImdbDataset;
+import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.reward.RewardData;
+import org.densify.rlhf.reward.RewardModelTrainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** {@code densify train-rm}: a GPT-2 reward model (sequence classifier) trained from a language model. */
+@Command(name = "train-rm", mixinStandardHelpOptions = true,
+        description = {
+                "Trains a GPT-2 reward model: a sequence classifier (GPT2ForSequenceClassification) on the trunk of the language model in --init "
+                        + "with a fresh score head, or, when --init is already a classifier, that classifier trained further (its head kept).",
+                "Reviews (IMDb: labels 0 negative, 1 positive) train the classifier with the softmax cross-entropy of its logits at each review's "
+                        + "last token; JSON Lines of preference pairs {\"prompt\", \"chosen\", \"rejected\"} train a scalar reward with the Bradley-Terry "
+                        + "loss -log sigmoid(r(prompt+chosen) - r(prompt+rejected)). The format is told from the first record.",
+                "Each text is cut to its first --max-tokens tokens: the BEGINNING of a review is kept, the rest dropped.",
+                "AdamW (decay on matrices only), linear warm-up then linear decay; a hash split holds out --eval-fraction of the data, scored "
+                        + "after every epoch (accuracy; for pairs the fraction whose chosen text gets the higher reward).",
+                "Writes OUT as a Hugging Face classifier folder (config.json, model.safetensors, the tokenizer of --init), with train_rm.json "
+                        + "(settings and metrics) and train_rm.jsonl (one record per step), all at once when training ends."})
+final class TrainRmCommand implements Callable<Integer> {
+
+    @Option(names = "--init", required = true, paramLabel = "DIR",
+            description = "Model folder to start from (a GPT-2 LM such as one from 'densify pretrain', or a classifier), with its tokenizer files.")
+    Path init;
+
+    @Option(names = "--data", defaultValue = ImdbDataset.BUNDLED_SAMPLE, paramLabel = "FILE|DIR|sample",
+            description = "IMDb reviews (a JSON / JSONL file of {\"t\",\"s\"} or {\"text\",\"label\"}, gzipped or not; an aclImdb folder; or "
+                    + "'sample' for the bundled sample), or a JSONL file of {\"prompt\",\"chosen\",\"rejected\"} preference pairs "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String data;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder; must not exist or be empty unless --force.")
+    Path out;
+
+    @Option(names = "--max-tokens", defaultValue = "128", paramLabel = "N",
+            description = "Keep each text's first N tokens (and at most the model's n_positions) (default: ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--epochs", defaultValue = "1", paramLabel = "N", description = "Passes over the training data (default: ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = "--batch", defaultValue = "16", paramLabel = "N",
+            description = "Reviews (or pairs) per optimiser step (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--lr", defaultValue = "5e-5", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    double lr;
+
+    @Option(names = "--warmup", defaultValue = "0", paramLabel = "N",
+            description = "Linear warm-up steps, then a linear decay towards 0 at the end (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--weight-decay", defaultValue = "0.0", paramLabel = "F",
+            description = "AdamW weight decay on matrices and embeddings (default: ${DEFAULT-VALUE}).")
+    double weightDecay;
+
+    @Option(names = "--grad-clip", defaultValue = "1.0", paramLabel = "F", description = "Clip the gradient norm to F; 0 = off (default: ${DEFAULT-VALUE}).")
+    double gradClip;
+
+    @Option(names = "--eval-fraction", defaultValue = "0.1", paramLabel = "F",
+            description = "Fraction held out by the hash split and scored after each epoch; 0 = none (default: ${DEFAULT-VALUE}).")
+    double evalFraction;
+
+    @Option(names = "--labels", paramLabel = "2|1",
+            description = "Classifier labels for a new head: 2 (negative, positive; default for reviews) or 1 (a scalar reward; default for pairs).")
+    Integer labels;
+
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the new head and of the batch order (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--log", paramLabel = "FILE", description = "Write the per-step JSONL log here (outside OUT; it grows as training runs) instead of OUT/train_rm.jsonl.")
+    Path log;
+
+    @Option(names = "--force", description = "Replace a non-empty --out.")
+    boolean force;
+
+    @Mixin
+    DeviceOption device;
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        RewardModelTrainer.Settings settings = new RewardModelTrainer.Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip,
+                evalFraction, seed, labels, log, force);
+        List<String> problems = settings.problems();
+        if (!problems.isEmpty()) throw new Main.UsageException(problems.getFirst());
+        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        RewardData rewardData = RewardData.load(data);
+        try (Backend backend = device.create()) {
+            RewardModelTrainer.Result r = RewardModelTrainer.train(backend, settings, init, rewardData, out, err, ProgressBar.stderrIsTerminal());
+            String metric = rewardData instanceof RewardData.Preference ? "preference accuracy" : "accuracy";
+            if (Double.isNaN(r.accuracy())) {
+                o.printf(Locale.ROOT, "done: %d steps in %s; train loss %.4f (no held-out set)%n", r.steps(), ProgressBar.duration(r.seconds()), r.trainLoss());
+            } else {
+                o.printf(Locale.ROOT, "done: %d steps in %s; held-out %s %.2f%% (%,d %s), loss %.4f%n", r.steps(), ProgressBar.duration(r.seconds()),
+                        metric, 100 * r.accuracy(), r.heldOutExamples(), rewardData instanceof RewardData.Preference ? "pairs" : "reviews", r.loss());
+            }
+            o.printf("wrote %s%n", out);
+            o.flush();
+        }
+        return 0;
+    }
+}

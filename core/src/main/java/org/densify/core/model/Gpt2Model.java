@@ -93,10 +93,19 @@ public final class Gpt2Model implements AutoCloseable {
      * that is not requested is left out.
      */
     public static Gpt2Model load(Backend backend, ModelFolder folder, Heads heads, long seed) throws IOException {
-        if (heads.classifier() && folder.config().numLabels() < 1) {
+        return load(backend, folder, folder.config(), heads, seed);
+    }
+
+    /**
+     * As {@link #load(Backend, ModelFolder, Heads, long)} with a config of the caller's that differs
+     * from the folder's only in what the stored tensors do not fix (labels, pad token, names): e.g. a
+     * classifier built on a language model's trunk.
+     */
+    public static Gpt2Model load(Backend backend, ModelFolder folder, Gpt2Config config, Heads heads, long seed) throws IOException {
+        if (heads.classifier() && config.numLabels() < 1) {
             throw new ModelFormatException(folder.dir() + "/config.json: a classifier head needs num_labels >= 1");
         }
-        Gpt2Model model = new Gpt2Model(backend, folder.config(), heads);
+        Gpt2Model model = new Gpt2Model(backend, config, heads);
         try {
             SplittableRandom random = new SplittableRandom(seed);
             try (Arena arena = Arena.ofConfined()) {

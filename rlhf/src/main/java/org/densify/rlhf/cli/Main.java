@@ -26,6 +26,7 @@ import java.io.PrintWriter;
                 TrainRmCommand.class,
                 ScoreCommand.class,
                 PpoCommand.class,
+                DemoCommand.class,
         })
 public final class Main implements Runnable {
 

@@ -213,7 +213,8 @@ public final class Checkpoints {
         }
     }
 
-    static void deleteTree(Path p) throws IOException {
+    /** Deletes a file or a folder with everything in it (nothing when absent). */
+    public static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
         try (Stream<Path> walk = Files.walk(p)) {
             for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);

@@ -2,27 +2,21 @@ package org.densify.rlhf.reward;
 
 import org.densify.core.Backend;
 import org.densify.core.model.Gpt2Model;
-import org.densify.core.model.ParameterLayout;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.Gpt2Tensors;
 import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.model.ModelKind;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * The GPT-2 sequence classifier a reward-model run starts from: a language model's trunk with a
  * fresh {@code score} head, or an existing classifier, head and labels kept.
  *
  * <p>The model is built from a config of its own rather than the folder's, because a fresh
- * classifier needs its labels and {@code pad_token_id} in the config it is saved with. The weights
- * are read as {@link Gpt2Model#load(Backend, ModelFolder, Gpt2Model.Heads, long)} reads them, and a
- * missing head is drawn the same way (normal(0, initializer_range) from {@code seed}), so that for
- * an unchanged label count the two give bitwise the same model.
+ * classifier needs its labels and {@code pad_token_id} in the config it is saved with; a missing
+ * head is drawn normal(0, initializer_range) from {@code seed}.
  */
 final class ClassifierInit {
     /** The IMDb reward model's labels, as {@code gpt2-rm-imdb} names them. */
@@ -55,25 +49,6 @@ final class ClassifierInit {
 
     /** A classifier of {@code config} (from {@link #config}) with the folder's weights; a head the folder lacks is drawn from {@code seed}. */
     static Gpt2Model load(Backend backend, ModelFolder folder, Gpt2Config config, long seed) throws IOException {
-        Gpt2Model model = Gpt2Model.create(backend, config, new Gpt2Model.Heads(true, false));
-        try (Arena arena = Arena.ofConfined()) {
-            SplittableRandom random = new SplittableRandom(seed);
-            for (ParameterLayout.Entry e : model.layout().entries()) {
-                // The config is the folder's (labels aside), so a stored tensor has the entry's shape.
-                if (folder.hasTensor(e.name())) {
-                    MemorySegment staging = arena.allocate(e.length() * Float.BYTES, 64);
-                    folder.floats(e.name(), staging);
-                    backend.write(model.parameters(), e.offset(), staging);
-                } else {
-                    float[] values = new float[Math.toIntExact(e.length())];
-                    for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * config.initializerRange());
-                    backend.write(model.parameters(), e.offset(), values);
-                }
-            }
-            return model;
-        } catch (IOException | RuntimeException e) {
-            model.close();
-            throw e;
-        }
+        return Gpt2Model.load(backend, folder, config, new Gpt2Model.Heads(true, false), seed);
     }
 }

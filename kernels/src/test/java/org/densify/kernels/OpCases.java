@@ -1,0 +1,404 @@
+package org.densify.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import org.densify.core.Backend;
+import org.densify.core.Tensor;
+import org.densify.core.cpu.ScalarBackend;
+
+/**
+ * Every op of {@link Backend} on seeded random inputs of awkward sizes (core's VectorBackendTest,
+ * run here against a CUDA backend): a case draws its inputs from a seed of its own, so every
+ * backend sees the same data, and returns its outputs. Outputs an op overwrites start as NaN, so
+ * an element it forgets fails the comparison; gradients start at random values and are compared
+ * as increments, so a backward that overwrites instead of adding fails too.
+ */
+final class OpCases {
+    private OpCases() {
+    }
+
+    static final double FORWARD = 1e-5, BACKWARD = 1e-4;
+    private static final int[] LENGTHS = {1, 7, 13, 17, 769, 2 * (1 << 14) + 123};
+    private static final int[] COLUMNS = {1, 7, 13, 17, 769};
+    private static final int[] ROWS = {1, 3, 37};
+    static final int[][] SEQUENCES = {{1}, {5, 1, 13}, {64, 7}};
+    private static final int[] HEADS = {1, 3, 4};
+    private static final int[] HEAD_SIZES = {5, 13, 64};
+
+    /** One op on inputs drawn from its own seed; {@link #run} returns its outputs. */
+    record Case(String name, double tolerance, Function<Env, double[][]> body) {
+        double[][] run(Backend backend) {
+            try (Env env = new Env(backend, name.hashCode())) {
+                return body.apply(env);
+            }
+        }
+    }
+
+    static List<Case> all() {
+        List<Case> cases = new ArrayList<>();
+        memory(cases);
+        elementwise(cases);
+        embedding(cases);
+        layerNorm(cases);
+        matmul(cases, FORWARD);
+        gelu(cases);
+        attention(cases);
+        attentionCached(cases);
+        crossEntropy(cases);
+        tokenLogProbs(cases);
+        adamW(cases);
+        return cases;
+    }
+
+    private static void memory(List<Case> cases) {
+        cases.add(new Case("write, slice, copy, zero, read", 0, e -> {
+            Tensor a = e.random(1000, 1), b = e.nan(1000);
+            e.b.copy(b.slice(100, 800), a.slice(3, 800), 700);
+            e.b.zero(b.slice(0, 100));
+            e.b.zero(b.slice(800, 200));
+            e.b.write(b, 950, new float[] {1, 2, 3});
+            float[] part = new float[5];
+            e.b.read(b, 98, part);
+            double[] head = new double[5];
+            for (int i = 0; i < 5; i++) head[i] = part[i];
+            return new double[][] {head, e.read(b)};
+        }));
+    }
+
+    private static void elementwise(List<Case> cases) {
+        for (int n : LENGTHS) {
+            cases.add(new Case("add n=" + n, FORWARD, e -> {
+                Tensor a = e.random(n, 1), b = e.random(n, 1), out = e.nan(n);
+                e.b.add(out, a, b, n);
+                e.b.add(a, a, b, n); // out aliasing a
+                return new double[][] {e.read(out), e.read(a)};
+            }));
+            cases.add(new Case("accumulate n=" + n, FORWARD, e -> {
+                Tensor dst = e.random(n, 1), src = e.random(n, 1);
+                e.b.accumulate(dst, src, n);
+                return new double[][] {e.read(dst)};
+            }));
+            cases.add(new Case("scale n=" + n, FORWARD, e -> {
+                Tensor x = e.random(n, 1);
+                e.b.scale(x, 0.37f, n);
+                return new double[][] {e.read(x)};
+            }));
+            cases.add(new Case("sumOfSquares n=" + n, FORWARD, e -> new double[][] {{e.b.sumOfSquares(e.random(n, 1), n)}}));
+        }
+        for (int M : new int[] {1, 3, 37, 300}) {
+            for (int N : COLUMNS) {
+                cases.add(new Case("biasBackward M=" + M + " N=" + N, BACKWARD, e -> {
+                    Tensor dbias = e.gradient(N), dout = e.random((long) M * N, 1);
+                    e.b.biasBackward(dbias, dout, M, N);
+                    return new double[][] {e.increment(dbias)};
+                }));
+            }
+        }
+    }
+
+    private static void embedding(List<Case> cases) {
+        int V = 11, maxT = 9;
+        for (int N : ROWS) {
+            for (int C : COLUMNS) {
+                cases.add(new Case("embeddingForward N=" + N + " C=" + C, FORWARD, e -> {
+                    int[] tokens = e.ints(N, V), positions = e.ints(N, maxT);
+                    Tensor out = e.nan(N * C);
+                    e.b.embeddingForward(out, tokens, positions, e.random(V * C, 1), e.random(maxT * C, 1), C);
+                    return new double[][] {e.read(out)};
+                }));
+                cases.add(new Case("embeddingBackward N=" + N + " C=" + C, BACKWARD, e -> {
+                    int[] tokens = e.ints(N, V), positions = e.ints(N, maxT);
+                    Tensor dwte = e.gradient(V * C), dwpe = e.gradient(maxT * C), dwteOnly = e.gradient(V * C);
+                    Tensor dout = e.random((long) N * C, 1);
+                    e.b.embeddingBackward(dwte, dwpe, dout, tokens, positions, C);
+                    e.b.embeddingBackward(dwteOnly, null, dout, tokens, positions, C);
+                    return new double[][] {e.increment(dwte), e.increment(dwpe), e.increment(dwteOnly)};
+                }));
+            }
+        }
+    }
+
+    private static void layerNorm(List<Case> cases) {
+        for (int N : new int[] {1, 3, 37, 300}) {
+            for (int C : COLUMNS) {
+                cases.add(new Case("layerNormForward N=" + N + " C=" + C, FORWARD, e -> {
+                    Tensor in = e.random((long) N * C, 2, 3), weight = e.random(C, 1), bias = e.random(C, 1);
+                    Tensor out = e.nan(N * C), mean = e.nan(N), rstd = e.nan(N), outOnly = e.nan(N * C);
+                    e.b.layerNormForward(out, mean, rstd, in, weight, bias, N, C, 1e-5f);
+                    e.b.layerNormForward(outOnly, null, null, in, weight, bias, N, C, 1e-5f);
+                    return new double[][] {e.read(out), e.read(mean), e.read(rstd), e.read(outOnly)};
+                }));
+                cases.add(new Case("layerNormBackward N=" + N + " C=" + C, BACKWARD, e -> {
+                    Tensor in = e.random((long) N * C, 2, 3), weight = e.random(C, 1);
+                    // mean and rstd as the forward saves them, computed on the host so both backends get the same
+                    float[] x = e.host(in), mean = new float[N], rstd = new float[N];
+                    for (int i = 0; i < N; i++) {
+                        double sum = 0, squares = 0;
+                        for (int c = 0; c < C; c++) sum += x[i * C + c];
+                        double m = sum / C;
+                        for (int c = 0; c < C; c++) squares += (x[i * C + c] - m) * (x[i * C + c] - m);
+                        mean[i] = (float) m;
+                        rstd[i] = (float) (1 / Math.sqrt(squares / C + 1e-5));
+                    }
+                    Tensor din = e.gradient(N * C), dweight = e.gradient(C), dbias = e.gradient(C);
+                    e.b.layerNormBackward(din, dweight, dbias, e.random((long) N * C, 1), in, weight, e.of(mean), e.of(rstd), N, C);
+                    return new double[][] {e.increment(din), e.increment(dweight), e.increment(dbias)};
+                }));
+            }
+        }
+    }
+
+    static void matmul(List<Case> cases, double tolerance) {
+        int[][] sizes = {{1, 1, 1}, {3, 7, 13}, {17, 13, 37}, {37, 17, 769}, {5, 4, 0}};
+        for (int[] mnk : sizes) {
+            for (int flags = 0; flags < 16; flags++) {
+                int M = mnk[0], N = mnk[1], K = mnk[2];
+                boolean transA = (flags & 1) != 0, transB = (flags & 2) != 0, accumulate = (flags & 4) != 0, hasBias = (flags & 8) != 0;
+                String name = "matmul M=" + M + " N=" + N + " K=" + K + (transA ? " transA" : "") + (transB ? " transB" : "")
+                        + (accumulate ? " accumulate" : "") + (hasBias ? " bias" : "");
+                cases.add(new Case(name, tolerance, e -> {
+                    Tensor a = e.random(Math.max(1, (long) M * K), 1), b = e.random(Math.max(1, (long) K * N), 1);
+                    Tensor bias = hasBias ? e.random(N, 1) : null;
+                    Tensor c = accumulate ? e.random((long) M * N, 1) : e.nan(M * N);
+                    e.b.matmul(c, a, b, bias, M, N, K, transA, transB, accumulate);
+                    return new double[][] {e.read(c)};
+                }));
+            }
+        }
+    }
+
+    private static void gelu(List<Case> cases) {
+        for (int n : LENGTHS) {
+            cases.add(new Case("geluForward n=" + n, FORWARD, e -> {
+                Tensor in = e.random(n, 6), out = e.nan(n);
+                e.b.geluForward(out, in, n);
+                return new double[][] {e.read(out)};
+            }));
+            cases.add(new Case("geluBackward n=" + n, BACKWARD, e -> {
+                Tensor din = e.gradient(n);
+                e.b.geluBackward(din, e.random(n, 6), e.random(n, 1), n);
+                return new double[][] {e.increment(din)};
+            }));
+        }
+    }
+
+    private static void attention(List<Case> cases) {
+        for (int[] seqLengths : SEQUENCES) {
+            for (int NH : HEADS) {
+                for (int hs : HEAD_SIZES) {
+                    int C = NH * hs, N = Arrays.stream(seqLengths).sum();
+                    int attLength = NH * Arrays.stream(seqLengths).map(t -> t * t).sum();
+                    String shape = " T=" + Arrays.toString(seqLengths) + " NH=" + NH + " hs=" + hs;
+                    cases.add(new Case("attentionForward" + shape, FORWARD, e -> {
+                        Tensor qkv = e.random(3L * N * C, 2);
+                        Tensor out = e.nan(N * C), att = e.nan(attLength), lastRow = e.nan(N), outOnly = e.nan(N * C);
+                        Tensor rowOnly = e.nan(N), outWithRow = e.nan(N * C);
+                        e.b.attentionForward(out, att, lastRow, qkv, seqLengths, NH, C);
+                        e.b.attentionForward(outOnly, null, null, qkv, seqLengths, NH, C);
+                        e.b.attentionForward(outWithRow, null, rowOnly, qkv, seqLengths, NH, C);
+                        return new double[][] {e.read(out), e.read(att), e.read(lastRow), e.read(outOnly), e.read(rowOnly), e.read(outWithRow)};
+                    }));
+                    cases.add(new Case("attentionBackward" + shape, BACKWARD, e -> {
+                        Tensor qkv = e.random(3L * N * C, 2);
+                        float[] att = referenceAttention(e.host(qkv), seqLengths, NH, C, attLength);
+                        Tensor dqkv = e.gradient(3 * N * C);
+                        e.b.attentionBackward(dqkv, e.random((long) N * C, 1), qkv, e.of(att), seqLengths, NH, C);
+                        return new double[][] {e.increment(dqkv)};
+                    }));
+                }
+            }
+        }
+    }
+
+    /** The probabilities of the reference forward, as the backward's input. */
+    private static float[] referenceAttention(float[] qkv, int[] seqLengths, int NH, int C, int attLength) {
+        ScalarBackend cpu = new ScalarBackend();
+        Tensor x = cpu.allocate(qkv.length), att = cpu.allocate(attLength), out = cpu.allocate(qkv.length / 3);
+        cpu.write(x, 0, qkv);
+        cpu.attentionForward(out, att, null, x, seqLengths, NH, C);
+        float[] result = new float[attLength];
+        cpu.read(att, 0, result);
+        for (Tensor t : new Tensor[] {x, att, out}) cpu.free(t);
+        return result;
+    }
+
+    private static void attentionCached(List<Case> cases) {
+        // {past..., count..., capacity}: a first token, mixed prefill and decode, long decode, a
+        // sequence with no new rows, and a prefill longer than one tile after a past
+        int[][][] configs = {
+                {{0}, {1}, {4}}, {{5, 0, 12}, {1, 3, 1}, {16}}, {{63, 100}, {1, 1}, {130}}, {{3, 7}, {4, 0}, {16}}, {{9}, {40}, {50}}};
+        for (int[][] config : configs) {
+            for (int NH : HEADS) {
+                for (int hs : new int[] {5, 64}) {
+                    int[] past = config[0], count = config[1];
+                    int capacity = config[2][0], numSeq = past.length, C = NH * hs, N = Arrays.stream(count).sum();
+                    int qStride = hs == 5 ? C : 3 * C;
+                    String name = "attentionCached past=" + Arrays.toString(past) + " count=" + Arrays.toString(count) + " NH=" + NH + " hs=" + hs;
+                    cases.add(new Case(name, FORWARD, e -> {
+                        Tensor q = e.random((long) N * qStride, 2);
+                        Tensor k = e.random((long) numSeq * capacity * C, 2), v = e.random((long) numSeq * capacity * C, 1);
+                        Tensor out = e.nan(N * C), lastRow = e.filled(numSeq * capacity, 7f), outOnly = e.nan(N * C);
+                        e.b.attentionCached(out, q, qStride, k, v, capacity, past, count, NH, C, lastRow);
+                        e.b.attentionCached(outOnly, q, qStride, k, v, capacity, past, count, NH, C, null);
+                        return new double[][] {e.read(out), e.read(lastRow), e.read(outOnly)};
+                    }));
+                }
+            }
+        }
+    }
+
+    private static List<int[]> lossShapes() {
+        List<int[]> shapes = new ArrayList<>();
+        for (int N : ROWS) for (int V : COLUMNS) shapes.add(new int[] {N, V});
+        shapes.add(new int[] {2, 50257});
+        return shapes;
+    }
+
+    private static void crossEntropy(List<Case> cases) {
+        for (int[] shape : lossShapes()) {
+            int N = shape[0], V = shape[1];
+            cases.add(new Case("crossEntropy N=" + N + " V=" + V, FORWARD, e -> {
+                int[] targets = e.ints(N, V);
+                if (N > 1) targets[1] = -1;
+                Tensor logits = e.random((long) N * V, 4);
+                Tensor losses = e.nan(N), dlogits = e.nan(N * V), lossesOnly = e.nan(N), aliasedLosses = e.nan(N);
+                e.b.crossEntropy(losses, dlogits, logits, targets, 0.25f, N, V);
+                e.b.crossEntropy(lossesOnly, null, logits, targets, 0.25f, N, V);
+                e.b.crossEntropy(aliasedLosses, logits, logits, targets, 0.25f, N, V); // dlogits written over logits
+                return new double[][] {e.read(losses), e.read(dlogits), e.read(lossesOnly), e.read(aliasedLosses), e.read(logits)};
+            }));
+        }
+    }
+
+    private static void tokenLogProbs(List<Case> cases) {
+        for (int[] shape : lossShapes()) {
+            int N = shape[0], V = shape[1];
+            cases.add(new Case("tokenLogProbs N=" + N + " V=" + V, FORWARD, e -> {
+                int[] targets = e.ints(N, V);
+                if (N > 1) targets[1] = -1;
+                float[] weights = new float[N];
+                for (int i = 0; i < N; i++) weights[i] = (float) Math.sin(i + 1.5);
+                Tensor logits = e.random((long) N * V, 4);
+                Tensor logProbs = e.nan(N), entropies = e.nan(N), logProbsOnly = e.nan(N), dlogits = e.nan(N * V);
+                e.b.tokenLogProbs(logProbs, entropies, logits, targets, N, V);
+                e.b.tokenLogProbs(logProbsOnly, null, logits, targets, N, V);
+                e.b.tokenLogProbsBackward(dlogits, logits, targets, weights, N, V);
+                e.b.tokenLogProbsBackward(logits, logits, targets, weights, N, V); // written over the logits
+                return new double[][] {e.read(logProbs), e.read(entropies), e.read(logProbsOnly), e.read(dlogits), e.read(logits)};
+            }));
+        }
+    }
+
+    private static void adamW(List<Case> cases) {
+        for (int n : LENGTHS) {
+            cases.add(new Case("adamW n=" + n, FORWARD, e -> {
+                // small parameters and a large lr, so the comparison measures the update, not the parameter's rounding
+                Tensor params = e.random(n, 0.01), grads = e.random(n, 1), m = e.random(n, 0.1), v = e.random(n, 0.1, 0.1);
+                e.b.adamW(params, grads, m, v, n, 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, 0.5f);
+                return new double[][] {e.read(params), e.read(m), e.read(v)};
+            }));
+        }
+    }
+
+    /** ||fast - ref|| / ||ref|| (plain ||fast - ref|| when ref is 0); NaN anywhere gives NaN, which fails. */
+    static double relativeError(double[] fast, double[] ref) {
+        assertEquals(ref.length, fast.length);
+        double diff = 0, norm = 0;
+        for (int i = 0; i < ref.length; i++) {
+            double d = fast[i] - ref[i];
+            diff += d * d;
+            norm += ref[i] * ref[i];
+        }
+        return norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+    }
+
+    static double relativeError(float[] fast, float[] ref) {
+        double[] a = new double[fast.length], b = new double[ref.length];
+        for (int i = 0; i < a.length; i++) a[i] = fast[i];
+        for (int i = 0; i < b.length; i++) b[i] = ref[i];
+        return relativeError(a, b);
+    }
+
+    /** Tensors of one case on one backend, freed at the end; every tensor remembers the values it was written with. */
+    static final class Env implements AutoCloseable {
+        final Backend b;
+        private final SplittableRandom random;
+        private final List<Tensor> owned = new ArrayList<>();
+        private final Map<Tensor, float[]> initial = new HashMap<>();
+
+        Env(Backend b, long seed) {
+            this.b = b;
+            this.random = new SplittableRandom(seed);
+        }
+
+        Tensor of(float[] values) {
+            Tensor t = b.allocate(values.length);
+            owned.add(t);
+            b.write(t, 0, values);
+            initial.put(t, values.clone());
+            return t;
+        }
+
+        /** Uniform in [center - halfWidth, center + halfWidth). */
+        Tensor random(long n, double halfWidth, double center) {
+            float[] x = new float[Math.toIntExact(n)];
+            for (int i = 0; i < x.length; i++) x[i] = (float) (center + random.nextDouble(-halfWidth, halfWidth));
+            return of(x);
+        }
+
+        Tensor random(long n, double halfWidth) {
+            return random(n, halfWidth, 0);
+        }
+
+        Tensor filled(int n, float value) {
+            float[] x = new float[n];
+            Arrays.fill(x, value);
+            return of(x);
+        }
+
+        Tensor nan(int n) {
+            return filled(n, Float.NaN);
+        }
+
+        /** Random starting values; {@link #increment} later gives what the op added. */
+        Tensor gradient(int n) {
+            return random(n, 1);
+        }
+
+        /** The values {@code t} was created with. */
+        float[] host(Tensor t) {
+            return initial.get(t).clone();
+        }
+
+        int[] ints(int n, int bound) {
+            return random.ints(n, 0, bound).toArray();
+        }
+
+        double[] read(Tensor t) {
+            float[] x = new float[Math.toIntExact(t.length())];
+            b.read(t, 0, x);
+            double[] wide = new double[x.length];
+            for (int i = 0; i < x.length; i++) wide[i] = x[i];
+            return wide;
+        }
+
+        double[] increment(Tensor t) {
+            double[] now = read(t);
+            float[] start = initial.get(t);
+            for (int i = 0; i < now.length; i++) now[i] -= start[i];
+            return now;
+        }
+
+        @Override
+        public void close() {
+            owned.forEach(b::free);
+        }
+    }
+}

@@ -50,8 +50,45 @@ public final class Demo {
         this.terminal = terminal;
     }
 
+    /** The models the PPO runs start from, and the reviews their prompts come from. */
+    public record Models(Path tokenizer, Path policy, Path rewardModel, List<Review> promptReviews) {}
+
     public Result run(Backend backend) throws IOException {
         long began = System.nanoTime();
+        Models models = prepare(backend);
+        Map<String, List<PpoRun.StepRecord>> runs = new LinkedHashMap<>();
+        Path ppoRoot = work.resolve("ppo");
+        for (int i = 0; i < methods.size(); i++) {
+            Credit credit = methods.get(i);
+            stage("4/4 PPO %d/%d: %s, %d steps of %d sequences, seed %d", i + 1, methods.size(), credit.name(), plan.ppoSteps(),
+                    plan.ppo().batchSize(), seed);
+            Path runDir = ppoRoot.resolve(credit.name());
+            Checkpoints.deleteTree(runDir);
+            PpoRun.Result r = new PpoRun(new PpoRun.Setup(plan.ppo(), credit, plan.ppoSteps(), seed, models.policy(), models.rewardModel(),
+                    models.promptReviews(), "bundled sample", runDir, false, plan.ppoSteps())).run(backend, err);
+            runs.put(credit.name(), r.steps());
+        }
+
+        DemoReport report = new DemoReport(runs);
+        Path table = work.resolve("results.md"), chart = work.resolve("reward.png");
+        String text = report.table();
+        org.densify.loaders.io.AtomicFiles.write(table, (text + "\n" + report.timings() + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        report.writeCsv(work.resolve("rewards.csv"));
+        report.writeChart(chart, "Densify demo: PPO on IMDb with " + plan.name() + " models, seed " + seed);
+        out.println();
+        out.println(text);
+        out.println(report.timings());
+        out.printf(Locale.ROOT, "chart: %s  table: %s  logs: %s/<method>/log.jsonl  (%.0f s in all)%n", chart, table, ppoRoot,
+                (System.nanoTime() - began) / 1e9);
+        out.flush();
+        return new Result(runs, report, chart, table, (System.nanoTime() - began) / 1e9);
+    }
+
+    /**
+     * Stages 1-3: the tokenizer, the pretrained policy and the reward model in the work folder,
+     * each built unless a complete one is already there.
+     */
+    public Models prepare(Backend backend) throws IOException {
         Files.createDirectories(work);
         List<Review> reviews = ImdbDataset.bundledSample();
         ImdbDataset.Split split = ImdbDataset.split(reviews, 0.1);
@@ -93,32 +130,7 @@ public final class Demo {
             stage("3/4 reward model: cached in %s", rewardModel);
         }
 
-        Map<String, List<PpoRun.StepRecord>> runs = new LinkedHashMap<>();
-        Path ppoRoot = work.resolve("ppo");
-        for (int i = 0; i < methods.size(); i++) {
-            Credit credit = methods.get(i);
-            stage("4/4 PPO %d/%d: %s, %d steps of %d sequences, seed %d", i + 1, methods.size(), credit.name(), plan.ppoSteps(),
-                    plan.ppo().batchSize(), seed);
-            Path runDir = ppoRoot.resolve(credit.name());
-            Checkpoints.deleteTree(runDir);
-            PpoRun.Result r = new PpoRun(new PpoRun.Setup(plan.ppo(), credit, plan.ppoSteps(), seed, policyModel, rewardModel, split.train(),
-                    "bundled sample", runDir, false, plan.ppoSteps())).run(backend, err);
-            runs.put(credit.name(), r.steps());
-        }
-
-        DemoReport report = new DemoReport(runs);
-        Path table = work.resolve("results.md"), chart = work.resolve("reward.png");
-        String text = report.table();
-        org.densify.loaders.io.AtomicFiles.write(table, (text + "\n" + report.timings() + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        report.writeCsv(work.resolve("rewards.csv"));
-        report.writeChart(chart, "Densify demo: PPO on IMDb with " + plan.name() + " models, seed " + seed);
-        out.println();
-        out.println(text);
-        out.println(report.timings());
-        out.printf(Locale.ROOT, "chart: %s  table: %s  logs: %s/<method>/log.jsonl  (%.0f s in all)%n", chart, table, ppoRoot,
-                (System.nanoTime() - began) / 1e9);
-        out.flush();
-        return new Result(runs, report, chart, table, (System.nanoTime() - began) / 1e9);
+        return new Models(tokenizer, policyModel, rewardModel, split.train());
     }
 
     private void stage(String format, Object... args) {

@@ -63,6 +63,42 @@ class ScoreCommandTest {
     }
 
     @Test
+    void abcWeightsEqualThoseComputedFromTheMapsDensifyDumpWrites() throws IOException {
+        String prompt = "The plot was", completion = " clever and the acting superb.";
+        JsonNode scored = json("score", "--reward-model", rm.toString(), "--prompt", prompt, "--completion", completion, "--credit", "abc",
+                "--beta", "1", "--json");
+        int[] q, y;
+        int layers, heads;
+        try (Backend b = Backends.create("cpu"); RewardModel model = RewardModel.load(b, rm)) {
+            q = model.tokenizer().encode(prompt);
+            y = model.tokenizer().encode(completion);
+            layers = model.model().config().nLayer();
+            heads = model.model().config().nHead();
+        }
+        int[] ids = java.util.Arrays.copyOf(q, q.length + y.length);
+        System.arraycopy(y, 0, ids, q.length, y.length);
+        Path dump = dir.resolve("maps.safetensors");
+        String idList = java.util.Arrays.stream(ids).mapToObj(Integer::toString).collect(java.util.stream.Collectors.joining(","));
+        assertEquals(0, MainTest.run("dump", "--model", rm.toString(), "--ids", idList, "--out", dump.toString()).status());
+        float[] maps;
+        try (var file = org.densify.loaders.safetensors.SafetensorsFile.open(dump)) {
+            maps = file.readFloats("attn.0." + (layers - 1)); // [H, T, T]
+        }
+        int T = ids.length, P = q.length;
+        double[] row = new double[y.length];
+        double sum = 0;
+        for (int t = 0; t < y.length; t++) {
+            for (int h = 0; h < heads; h++) row[t] += maps[(h * T + T - 1) * T + P + t] / heads;
+            sum += row[t];
+        }
+        double reward = scored.get("reward").doubleValue();
+        for (int t = 0; t < y.length; t++) {
+            // beta 1: credit_t = alpha_t R
+            assertEquals(row[t] / sum * reward, scored.get("tokens").get(t).get("credit").doubleValue(), 1e-6 * Math.max(1, Math.abs(reward)), "token " + t);
+        }
+    }
+
+    @Test
     void tableAndHtml() throws IOException {
         Path page = dir.resolve("credit.html");
         MainTest.Run r = MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", " loved it <b>", "--html", page.toString());

@@ -42,6 +42,13 @@ public final class Backends {
         };
     }
 
+    /** Why {@code device} cannot run here (not on the class path, no driver, no GPU ...), or null when it can. */
+    public static String unavailableReason(String device) {
+        if (device.equals("cpu") || device.equals("scalar") || device.equals("auto")) return null;
+        for (BackendProvider p : providers()) if (p.name().equals(device)) return p.unavailableReason();
+        return "no backend called '" + device + "' is on the class path";
+    }
+
     private static List<BackendProvider> providers() {
         List<BackendProvider> list = new ArrayList<>();
         ServiceLoader.load(BackendProvider.class).forEach(list::add);

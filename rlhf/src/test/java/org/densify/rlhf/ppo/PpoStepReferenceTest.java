@@ -165,4 +165,37 @@ class PpoStepReferenceTest {
         double rel = norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
         assertTrue(rel < tolerance, what + ": relative L2 error " + rel + " >= " + tolerance);
     }
+
+    /** The same step on the GPU against the CPU engine (fp32 GEMMs): skipped, with the reason, where CUDA cannot run. */
+    @org.junit.jupiter.api.Test
+    void aStepOnCudaMatchesTheCpuEngine() throws IOException {
+        String why = Backends.unavailableReason("cuda");
+        org.junit.jupiter.api.Assumptions.assumeTrue(why == null, "CUDA backend unavailable: " + why);
+        float[][] cpu = stepOn("cpu"), gpu = stepOn("cuda");
+        String[] names = {"parameters after the step", "rollout log-probabilities", "values", "advantages", "minibatch losses"};
+        for (int i = 0; i < cpu.length; i++) assertClose(cpu[i], gpu[i], i == 0 ? 1e-4 : 1e-4, names[i] + " cuda vs cpu");
+    }
+
+    private static float[][] stepOn(String device) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(ROOT.resolve("mb1").resolve("step.safetensors"));
+             Backend backend = Backends.create(device);
+             ModelFolder policyFolder = ModelFolder.open(ROOT.resolve("policy"));
+             Gpt2Model policy = Gpt2Model.load(backend, policyFolder, new Gpt2Model.Heads(false, true), 0);
+             Gpt2Model reference = Gpt2Model.load(backend, ROOT.resolve("ref"))) {
+            int B = 4;
+            PpoConfig config = PpoConfig.trlDefaults().withBatch(B, 1).withEpochs(2).withLearningRate(3e-3);
+            int[][] queries = split(f.readInts("query_tokens"), f.readInts("query_lengths"));
+            int[][] responses = split(f.readInts("response_tokens"), f.readInts("response_lengths"));
+            float[][] scores = split(f.readFloats("scores"), f.readInts("response_lengths"));
+            int[] flatOrder = f.readInts("minibatch_order");
+            int[][] order = {java.util.Arrays.copyOfRange(flatOrder, 0, B), java.util.Arrays.copyOfRange(flatOrder, B, 2 * B)};
+            try (PpoTrainer trainer = new PpoTrainer(policy, reference, config)) {
+                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, false);
+                PpoTrainer.StepResult step = trainer.optimize(rollout, scores, order);
+                float[] losses = new float[step.minibatches().size()];
+                for (int i = 0; i < losses.length; i++) losses[i] = (float) step.minibatches().get(i).loss();
+                return new float[][] {read(backend, policy), flat(rollout.logProbs()), flat(rollout.values()), flat(step.advantages()), losses};
+            }
+        }
+    }
 }

@@ -26,6 +26,9 @@ public final class PpoTrainer implements AutoCloseable {
     private final PpoConfig config;
     private final AdamW optimizer;
     private final KlController kl;
+    /** Per-row log-probabilities and entropies, kept between passes (allocation on every pass is not free). */
+    private Tensor rowLogProbs, rowEntropies;
+    private long rowCapacity;
 
     public PpoTrainer(Gpt2Model policy, Gpt2Model reference, PpoConfig config) {
         if (!policy.hasValueHead()) throw new IllegalArgumentException("the PPO policy needs a value head (v_head.summary.*)");
@@ -145,15 +148,10 @@ public final class PpoTrainer implements AutoCloseable {
         Outputs out = policy.forward(j.batch, ForwardOptions.forTraining());
         int rows = j.batch.tokenCount(), V = policy.config().vocabSize();
         float[] rowLp = new float[rows], rowEnt = new float[rows];
-        Tensor lpT = backend.allocate(rows), entT = backend.allocate(rows);
-        try {
-            backend.tokenLogProbs(lpT, entT, out.logits(), j.targets, rows, V);
-            backend.read(lpT, 0, rowLp);
-            backend.read(entT, 0, rowEnt);
-        } finally {
-            backend.free(lpT);
-            backend.free(entT);
-        }
+        reserveRows(backend, rows);
+        backend.tokenLogProbs(rowLogProbs, rowEntropies, out.logits(), j.targets, rows, V);
+        backend.read(rowLogProbs, 0, rowLp);
+        backend.read(rowEntropies, 0, rowEnt);
         float[] rowValues = out.values();
         float[] lp = new float[n], v = new float[n];
         double entropy = 0;
@@ -185,7 +183,24 @@ public final class PpoTrainer implements AutoCloseable {
     /** A model's log-probabilities (and values, last attention row) of each completion token. */
     private record Scored(float[][] logProbs, float[][] values, float[][] attention) {}
 
-    private static Scored score(Gpt2Model model, int[][] q, int[][] y, boolean training, boolean attention) {
+    private void reserveRows(Backend backend, int rows) {
+        if (rows <= rowCapacity) return;
+        freeRows(backend);
+        rowCapacity = Math.max(rows, 2 * rowCapacity);
+        rowLogProbs = backend.allocate(rowCapacity);
+        rowEntropies = backend.allocate(rowCapacity);
+    }
+
+    private void freeRows(Backend backend) {
+        if (rowLogProbs != null) {
+            backend.free(rowLogProbs);
+            backend.free(rowEntropies);
+        }
+        rowLogProbs = rowEntropies = null;
+        rowCapacity = 0;
+    }
+
+    private Scored score(Gpt2Model model, int[][] q, int[][] y, boolean training, boolean attention) {
         Joined j = join(q, y);
         ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.ALL,
                 attention ? ForwardOptions.Capture.LAST_ROW : ForwardOptions.Capture.NONE, training);
@@ -193,12 +208,18 @@ public final class PpoTrainer implements AutoCloseable {
         Backend backend = model.backend();
         int rows = j.batch.tokenCount();
         float[] rowLp = new float[rows];
-        Tensor lpT = backend.allocate(rows);
-        try {
-            backend.tokenLogProbs(lpT, null, out.logits(), j.targets, rows, model.config().vocabSize());
-            backend.read(lpT, 0, rowLp);
-        } finally {
-            backend.free(lpT);
+        if (backend == policy.backend()) {
+            reserveRows(backend, rows);
+            backend.tokenLogProbs(rowLogProbs, null, out.logits(), j.targets, rows, model.config().vocabSize());
+            backend.read(rowLogProbs, 0, rowLp);
+        } else {
+            Tensor lpT = backend.allocate(rows);
+            try {
+                backend.tokenLogProbs(lpT, null, out.logits(), j.targets, rows, model.config().vocabSize());
+                backend.read(lpT, 0, rowLp);
+            } finally {
+                backend.free(lpT);
+            }
         }
         float[] rowValues = model.hasValueHead() ? out.values() : null;
         float[][] rowAttention = attention ? out.lastRowAttention() : null;
@@ -260,6 +281,7 @@ public final class PpoTrainer implements AutoCloseable {
 
     @Override
     public void close() {
+        freeRows(policy.backend());
         optimizer.close();
     }
 }

@@ -96,7 +96,7 @@ public final class PpoRun {
         List<StepRecord> records = new ArrayList<>();
         long began = System.nanoTime();
         try (Gpt2Model policy = loadPolicy(backend, policyDir);
-             Gpt2Model reference = Gpt2Model.load(backend, ModelFolder.open(setup.policy()), Gpt2Model.Heads.NONE, 0);
+             Gpt2Model reference = loadReference(backend);
              RewardModel rm = RewardModel.load(backend, setup.rewardModel());
              PpoTrainer trainer = new PpoTrainer(policy, reference, c);
              TrainingLog log = start > 0 ? TrainingLog.resume(setup.out().resolve("log.jsonl"), start)
@@ -167,6 +167,13 @@ public final class PpoRun {
             }
         }
         return new Result(records, setup.out(), (System.nanoTime() - began) / 1e9);
+    }
+
+    /** The frozen reference: the initial policy's language model, without heads. */
+    private Gpt2Model loadReference(Backend backend) throws IOException {
+        try (ModelFolder folder = ModelFolder.open(setup.policy())) {
+            return Gpt2Model.load(backend, folder, Gpt2Model.Heads.NONE, 0);
+        }
     }
 
     private Gpt2Model loadPolicy(Backend backend, Path dir) throws IOException {

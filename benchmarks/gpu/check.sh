@@ -6,9 +6,13 @@
 #      reason, where no GPU is usable)
 #   3. the GPT-2 124M training step, B 8 x T 1024, Densify (TrainStepBenchmark) then PyTorch eager
 #      (torch_train_step.py), fp32 then TF32; PyTorch with SDPA attention as an extra yardstick
-#   4. the reward pass's attention-capture overhead (B 16, T 24 and 512), both sides
-#   5. the table of figures and ratios, printed LAST
-# Without a GPU (or with --device cpu) it runs a CPU smoke of the same stages on a tiny model.
+#   4. one RLHF PPO step at the paper's IMDb setting (GPT-2 124M policy + value head, reference and
+#      reward model; batch 16, 2..8-token prompts, 8..16 new tokens, 4 epochs x minibatch 1, ABC
+#      credit), fp32, 1 warm-up + 2 timed steps: Densify (PpoStepBenchmark) then PyTorch
+#      (benchmarks/compare/torch_ppo_peer.py)
+#   5. the reward pass's attention-capture overhead (B 16, T 24 and 512), both sides
+#   6. the table of figures and ratios, printed LAST
+# Without a GPU (or with --device cpu) it runs a CPU smoke of the same stages on tiny models.
 # Every stage has its own timeout and the whole run a budget (CHECK_BUDGET, default 450 s); a stage
 # that no longer fits is skipped and says so. Logs and JSON go to $CHECK_OUT, else $OUT/gpu-check
 # (the device machine's return folder), else a temporary folder.
@@ -65,7 +69,7 @@ run_stage() {
     124|137) status="timed out after ${limit}s" ;;
     *) status="failed (exit $rc)" ;;
   esac
-  grep -E '^(densify:|torch |train step|reward pass|tests:|  FAIL|  SKIP|  org\.densify)' "$log" | cut -c1-400 | sed 's/^/   /'
+  grep -E '^(densify:|torch |train step|reward pass|ppo step|setting: |(warmup|step) [0-9]+: |tests:|  FAIL|  SKIP|  org\.densify)' "$log" | cut -c1-400 | sed 's/^/   /'
   [ $rc -ne 0 ] && { echo "   -- $status; last lines of $log:"; tail -n 12 "$log" | cut -c1-300 | sed 's/^/   | /'; }
   printf '%s\t%s\t%ss\n' "$name" "$status" "$(( $(date +%s) - t0 ))" >> "$RES/stages.tsv"
 }
@@ -127,10 +131,13 @@ echo "   device: $DEVICE; results in $RES"
 if [ "$DEVICE" = cuda ]; then
   TRAIN=(--model gpt2 --batch 8 --seq 1024 --warmup 2 --steps 8)
   REWARD=(--model gpt2 --reward-batch 16 --reward-seqs 24,512 --reward-reps 20)
+  PPO=(--layers 12 --d 768 --heads 12 --vocab 50257 --positions 1024)
 else
   TRAIN=(--model tiny --batch 2 --seq 64 --warmup 2 --steps 3)
   REWARD=(--model tiny --reward-batch 4 --reward-seqs 24,128 --reward-reps 5)
+  PPO=(--layers 2 --d 64 --heads 2 --vocab 512 --positions 64)
 fi
+PPO+=(--batch 16 --epochs 4 --warmup 1 --steps 2)
 BENCH=("$JAVA" "${JFLAGS[@]}" -cp "$KIT/lib/*" org.densify.benchmarks.gpu.TrainStepBenchmark --device "$DEVICE")
 PEER=("$PY" benchmarks/gpu/torch_train_step.py --device "$DEVICE")
 
@@ -151,17 +158,24 @@ if [ "$DEVICE" = cuda ]; then
   run_stage "train step tf32: PyTorch" 75 torch-tf32.log "${PEER[@]}" --tf32 "${TRAIN[@]}" --json "$RES/torch-tf32.json"
 fi
 
-# ---- 4. reward pass capture ------------------------------------------------------------------
+# ---- 4. PPO step ------------------------------------------------------------------------------
+# Both sides' defaults are the paper's lengths and minibatch 1; --capture is the peer's --credit abc.
+run_stage "PPO step: Densify" 100 java-ppo.log "$JAVA" "${JFLAGS[@]}" -cp "$KIT/lib/*" org.densify.benchmarks.gpu.PpoStepBenchmark \
+  --device "$DEVICE" "${PPO[@]}" --credit abc --json "$RES/java-ppo.json"
+run_stage "PPO step: PyTorch" 75 torch-ppo.log "$PY" benchmarks/compare/torch_ppo_peer.py --device "$DEVICE" "${PPO[@]}" --capture \
+  --json "$RES/torch-ppo.json"
+
+# ---- 5. reward pass capture ------------------------------------------------------------------
 run_stage "reward pass capture: Densify" 75 java-reward.log "${BENCH[@]}" --work reward "${REWARD[@]}" --json "$RES/java-reward.json"
 run_stage "reward pass capture: PyTorch" 60 torch-reward.log "${PEER[@]}" --work reward "${REWARD[@]}" --json "$RES/torch-reward.json"
 if [ "$DEVICE" = cuda ]; then
   run_stage "train step tf32: PyTorch SDPA" 60 torch-sdpa-tf32.log "${PEER[@]}" --sdpa --tf32 "${TRAIN[@]}" --json "$RES/torch-sdpa-tf32.json"
 fi
 
-# ---- 5. the table, last ----------------------------------------------------------------------
+# ---- 6. the table, last ----------------------------------------------------------------------
 echo "== total $(( $(date +%s) - START ))s"
 if ! "$PY" benchmarks/gpu/report.py "$RES" "$CARD" "$DEVICE" | tee "$RES/summary.md"; then
   echo "(report.py failed: raw figures follow)"
   cat "$RES"/stages.tsv
-  grep -hE '^(train step|reward pass|tests:)' "$RES"/*.log
+  grep -hE '^(train step|reward pass|ppo step|tests:)' "$RES"/*.log
 fi

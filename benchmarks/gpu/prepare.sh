@@ -5,6 +5,8 @@
 #   benchmarks/gpu/target/kit/  lib/     the engine's jars and their runtime dependencies, JUnit
 #                               test/    the test classes of native and kernels, one jar each
 #                               runner/  RunTests (a minimal JUnit console, benchmarks/gpu/RunTests.java)
+# The engine's jars include rlhf (PpoStepBenchmark runs PpoTrainer); the CLI's picocli and the charts'
+# jfreechart are left out (no class the benchmarks load needs them).
 # Left out of the kit: JMH and its dependencies (not used by the GPU check) and the parts of
 # jcuda-natives other than the driver binding (the PTX compiler alone is 24 MB; kernels come as PTX).
 # The engine's own jars come from each module's target/ (the local repository is shared with other
@@ -22,7 +24,7 @@ LIMIT_MIB=64
 # runtime class path) to target/gpu-kit.classpath, resolving the engine's modules to their jars here.
 CLASSPATH_GOAL=(dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=target/gpu-kit.classpath)
 if [ "${PREPARE_NO_BUILD:-0}" != 1 ]; then
-  echo "== build: native, loaders, core, kernels, benchmarks (tests compiled, not run)"
+  echo "== build: native, loaders, core, kernels, rlhf, benchmarks (tests compiled, not run)"
   "${MVN[@]}" package -DskipTests -pl benchmarks -am "${CLASSPATH_GOAL[@]}"
 else
   "${MVN[@]}" -pl benchmarks,native,kernels "${CLASSPATH_GOAL[@]}"
@@ -38,6 +40,7 @@ mkdir -p "$KIT/lib" "$KIT/test" "$KIT/runner"
 for jar in $(for m in benchmarks native kernels; do tr ':' '\n' < $m/target/gpu-kit.classpath; echo; done | sort -u); do
   case "$(basename "$jar")" in
     jmh-*|jopt-simple-*|commons-math3-*) ;;                      # JMH only
+    picocli-*|jfreechart-*) ;;                                   # rlhf's CLI and charts: not used by the benchmarks
     densify-*)                                                   # this tree's build, not whatever ~/.m2 holds
       module="$(basename "$jar" | sed -E 's/^densify-([a-z]+)-.*/\1/')"
       cp "$module/target/$(basename "$jar")" "$KIT/lib/" ;;

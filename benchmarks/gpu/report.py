@@ -4,7 +4,7 @@
   python3 benchmarks/gpu/report.py RESULTS_DIR CARD DEVICE
 
 Reads the JSON written by TrainStepBenchmark (java-*.json) and torch_train_step.py (torch-*.json),
-tests.txt (RunTests' summary) and stages.tsv (each stage's outcome). A missing figure prints as "-".
+PpoStepBenchmark (java-ppo.json) and torch_ppo_peer.py (torch-ppo.json), tests.txt (RunTests' summary) and stages.tsv (each stage's outcome). A missing figure prints as "-".
 Speed ratio = Densify speed / PyTorch speed (tokens/s, or the inverse of the times): above 1 Densify is faster.
 """
 import datetime
@@ -56,6 +56,14 @@ def main():
     if s is not None:
         jt, st = get(load(res, "java-tf32.json"), "train", "tokens_per_s"), get(s, "train", "tokens_per_s")
         rows.append(("train step tf32, PyTorch with SDPA (flash) attention: tokens/s", fmt(jt, ".0f"), fmt(st, ".0f"), ratio(jt, st)))
+    jp, tp = load(res, "java-ppo.json"), load(res, "torch-ppo.json")
+    if jp is not None or tp is not None:
+        m, p = (jp or tp)["model"], (jp or tp)["ppo"]
+        what = (f"PPO step ({m['layers']} layers, d {m['d']}, vocab {m['vocab']}; batch {p['batch']}, prompts {p['prompt_tokens']}, "
+                f"new {p['new_tokens']}, {p['epochs']} epochs x minibatch {p['mini_batch']}, {p['credit']}): median s per step")
+        for phase in ("total", "generation", "reward", "reference", "update"):
+            js, ts = get(jp, "seconds_per_step", phase), get(tp, "seconds_per_step", phase)
+            rows.append((what if phase == "total" else f"  PPO {phase}: s", fmt(js, ".3f"), fmt(ts, ".3f"), ratio(ts, js)))
     jr, tr = load(res, "java-reward.json"), load(res, "torch-reward.json")
     for i in range(max(len(get(jr, "reward") or []), len(get(tr, "reward") or []))):
         r = get(jr, "reward", i) or get(tr, "reward", i)

@@ -27,6 +27,7 @@ import java.io.PrintWriter;
                 ScoreCommand.class,
                 PpoCommand.class,
                 DemoCommand.class,
+                ExperimentCommand.class,
         })
 public final class Main implements Runnable {
 

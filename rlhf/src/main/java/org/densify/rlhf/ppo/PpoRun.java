@@ -36,7 +36,8 @@ import org.densify.rlhf.pretrain.TrainingLog;
  * {@code checkpoints/latest}.
  */
 public final class PpoRun {
-    static final String FORMAT = "densify-ppo/1";
+    /** The state format of PPO checkpoints. */
+    public static final String FORMAT = "densify-ppo/1";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**

@@ -1,0 +1,339 @@
+package org.densify.rlhf.experiment;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.densify.core.Backend;
+import org.densify.core.Backends;
+import org.densify.core.cpu.CpuThreads;
+import org.densify.core.cpu.ScalarBackend;
+import org.densify.core.cpu.VectorBackend;
+import org.densify.loaders.data.ImdbDataset;
+import org.densify.loaders.data.Review;
+import org.densify.loaders.io.AtomicFiles;
+import org.densify.loaders.io.StrictJson;
+import org.densify.loaders.model.Gpt2Config;
+import org.densify.rlhf.demo.Demo;
+import org.densify.rlhf.experiment.ExperimentConfig.Cell;
+import org.densify.rlhf.ppo.PpoRun;
+import org.densify.rlhf.pretrain.Checkpoints;
+
+/**
+ * Runs a study's grid into a folder and reports on it. Each cell is one {@link PpoRun} in {@code
+ * runs/<group>/seed-<s>/}; a cell whose log already holds every step is skipped, one with a
+ * checkpoint resumes from it, any other starts afresh. The folder keeps the config ({@code
+ * config.json}, normal form) and the backend ({@code device.txt}) it was started with, and refuses
+ * to continue with others, so one folder never mixes runs of two settings.
+ *
+ * <p>{@code parallel} cells run at once, each on its own backend: on the CPU each gets
+ * {@code max(1, cores / parallel)} threads. A cell's result depends only on its seed (the CPU
+ * engine is bitwise the same for any thread count), so the numbers do not depend on {@code parallel}.
+ */
+public final class Experiment {
+    public static final String CONFIG_FILE = "config.json";
+    public static final String DEVICE_FILE = "device.txt";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /**
+     * @param ran     cells run (or resumed) by this invocation
+     * @param skipped cells whose logs were already complete
+     */
+    public record Result(List<ExperimentStats.Group> groups, ExperimentReport report, int ran, int skipped, double seconds) {}
+
+    /** The models and prompts every cell starts from, as resolved for this invocation. */
+    record Models(Path policy, Path rewardModel, List<Review> reviews, String dataName, String description) {}
+
+    private final ExperimentConfig config;
+    private final Path dir;
+    private final int parallel;
+    private final String device;
+    private final PrintWriter out, err;
+    private final boolean terminal;
+
+    public Experiment(ExperimentConfig config, Path dir, int parallel, String device, PrintWriter out, PrintWriter err, boolean terminal) {
+        if (parallel < 1) throw new IllegalArgumentException("--parallel must be >= 1, got " + parallel);
+        if (parallel > 1 && !device.equals("cpu") && !device.equals("scalar")) {
+            throw new IllegalArgumentException("--parallel " + parallel + " needs --device cpu or scalar (a GPU runs one cell at a time)");
+        }
+        this.config = config;
+        this.dir = dir;
+        this.parallel = parallel;
+        this.device = device;
+        this.out = out;
+        this.err = err;
+        this.terminal = terminal;
+    }
+
+    /** Cores to share among the parallel cells: the system property {@code densify.threads}, else the processors. */
+    static int cores() {
+        Integer n = Integer.getInteger("densify.threads");
+        return n != null && n >= 1 ? n : Runtime.getRuntime().availableProcessors();
+    }
+
+    public Result run() throws IOException {
+        long began = System.nanoTime();
+        int threads = Math.max(1, cores() / parallel);
+        List<Backend> backends = new ArrayList<>();
+        try {
+            for (int i = 0; i < parallel; i++) backends.add(backend(threads));
+            String backendName = backends.getFirst().name();
+            JsonNode normal = checkFolder(backendName);
+            Models models = prepareModels(backends.getFirst());
+            List<Cell> cells = config.cells(dir);
+            checkLengths(models, cells);
+            // recorded only now, so that a config refused above can be corrected and rerun into the same folder
+            Files.createDirectories(dir);
+            if (!Files.exists(dir.resolve(CONFIG_FILE))) {
+                AtomicFiles.write(dir.resolve(CONFIG_FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(normal));
+            }
+            AtomicFiles.write(dir.resolve(DEVICE_FILE), (backendName + "\n").getBytes(StandardCharsets.UTF_8));
+
+            List<Cell> pending = new ArrayList<>();
+            int skipped = 0;
+            for (Cell c : cells) {
+                int logged = completeRecords(c.dir().resolve("log.jsonl")).size();
+                if (logged >= config.steps()) {
+                    out.printf(Locale.ROOT, "%s seed %d: finished already (%d of %d steps in %s), skipped%n", c.group(), c.seed(), logged,
+                            config.steps(), dir.relativize(c.dir().resolve("log.jsonl")));
+                    skipped++;
+                } else {
+                    pending.add(c);
+                }
+            }
+            out.printf(Locale.ROOT, "experiment %s: %d runs (%s), %d finished already, %d to run, %d at a time on %s with %d thread%s each%n",
+                    config.name(), cells.size(), shape(cells), skipped, pending.size(), Math.min(parallel, Math.max(1, pending.size())),
+                    backendName, threads, threads == 1 ? "" : "s");
+            out.flush();
+            runCells(pending, models, backends);
+
+            List<ExperimentStats.Group> groups = groups(cells);
+            double seconds = (System.nanoTime() - began) / 1e9;
+            ExperimentReport report = new ExperimentReport(config, groups, models.description(),
+                    new ExperimentReport.Execution(backendName, parallel, threads, pending.size(), skipped, seconds));
+            report.write(dir);
+            out.println();
+            out.println(report.table());
+            out.println();
+            out.printf(Locale.ROOT, "report: %s  (summary.csv, runs.csv, reward.png, kl_reward.png beside it; %.0f s)%n", dir.resolve("report.md"), seconds);
+            out.flush();
+            return new Result(groups, report, pending.size(), skipped, seconds);
+        } finally {
+            for (Backend b : backends) b.close();
+        }
+    }
+
+    private Backend backend(int threads) {
+        return switch (device) {
+            case "cpu" -> Boolean.parseBoolean(System.getProperty("densify.simd", "true")) ? new VectorBackend(new CpuThreads(threads)) : new ScalarBackend();
+            case "scalar" -> new ScalarBackend();
+            default -> Backends.create(device);
+        };
+    }
+
+    /** "5 methods x 5 seeds" or "2 methods x 3 gen_length values x 5 seeds". */
+    private String shape(List<Cell> cells) {
+        long groups = cells.stream().map(Cell::group).distinct().count();
+        String s = config.methods().size() + " method" + (config.methods().size() == 1 ? "" : "s");
+        if (config.sweep() != null) s += ", " + config.sweep().points().size() + " " + config.sweep().parameter() + " values";
+        return s + " (" + groups + " groups) x " + config.seeds().size() + " seed" + (config.seeds().size() == 1 ? "" : "s");
+    }
+
+    /** Refuses a folder started with another config or backend, or one that holds something else; returns our config's normal form. */
+    private JsonNode checkFolder(String backendName) throws IOException {
+        Path configFile = dir.resolve(CONFIG_FILE), deviceFile = dir.resolve(DEVICE_FILE);
+        JsonNode now;
+        try {
+            now = StrictJson.parse(JSON.writeValueAsBytes(config.toJson())); // read back as the stored file is: same number types
+        } catch (StrictJson.Malformed e) {
+            throw new IllegalStateException("the config's own JSON does not parse back", e);
+        }
+        if (Files.exists(configFile)) {
+            JsonNode before;
+            try {
+                before = StrictJson.parse(Files.readAllBytes(configFile));
+            } catch (StrictJson.Malformed e) {
+                throw new IllegalArgumentException(configFile + ": not valid JSON (" + e.getMessage() + "); it should hold the config this folder was started with");
+            }
+            List<String> changed = new ArrayList<>();
+            differences("", before, now, changed);
+            if (!changed.isEmpty()) {
+                throw new IllegalArgumentException(dir + " holds experiment '" + before.path("name").asText() + "' started with another config ("
+                        + String.join("; ", changed) + "); rerun it with " + configFile + " or choose another --out");
+            }
+            String was = Files.isRegularFile(deviceFile) ? Files.readString(deviceFile, StandardCharsets.UTF_8).strip() : backendName;
+            if (!was.equals(backendName)) {
+                throw new IllegalArgumentException(dir + " was run on device '" + was + "', not '" + backendName
+                        + "': results differ between backends; continue with --device " + was + " or choose another --out");
+            }
+        } else if (Files.isDirectory(dir)) {
+            try (Stream<Path> entries = Files.list(dir)) {
+                if (entries.findAny().isPresent()) {
+                    throw new IllegalArgumentException(dir + " is not empty and holds no experiment " + CONFIG_FILE + "; choose a new or empty --out");
+                }
+            }
+        }
+        return now;
+    }
+
+    /** Each field that differs, as "ppo.lr was 1.0E-4, now 2.0E-4". */
+    static void differences(String path, JsonNode before, JsonNode now, List<String> out) {
+        if (before != null && before.isObject() && now.isObject()) {
+            List<String> names = new ArrayList<>();
+            now.fieldNames().forEachRemaining(names::add);
+            before.fieldNames().forEachRemaining(n -> {
+                if (!names.contains(n)) names.add(n);
+            });
+            for (String n : names) {
+                JsonNode b = before.get(n), a = now.get(n);
+                if (a == null) out.add(path + n + " was " + StrictJson.abbreviate(b) + ", now absent");
+                else differences(path + n + ".", b, a, out);
+            }
+        } else if (!now.equals(before)) {
+            String field = path.substring(0, path.length() - 1);
+            out.add(field + (before == null ? " was absent" : " was " + StrictJson.abbreviate(before)) + ", now " + StrictJson.abbreviate(now));
+        }
+    }
+
+    private Models prepareModels(Backend backend) throws IOException {
+        return switch (config.models()) {
+            case ExperimentConfig.DemoModels d -> {
+                Demo.Models m = new Demo(d.demoPlan(), d.work(), List.of(), 0, out, err, terminal).prepare(backend);
+                yield new Models(m.policy(), m.rewardModel(), m.promptReviews(), "bundled sample",
+                        "the demo's " + d.plan() + " models (trained here on the bundled IMDb sample, cached in " + d.work() + ")");
+            }
+            case ExperimentConfig.FolderModels f -> {
+                List<Review> reviews = ImdbDataset.split(ImdbDataset.loadOrSample(f.data()), 0.1).train();
+                yield new Models(f.policy(), f.rewardModel(), reviews, f.data(), "policy " + f.policy() + ", reward model " + f.rewardModel()
+                        + ", prompts from " + (f.data().equals(ImdbDataset.BUNDLED_SAMPLE) ? "the bundled IMDb sample" : f.data()));
+            }
+        };
+    }
+
+    /** Every cell's longest sequence must fit both models' context, checked before hours of runs begin. */
+    private static void checkLengths(Models models, List<Cell> cells) throws IOException {
+        for (Path model : List.of(models.policy(), models.rewardModel())) {
+            int context = Gpt2Config.read(model.resolve("config.json")).nPositions();
+            for (Cell c : cells) {
+                int longest = c.ppo().promptMax() + c.ppo().genMax();
+                if (longest > context) {
+                    throw new IllegalArgumentException(c.group() + ": prompts of up to " + c.ppo().promptMax() + " tokens plus up to " + c.ppo().genMax()
+                            + " new tokens (" + longest + ") exceed the n_positions " + context + " of " + model);
+                }
+            }
+        }
+    }
+
+    private void runCells(List<Cell> pending, Models models, List<Backend> backends) throws IOException {
+        if (pending.isEmpty()) return;
+        AtomicInteger next = new AtomicInteger(), finished = new AtomicInteger();
+        List<String> failures = Collections.synchronizedList(new ArrayList<>());
+        List<Thread> workers = new ArrayList<>();
+        for (int w = 0; w < Math.min(backends.size(), pending.size()); w++) {
+            Backend backend = backends.get(w);
+            workers.add(Thread.ofPlatform().name("experiment-" + w).start(() -> {
+                for (int k; (k = next.getAndIncrement()) < pending.size(); ) {
+                    Cell c = pending.get(k);
+                    try {
+                        runCell(c, models, backend, finished, pending.size());
+                    } catch (Exception | Error e) {
+                        String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().replace('\n', ' ');
+                        failures.add(c.group() + " seed " + c.seed() + " (" + why + ")");
+                        out.printf(Locale.ROOT, "%s seed %d: failed: %s%n", c.group(), c.seed(), why);
+                        out.flush();
+                    }
+                }
+            }));
+        }
+        for (Thread t : workers) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while the runs were going; rerun the same command to resume them", e);
+            }
+        }
+        if (!failures.isEmpty()) {
+            throw new IllegalStateException(failures.size() + " of " + pending.size() + " runs failed: " + String.join("; ", failures)
+                    + ". The others are complete; rerunning the same command resumes the failed ones from their last checkpoints");
+        }
+    }
+
+    private void runCell(Cell c, Models models, Backend backend, AtomicInteger finished, int total) throws IOException {
+        boolean resume = new Checkpoints(c.dir().resolve("checkpoints"), PpoRun.FORMAT).exist();
+        if (!resume) Checkpoints.deleteTree(c.dir()); // a start that left no checkpoint: nothing to keep
+        out.printf(Locale.ROOT, "%s seed %d: %s%n", c.group(), c.seed(), resume ? "resuming from its last checkpoint" : "starting");
+        out.flush();
+        // A progress bar per run only when one run goes at a time: parallel bars would garble each other.
+        PrintWriter progress = parallel == 1 ? err : new PrintWriter(PrintWriter.nullWriter());
+        PpoRun.Result r = new PpoRun(new PpoRun.Setup(c.ppo(), c.credit(), config.steps(), c.seed(), models.policy(), models.rewardModel(),
+                models.reviews(), models.dataName(), c.dir(), resume, config.checkpointEvery())).run(backend, progress);
+        List<JsonNode> records = completeRecords(c.dir().resolve("log.jsonl"));
+        JsonNode last = records.isEmpty() ? null : records.getLast();
+        out.printf(Locale.ROOT, "[%d/%d] %s seed %d: %d steps in %.0f s, reward %.3f, KL %.3f at step %d%n", finished.incrementAndGet(), total,
+                c.group(), c.seed(), r.steps().size(), r.seconds(), last == null ? Double.NaN : last.path("reward_mean").asDouble(),
+                last == null ? Double.NaN : last.path("kl").asDouble(), last == null ? 0 : last.path("step").asInt());
+        out.flush();
+    }
+
+    /** The records of steps 1, 2, 3, ... at the start of a log, up to the first gap or unreadable line; empty without a log. */
+    static List<JsonNode> completeRecords(Path log) throws IOException {
+        List<JsonNode> records = new ArrayList<>();
+        if (!Files.isRegularFile(log)) return records;
+        for (String line : Files.readAllLines(log, StandardCharsets.UTF_8)) {
+            JsonNode r;
+            try {
+                r = JSON.readTree(line);
+            } catch (IOException e) {
+                break;
+            }
+            if (r == null || r.path("step").asInt(-1) != records.size() + 1) break;
+            records.add(r);
+        }
+        return records;
+    }
+
+    /** Every cell's first {@code steps} records, grouped. */
+    private List<ExperimentStats.Group> groups(List<Cell> cells) throws IOException {
+        Map<String, List<ExperimentStats.RunCurve>> byGroup = new LinkedHashMap<>();
+        for (Cell c : cells) {
+            Path log = c.dir().resolve("log.jsonl");
+            List<JsonNode> records = completeRecords(log);
+            if (records.size() < config.steps()) {
+                throw new IllegalStateException(log + " holds " + records.size() + " of " + config.steps()
+                        + " steps though its run ended; delete " + c.dir() + " to redo that run");
+            }
+            double[] reward = new double[config.steps()], kl = new double[config.steps()];
+            double seconds = 0;
+            for (int s = 0; s < reward.length; s++) {
+                JsonNode r = records.get(s);
+                reward[s] = number(r, "reward_mean", log);
+                kl[s] = number(r, "kl", log);
+                seconds += r.path("seconds").asDouble(0);
+            }
+            byGroup.computeIfAbsent(c.group(), g -> new ArrayList<>()).add(new ExperimentStats.RunCurve(c.group(), c.seed(), reward, kl, seconds));
+        }
+        List<ExperimentStats.Group> groups = new ArrayList<>();
+        byGroup.forEach((g, runs) -> groups.add(ExperimentStats.group(g, runs)));
+        return groups;
+    }
+
+    private static double number(JsonNode record, String field, Path log) {
+        JsonNode v = record.get(field);
+        if (v == null || !v.isNumber() || !Double.isFinite(v.asDouble())) {
+            throw new IllegalStateException(log + ": step " + record.path("step").asInt() + " has no finite '" + field + "'");
+        }
+        return v.asDouble();
+    }
+}

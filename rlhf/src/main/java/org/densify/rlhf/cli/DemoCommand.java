@@ -31,7 +31,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "Tiny models and a few PPO steps: a one-minute check that everything runs.")
     boolean quick;
 
-    @Option(names = "--steps", paramLabel = "N", description = "PPO steps per method (default: 60, or 6 with --quick).")
+    @Option(names = "--steps", paramLabel = "N", description = "PPO steps per method (default: 50, or 6 with --quick).")
     Integer steps;
 
     @Option(names = "--credit", split = ",", paramLabel = "METHOD", description = "Credit methods to compare, comma-separated (default: sparse,uniform,abc).")

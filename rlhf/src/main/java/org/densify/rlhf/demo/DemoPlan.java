@@ -20,7 +20,7 @@ public record DemoPlan(String name, int vocab, Hyper pretrain, int rmReviews, Re
 
     /**
      * The full demo. The PPO learning rate is 10x TRL's default: that default is tuned for the
-     * 124M-parameter GPT-2, and this 1M-parameter policy barely moves with it in 60 steps.
+     * 124M-parameter GPT-2, and this 1M-parameter policy barely moves with it in 50 steps.
      */
     public static DemoPlan full() {
         Hyper policy = new Hyper(4, 128, 4, 128, 1500, 512, 3e-3, 50, 0.1, 0.1, 1.0, 500, 8192, 500, 0);
@@ -29,7 +29,7 @@ public record DemoPlan(String name, int vocab, Hyper pretrain, int rmReviews, Re
         RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().withMaxTokens(128).withEpochs(2).withBatch(16)
                 .withLr(1e-3).withWarmup(20).withSeed(0);
         PpoConfig ppo = PpoConfig.trlDefaults().withLearningRate(1.41e-4);
-        return new DemoPlan("full", 4096, policy, 0, rm, ppo, 60);
+        return new DemoPlan("full", 4096, policy, 0, rm, ppo, 50);
     }
 
     /** A one-minute version with tiny models, for smoke tests. */

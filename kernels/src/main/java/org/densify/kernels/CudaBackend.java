@@ -1,5 +1,6 @@
 package org.densify.kernels;
 
+import org.densify.core.BackendArguments;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -93,7 +94,7 @@ public final class CudaBackend implements Backend {
     @Override
     public CudaTensor allocate(long length) {
         open();
-        Checks.nonNegative(length, "tensor length");
+        BackendArguments.nonNegative(length, "tensor length");
         long bytes = Math.max(length, 1) * Float.BYTES;
         long address = device.allocate(bytes);
         device.zero(address, bytes);
@@ -137,9 +138,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void copy(Tensor dst, Tensor src, long n) {
         CudaTensor d = of(dst), s = of(src);
-        Checks.nonNegative(n, "count");
-        Checks.fits(d, n, "dst");
-        Checks.fits(s, n, "src");
+        BackendArguments.nonNegative(n, "count");
+        BackendArguments.fits(d, n, "dst");
+        BackendArguments.fits(s, n, "src");
         device.copyOnDevice(d.address, s.address, n * Float.BYTES);
     }
 
@@ -193,7 +194,7 @@ public final class CudaBackend implements Backend {
     }
 
     private void elementwise(String kernel, long n, Object... args) {
-        Checks.nonNegative(n, "count");
+        BackendArguments.nonNegative(n, "count");
         if (n == 0) return;
         device.launch(kernel, grid(n), 1, 1, BLOCK, 1, 1, 0, args);
     }
@@ -202,7 +203,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void embeddingForward(Tensor out, int[] tokens, int[] positions, Tensor wte, Tensor wpe, int C) {
-        Checks.ids(tokens, positions, wte.length() / C, wpe.length() / C);
+        BackendArguments.ids(tokens, positions, wte.length() / C, wpe.length() / C);
         int N = tokens.length;
         Address o = fitted(out, (long) N * C, "out"), te = of(wte).ptr(), pe = of(wpe).ptr();
         if (N == 0 || C == 0) return;
@@ -213,7 +214,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, int[] tokens, int[] positions, int C) {
-        Checks.ids(tokens, positions, dwte == null ? Long.MAX_VALUE : dwte.length() / C,
+        BackendArguments.ids(tokens, positions, dwte == null ? Long.MAX_VALUE : dwte.length() / C,
                 dwpe == null ? Long.MAX_VALUE : dwpe.length() / C);
         Address d = fitted(dout, (long) tokens.length * C, "dout");
         if (tokens.length == 0 || C == 0) return;
@@ -416,8 +417,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void attentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor qkv, int[] seqLengths, int NH, int C) {
-        Checks.heads(NH, C);
-        int N = Checks.totalLength(seqLengths);
+        BackendArguments.heads(NH, C);
+        int N = BackendArguments.totalLength(seqLengths);
         long attSize = 0;
         for (int T : seqLengths) attSize += (long) T * T;
         Address o = fitted(out, (long) N * C, "out"), x = fitted(qkv, 3L * N * C, "qkv");
@@ -443,8 +444,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor att, int[] seqLengths, int NH, int C) {
-        Checks.heads(NH, C);
-        int N = Checks.totalLength(seqLengths);
+        BackendArguments.heads(NH, C);
+        int N = BackendArguments.totalLength(seqLengths);
         long attSize = 0;
         for (int T : seqLengths) attSize += (long) T * T;
         Address dx = fitted(dqkv, 3L * N * C, "dqkv"), dy = fitted(dout, (long) N * C, "dout"), x = fitted(qkv, 3L * N * C, "qkv");
@@ -465,9 +466,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void attentionCached(Tensor out, Tensor q, int qStride, Tensor kCache, Tensor vCache, int cacheCapacity, int[] past,
                                 int[] count, int NH, int C, Tensor lastRow) {
-        Checks.heads(NH, C);
-        Checks.cache(past, count, cacheCapacity, qStride, C);
-        int N = Checks.totalLength(count), S = past.length;
+        BackendArguments.heads(NH, C);
+        BackendArguments.cache(past, count, cacheCapacity, qStride, C);
+        int N = BackendArguments.totalLength(count), S = past.length;
         long cacheFloats = (long) S * cacheCapacity * C;
         Address o = fitted(out, (long) N * C, "out"), x = fitted(q, N == 0 ? 0 : (long) (N - 1) * qStride + C, "q");
         Address k = fitted(kCache, cacheFloats, "kCache"), v = fitted(vCache, cacheFloats, "vCache");
@@ -504,7 +505,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, int[] targets, float gradScale, int N, int V) {
-        Checks.targets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         long NV = (long) N * V;
         Address l = optional(losses, N, "losses"), d = optional(dlogits, NV, "dlogits"), x = fitted(logits, NV, "logits");
         if (N == 0) return;
@@ -514,7 +515,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void tokenLogProbs(Tensor logProbs, Tensor entropies, Tensor logits, int[] targets, int N, int V) {
-        Checks.targets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         Address lp = optional(logProbs, N, "logProbs"), ent = optional(entropies, N, "entropies");
         Address x = fitted(logits, (long) N * V, "logits");
         if (N == 0) return;
@@ -524,7 +525,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void tokenLogProbsBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dLogProbs, int N, int V) {
-        Checks.targets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         if (dLogProbs.length < N) throw new IllegalArgumentException("dLogProbs has " + dLogProbs.length + " entries for " + N + " rows");
         long NV = (long) N * V;
         Address d = fitted(dlogits, NV, "dlogits"), x = fitted(logits, NV, "logits");
@@ -564,7 +565,7 @@ public final class CudaBackend implements Backend {
     /** The address of {@code t}, after checking it holds {@code floats} floats. */
     private Address fitted(Tensor t, long floats, String what) {
         CudaTensor c = of(t);
-        Checks.fits(c, floats, what);
+        BackendArguments.fits(c, floats, what);
         return c.ptr();
     }
 

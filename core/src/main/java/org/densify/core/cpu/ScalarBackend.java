@@ -1,5 +1,6 @@
 package org.densify.core.cpu;
 
+import org.densify.core.BackendArguments;
 import org.densify.core.Backend;
 import org.densify.core.Tensor;
 
@@ -54,7 +55,7 @@ public final class ScalarBackend extends CpuMemory {
     /** out [N, C], wte [V, C], wpe [maxT, C]; N = tokens.length. */
     @Override
     public void embeddingForward(Tensor out, int[] tokens, int[] positions, Tensor wte, Tensor wpe, int C) {
-        checkIds(tokens, positions, wte.length() / C, wpe.length() / C);
+        BackendArguments.ids(tokens, positions, wte.length() / C, wpe.length() / C);
         CpuTensor o = CpuTensor.of(out), te = CpuTensor.of(wte), pe = CpuTensor.of(wpe);
         for (int t = 0; t < tokens.length; t++) {
             for (int c = 0; c < C; c++) {
@@ -65,7 +66,7 @@ public final class ScalarBackend extends CpuMemory {
 
     @Override
     public void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, int[] tokens, int[] positions, int C) {
-        checkIds(tokens, positions, dwte == null ? Long.MAX_VALUE : dwte.length() / C,
+        BackendArguments.ids(tokens, positions, dwte == null ? Long.MAX_VALUE : dwte.length() / C,
                 dwpe == null ? Long.MAX_VALUE : dwpe.length() / C);
         CpuTensor dte = CpuTensor.ofNullable(dwte), dpe = CpuTensor.ofNullable(dwpe), d = CpuTensor.of(dout);
         for (int t = 0; t < tokens.length; t++) {
@@ -197,8 +198,8 @@ public final class ScalarBackend extends CpuMemory {
     /** out [N, C], att [NH, T_s, T_s] per sequence or null, lastRow [N] or null, qkv [N, 3C]. */
     @Override
     public void attentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor qkv, int[] seqLengths, int NH, int C) {
-        checkHeads(NH, C);
-        totalLength(seqLengths);
+        BackendArguments.heads(NH, C);
+        BackendArguments.totalLength(seqLengths);
         CpuTensor o = CpuTensor.of(out), a = CpuTensor.ofNullable(att), last = CpuTensor.ofNullable(lastRow);
         CpuTensor x = CpuTensor.of(qkv);
         int hs = C / NH;
@@ -241,8 +242,8 @@ public final class ScalarBackend extends CpuMemory {
     /** dqkv [N, 3C] += from dout [N, C], with the forward's qkv [N, 3C] and att. */
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor att, int[] seqLengths, int NH, int C) {
-        checkHeads(NH, C);
-        totalLength(seqLengths);
+        BackendArguments.heads(NH, C);
+        BackendArguments.totalLength(seqLengths);
         CpuTensor dx = CpuTensor.of(dqkv), dy = CpuTensor.of(dout), x = CpuTensor.of(qkv), a = CpuTensor.of(att);
         int hs = C / NH;
         double scale = 1 / Math.sqrt(hs);
@@ -296,8 +297,8 @@ public final class ScalarBackend extends CpuMemory {
     @Override
     public void attentionCached(Tensor out, Tensor q, int qStride, Tensor kCache, Tensor vCache, int cacheCapacity,
                                 int[] past, int[] count, int NH, int C, Tensor lastRow) {
-        checkHeads(NH, C);
-        checkCache(past, count, cacheCapacity, qStride, C);
+        BackendArguments.heads(NH, C);
+        BackendArguments.cache(past, count, cacheCapacity, qStride, C);
         CpuTensor o = CpuTensor.of(out), x = CpuTensor.of(q), kc = CpuTensor.of(kCache), vc = CpuTensor.of(vCache);
         CpuTensor last = CpuTensor.ofNullable(lastRow);
         int hs = C / NH;
@@ -349,7 +350,7 @@ public final class ScalarBackend extends CpuMemory {
     /** losses [N] (or null), dlogits [N, V] (or null, or logits itself), logits [N, V]. */
     @Override
     public void crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, int[] targets, float gradScale, int N, int V) {
-        checkTargets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         CpuTensor loss = CpuTensor.ofNullable(losses), d = CpuTensor.ofNullable(dlogits), x = CpuTensor.of(logits);
         for (int i = 0; i < N; i++) {
             long row = (long) i * V;
@@ -377,7 +378,7 @@ public final class ScalarBackend extends CpuMemory {
 
     @Override
     public void tokenLogProbs(Tensor logProbs, Tensor entropies, Tensor logits, int[] targets, int N, int V) {
-        checkTargets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         CpuTensor lp = CpuTensor.ofNullable(logProbs), ent = CpuTensor.ofNullable(entropies), x = CpuTensor.of(logits);
         for (int i = 0; i < N; i++) {
             long row = (long) i * V;
@@ -402,7 +403,7 @@ public final class ScalarBackend extends CpuMemory {
 
     @Override
     public void tokenLogProbsBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dLogProbs, int N, int V) {
-        checkTargets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         if (dLogProbs.length < N) throw new IllegalArgumentException("dLogProbs has " + dLogProbs.length + " entries for " + N + " rows");
         CpuTensor d = CpuTensor.of(dlogits), x = CpuTensor.of(logits);
         for (int i = 0; i < N; i++) {
@@ -449,57 +450,9 @@ public final class ScalarBackend extends CpuMemory {
         }
     }
 
-    // ---- helpers, shared with the other CPU backend -------------------------------------------
+    // ---- helpers ------------------------------------------------------------------------------
 
     private static void addAt(CpuTensor t, long i, double value) {
         t.set(i, (float) (t.get(i) + value));
-    }
-
-    static void checkHeads(int NH, int C) {
-        if (NH <= 0 || C % NH != 0) throw new IllegalArgumentException("C = " + C + " is not divisible by NH = " + NH);
-    }
-
-    /** N = sum(seqLengths), after checking that no length is negative. */
-    static int totalLength(int[] seqLengths) {
-        long n = 0;
-        for (int T : seqLengths) {
-            if (T < 0) throw new IllegalArgumentException("negative sequence length " + T);
-            n += T;
-        }
-        return Math.toIntExact(n);
-    }
-
-    /** Token ids in [0, vocab) and positions in [0, maxPositions), one of each per row. */
-    static void checkIds(int[] tokens, int[] positions, long vocab, long maxPositions) {
-        if (tokens.length != positions.length) {
-            throw new IllegalArgumentException(tokens.length + " tokens but " + positions.length + " positions");
-        }
-        for (int t = 0; t < tokens.length; t++) {
-            if (tokens[t] < 0 || tokens[t] >= vocab) {
-                throw new IllegalArgumentException("token id " + tokens[t] + " at row " + t + " is outside [0, " + vocab + ")");
-            }
-            if (positions[t] < 0 || positions[t] >= maxPositions) {
-                throw new IllegalArgumentException("position " + positions[t] + " at row " + t + " is outside [0, " + maxPositions + ")");
-            }
-        }
-    }
-
-    /** Targets below 0 mean "no target"; V and above is an error. */
-    static void checkTargets(int[] targets, int N, int V) {
-        if (targets.length < N) throw new IllegalArgumentException(targets.length + " targets for " + N + " rows");
-        for (int i = 0; i < N; i++) {
-            if (targets[i] >= V) throw new IllegalArgumentException("target " + targets[i] + " at row " + i + " is >= V = " + V);
-        }
-    }
-
-    static void checkCache(int[] past, int[] count, int cacheCapacity, int qStride, int C) {
-        if (past.length != count.length) throw new IllegalArgumentException(past.length + " past lengths but " + count.length + " counts");
-        if (qStride < C) throw new IllegalArgumentException("qStride " + qStride + " < C = " + C);
-        for (int s = 0; s < past.length; s++) {
-            if (past[s] < 0 || count[s] < 0 || (long) past[s] + count[s] > cacheCapacity) {
-                throw new IllegalArgumentException("sequence " + s + ": past " + past[s] + " + count " + count[s]
-                        + " does not fit a cache of " + cacheCapacity + " positions");
-            }
-        }
     }
 }

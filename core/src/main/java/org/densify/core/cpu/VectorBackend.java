@@ -1,5 +1,6 @@
 package org.densify.core.cpu;
 
+import org.densify.core.BackendArguments;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -112,7 +113,7 @@ public final class VectorBackend extends CpuMemory {
     /** out [N, C] = wte [V, C] rows + wpe [maxT, C] rows, parallel over rows. */
     @Override
     public void embeddingForward(Tensor out, int[] tokens, int[] positions, Tensor wte, Tensor wpe, int C) {
-        ScalarBackend.checkIds(tokens, positions, wte.length() / C, wpe.length() / C);
+        BackendArguments.ids(tokens, positions, wte.length() / C, wpe.length() / C);
         MemorySegment o = seg(out), te = seg(wte), pe = seg(wpe);
         threads.forEach(tokens.length, t -> {
             long row = (long) t * C, tokenRow = (long) tokens[t] * C, positionRow = (long) positions[t] * C;
@@ -127,7 +128,7 @@ public final class VectorBackend extends CpuMemory {
     /** Parallel over column blocks: a token may repeat, so rows cannot be split between tasks. */
     @Override
     public void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, int[] tokens, int[] positions, int C) {
-        ScalarBackend.checkIds(tokens, positions, dwte == null ? Long.MAX_VALUE : dwte.length() / C,
+        BackendArguments.ids(tokens, positions, dwte == null ? Long.MAX_VALUE : dwte.length() / C,
                 dwpe == null ? Long.MAX_VALUE : dwpe.length() / C);
         MemorySegment dte = dwte == null ? null : seg(dwte), dpe = dwpe == null ? null : seg(dwpe), d = seg(dout);
         columnBlocks(C, (from, to) -> {
@@ -348,8 +349,8 @@ public final class VectorBackend extends CpuMemory {
      */
     @Override
     public void attentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor qkv, int[] seqLengths, int NH, int C) {
-        ScalarBackend.checkHeads(NH, C);
-        ScalarBackend.totalLength(seqLengths);
+        BackendArguments.heads(NH, C);
+        BackendArguments.totalLength(seqLengths);
         MemorySegment o = seg(out), a = att == null ? null : seg(att), x = seg(qkv);
         int numSeq = seqLengths.length, hs = C / NH, hsp = roundUp(hs, 2 * VL);
         float scale = (float) (1 / Math.sqrt(hs));
@@ -402,8 +403,8 @@ public final class VectorBackend extends CpuMemory {
      */
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor att, int[] seqLengths, int NH, int C) {
-        ScalarBackend.checkHeads(NH, C);
-        ScalarBackend.totalLength(seqLengths);
+        BackendArguments.heads(NH, C);
+        BackendArguments.totalLength(seqLengths);
         MemorySegment dx = seg(dqkv), dy = seg(dout), x = seg(qkv), a = seg(att);
         int numSeq = seqLengths.length, hs = C / NH, hsp = roundUp(hs, 2 * VL);
         float scale = (float) (1 / Math.sqrt(hs));
@@ -465,8 +466,8 @@ public final class VectorBackend extends CpuMemory {
     @Override
     public void attentionCached(Tensor out, Tensor q, int qStride, Tensor kCache, Tensor vCache, int cacheCapacity,
                                 int[] past, int[] count, int NH, int C, Tensor lastRow) {
-        ScalarBackend.checkHeads(NH, C);
-        ScalarBackend.checkCache(past, count, cacheCapacity, qStride, C);
+        BackendArguments.heads(NH, C);
+        BackendArguments.cache(past, count, cacheCapacity, qStride, C);
         MemorySegment o = seg(out), x = seg(q), kc = seg(kCache), vc = seg(vCache);
         int numSeq = past.length, hs = C / NH;
         float scale = (float) (1 / Math.sqrt(hs));
@@ -771,7 +772,7 @@ public final class VectorBackend extends CpuMemory {
      */
     @Override
     public void crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, int[] targets, float gradScale, int N, int V) {
-        ScalarBackend.checkTargets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         MemorySegment loss = losses == null ? null : seg(losses), d = dlogits == null ? null : seg(dlogits), x = seg(logits);
         int full = V - V % VL;
         threads.forEach(N, i -> {
@@ -848,7 +849,7 @@ public final class VectorBackend extends CpuMemory {
 
     @Override
     public void tokenLogProbs(Tensor logProbs, Tensor entropies, Tensor logits, int[] targets, int N, int V) {
-        ScalarBackend.checkTargets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         MemorySegment lp = logProbs == null ? null : seg(logProbs), ent = entropies == null ? null : seg(entropies), x = seg(logits);
         threads.forEach(N, i -> {
             int target = targets[i];
@@ -868,7 +869,7 @@ public final class VectorBackend extends CpuMemory {
 
     @Override
     public void tokenLogProbsBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dLogProbs, int N, int V) {
-        ScalarBackend.checkTargets(targets, N, V);
+        BackendArguments.targets(targets, N, V);
         if (dLogProbs.length < N) throw new IllegalArgumentException("dLogProbs has " + dLogProbs.length + " entries for " + N + " rows");
         MemorySegment d = seg(dlogits), x = seg(logits);
         int full = V - V % VL;

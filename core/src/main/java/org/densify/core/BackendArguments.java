@@ -1,22 +1,20 @@
-package org.densify.kernels;
-
-import org.densify.core.Tensor;
+package org.densify.core;
 
 /**
- * Argument checks done on the host before a launch: on a GPU a bad index is a silent write into
- * someone else's memory or a fault that poisons the context, so every size and id is checked
- * first. Messages match the CPU backends'.
+ * The argument checks every backend makes before an op, with one wording: the CPU backends so that a
+ * bad id fails clearly instead of reading out of bounds, the GPU backend because there a bad index
+ * is a silent write into someone else's memory or a fault that poisons the context.
  */
-final class Checks {
-    private Checks() {
+public final class BackendArguments {
+    private BackendArguments() {
     }
 
-    static void heads(int NH, int C) {
+    public static void heads(int NH, int C) {
         if (NH <= 0 || C % NH != 0) throw new IllegalArgumentException("C = " + C + " is not divisible by NH = " + NH);
     }
 
     /** N = sum(seqLengths), after checking that no length is negative. */
-    static int totalLength(int[] seqLengths) {
+    public static int totalLength(int[] seqLengths) {
         long n = 0;
         for (int T : seqLengths) {
             if (T < 0) throw new IllegalArgumentException("negative sequence length " + T);
@@ -26,7 +24,7 @@ final class Checks {
     }
 
     /** Token ids in [0, vocab) and positions in [0, maxPositions), one of each per row. */
-    static void ids(int[] tokens, int[] positions, long vocab, long maxPositions) {
+    public static void ids(int[] tokens, int[] positions, long vocab, long maxPositions) {
         if (tokens.length != positions.length) {
             throw new IllegalArgumentException(tokens.length + " tokens but " + positions.length + " positions");
         }
@@ -41,14 +39,14 @@ final class Checks {
     }
 
     /** Targets below 0 mean "no target"; V and above is an error. */
-    static void targets(int[] targets, int N, int V) {
+    public static void targets(int[] targets, int N, int V) {
         if (targets.length < N) throw new IllegalArgumentException(targets.length + " targets for " + N + " rows");
         for (int i = 0; i < N; i++) {
             if (targets[i] >= V) throw new IllegalArgumentException("target " + targets[i] + " at row " + i + " is >= V = " + V);
         }
     }
 
-    static void cache(int[] past, int[] count, int cacheCapacity, int qStride, int C) {
+    public static void cache(int[] past, int[] count, int cacheCapacity, int qStride, int C) {
         if (past.length != count.length) throw new IllegalArgumentException(past.length + " past lengths but " + count.length + " counts");
         if (qStride < C) throw new IllegalArgumentException("qStride " + qStride + " < C = " + C);
         for (int s = 0; s < past.length; s++) {
@@ -59,12 +57,12 @@ final class Checks {
         }
     }
 
-    static void nonNegative(long n, String what) {
+    public static void nonNegative(long n, String what) {
         if (n < 0) throw new IllegalArgumentException("negative " + what + " " + n);
     }
 
     /** {@code t} holds at least {@code floats} floats. */
-    static void fits(Tensor t, long floats, String what) {
+    public static void fits(Tensor t, long floats, String what) {
         if (t.length() < floats) {
             throw new IllegalArgumentException(what + " has " + t.length() + " floats, the operation needs " + floats);
         }

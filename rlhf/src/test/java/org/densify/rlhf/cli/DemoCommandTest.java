@@ -34,6 +34,8 @@ class DemoCommandTest {
             assertFalse(row.contains("NaN") || row.contains("Infinity"), row);
         }
         assertTrue(first.out().contains("PPO step, mean of 18:"), first.out());
+        String rm = first.out().lines().filter(l -> l.startsWith("reward model: held-out accuracy ")).findFirst().orElseThrow();
+        assertFalse(rm.contains("NaN"), rm);
 
         byte[] png = Files.readAllBytes(work.resolve("reward.png"));
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, Arrays.copyOf(png, 4), "reward.png is a PNG");

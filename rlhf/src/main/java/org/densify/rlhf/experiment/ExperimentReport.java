@@ -242,8 +242,17 @@ public final class ExperimentReport {
             case ExperimentConfig.FolderModels f -> policy ? f.policy() : f.rewardModel();
         };
         Gpt2Config c = Gpt2Config.read(model.resolve("config.json"));
-        return String.format(Locale.ROOT, "GPT-2, %d layers, d_model %d, %d heads, vocabulary %,d, context %d, %,d parameters in the trunk (%s).",
+        String text = String.format(Locale.ROOT, "GPT-2, %d layers, d_model %d, %d heads, vocabulary %,d, context %d, %,d parameters in the trunk (%s).",
                 c.nLayer(), c.nEmbd(), c.nHead(), c.vocabSize(), c.nPositions(), c.bodyParameters(), model);
+        Path summary = model.resolve(org.densify.rlhf.reward.RewardModelTrainer.SUMMARY);
+        if (!policy && java.nio.file.Files.isRegularFile(summary)) {
+            double accuracy = new com.fasterxml.jackson.databind.ObjectMapper().readTree(summary.toFile()).path("held_out").path("accuracy").asDouble(Double.NaN);
+            if (!Double.isNaN(accuracy)) {
+                text += String.format(Locale.ROOT, " Held-out accuracy %.1f %% (from its %s): the runs can separate the credit methods no "
+                        + "better than this reward model separates reviews.", 100 * accuracy, org.densify.rlhf.reward.RewardModelTrainer.SUMMARY);
+            }
+        }
+        return text;
     }
 
     // ---- charts --------------------------------------------------------------------------------

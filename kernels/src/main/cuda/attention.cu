@@ -346,3 +346,16 @@ extern "C" __global__ void attention_backward_dkv(float* __restrict__ dqkv, cons
         dqkv[row + 2LL * C] += sdV[idx];
     }
 }
+
+// The keys and values of new rows into the KV cache: new row r goes to cache row rowDst[r]
+// (= s * cacheCapacity + past[s] + i, computed on the host); k/v [rows, C], qkv [N, 3C].
+extern "C" __global__ void kv_store(float* __restrict__ k, float* __restrict__ v, const float* __restrict__ qkv,
+                                    const int* __restrict__ rowDst, int N, int C) {
+    FOR_EACH(i, (long long)N * C) {
+        long long r = i / C;
+        int c = (int)(i - r * C);
+        long long d = (long long)rowDst[r] * C + c;
+        k[d] = qkv[r * 3 * C + C + c];
+        v[d] = qkv[r * 3 * C + 2 * C + c];
+    }
+}

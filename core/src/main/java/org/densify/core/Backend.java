@@ -154,6 +154,14 @@ public interface Backend extends AutoCloseable {
     void attentionCached(Tensor out, Tensor q, int qStride, Tensor kCache, Tensor vCache, int cacheCapacity,
                          int[] past, int[] count, int NH, int C, Tensor lastRow);
 
+    /**
+     * Stores the keys and values of new rows in a KV cache (the layout of {@link #attentionCached}):
+     * new row i of sequence s (rows of each sequence back to back in qkv [N, 3C], {@code count[s]}
+     * of them) is copied to position {@code past[s] + i}: {@code kCache[(s * cacheCapacity + past[s] + i) * C + c]
+     * = qkv[row, C + c]} and {@code vCache[...] = qkv[row, 2C + c]}. One call per layer, not one per row.
+     */
+    void storeKeysValues(Tensor kCache, Tensor vCache, Tensor qkv, int[] past, int[] count, int cacheCapacity, int C);
+
     // ---- loss ---------------------------------------------------------------------------------
 
     /**

@@ -485,6 +485,21 @@ public final class CudaBackend implements Backend {
         if (lastRow != null) lastRowMean(plan, last, heads, at[3], NH);
     }
 
+    @Override
+    public void storeKeysValues(Tensor kCache, Tensor vCache, Tensor qkv, int[] past, int[] count, int cacheCapacity, int C) {
+        BackendArguments.cache(past, count, cacheCapacity, 3 * C, C);
+        int N = BackendArguments.totalLength(count), S = past.length;
+        long cacheFloats = (long) S * cacheCapacity * C;
+        Address k = fitted(kCache, cacheFloats, "kCache"), v = fitted(vCache, cacheFloats, "vCache"), x = fitted(qkv, (long) N * 3 * C, "qkv");
+        if (N == 0 || C == 0) return;
+        if ((long) S * cacheCapacity > Integer.MAX_VALUE) throw new IllegalArgumentException("a cache of " + S + " x " + cacheCapacity + " rows is too large");
+        int[] rowDst = new int[N];
+        int r = 0;
+        for (int s = 0; s < S; s++) for (int i = 0; i < count[s]; i++) rowDst[r++] = s * cacheCapacity + past[s] + i;
+        long[] at = upload(rowDst);
+        device.launch(Kernels.KV_STORE, grid((long) N * C), 1, 1, BLOCK, 1, 1, 0, k, v, x, new Address(at[0]), N, C);
+    }
+
     /**
      * The plan for {@code key} with its arrays on the device ({@link #layoutAddresses}: items,
      * seqInfo, attOffset, lastRows): uploaded once and reused while the key repeats, as it does

@@ -37,6 +37,7 @@ final class Kernels {
     static final String ATTENTION_LAST_ROW_MEAN = name("attention_last_row_mean");
     static final String ATTENTION_BACKWARD_DQ = name("attention_backward_dq");
     static final String ATTENTION_BACKWARD_DKV = name("attention_backward_dkv");
+    static final String KV_STORE = name("kv_store");
     static final String CROSS_ENTROPY = name("cross_entropy");
     static final String TOKEN_LOG_PROBS = name("token_log_probs");
     static final String TOKEN_LOG_PROBS_BACKWARD = name("token_log_probs_backward");

@@ -51,6 +51,7 @@ final class OpCases {
         gelu(cases);
         attention(cases);
         attentionCached(cases);
+        storeKeysValues(cases);
         crossEntropy(cases);
         tokenLogProbs(cases);
         adamW(cases);
@@ -250,6 +251,23 @@ final class OpCases {
                         return new double[][] {e.read(out), e.read(lastRow), e.read(outOnly)};
                     }));
                 }
+            }
+        }
+    }
+
+    private static void storeKeysValues(List<Case> cases) {
+        int[][][] configs = {{{0}, {1}, {4}}, {{5, 0, 12}, {1, 3, 1}, {16}}, {{3, 7}, {4, 0}, {16}}, {{9}, {40}, {50}}};
+        for (int[][] config : configs) {
+            for (int C : new int[] {5, 64}) {
+                int[] past = config[0], count = config[1];
+                int capacity = config[2][0], numSeq = past.length, N = Arrays.stream(count).sum();
+                cases.add(new Case("storeKeysValues past=" + Arrays.toString(past) + " count=" + Arrays.toString(count) + " C=" + C, FORWARD, e -> {
+                    Tensor qkv = e.random((long) N * 3 * C, 2);
+                    // positions not written keep their values: start from known, distinct contents
+                    Tensor k = e.filled(numSeq * capacity * C, 3f), v = e.filled(numSeq * capacity * C, -3f);
+                    e.b.storeKeysValues(k, v, qkv, past, count, capacity, C);
+                    return new double[][] {e.read(k), e.read(v)};
+                }));
             }
         }
     }

@@ -61,6 +61,21 @@ public abstract class CpuMemory implements Backend {
     }
 
     @Override
+    public void storeKeysValues(Tensor kCache, Tensor vCache, Tensor qkv, int[] past, int[] count, int cacheCapacity, int C) {
+        org.densify.core.BackendArguments.cache(past, count, cacheCapacity, 3 * C, C);
+        MemorySegment k = CpuTensor.of(kCache).segment(), v = CpuTensor.of(vCache).segment(), x = CpuTensor.of(qkv).segment();
+        long rowBytes = (long) C * Float.BYTES;
+        long row = 0;
+        for (int s = 0; s < past.length; s++) {
+            for (int i = 0; i < count[s]; i++, row++) {
+                long at = ((long) s * cacheCapacity + past[s] + i) * rowBytes;
+                MemorySegment.copy(x, (3 * row + 1) * rowBytes, k, at, rowBytes);
+                MemorySegment.copy(x, (3 * row + 2) * rowBytes, v, at, rowBytes);
+            }
+        }
+    }
+
+    @Override
     public void close() {
         // Tensors are freed by their owners; nothing is pooled here.
     }

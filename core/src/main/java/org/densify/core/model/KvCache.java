@@ -36,15 +36,7 @@ final class KvCache implements AutoCloseable {
 
     /** Copies k and v of the new rows of qkv [N, 3C] to positions {@code past[s] + i} of sequence s. */
     void store(int layer, Tensor qkv, int[] past, int[] count) {
-        Tensor k = keys(layer), v = values(layer);
-        int row = 0;
-        for (int s = 0; s < S; s++) {
-            for (int i = 0; i < count[s]; i++, row++) {
-                long at = ((long) s * capacity + past[s] + i) * C;
-                backend.copy(k.slice(at, C), qkv.slice((long) row * 3 * C + C, C), C);
-                backend.copy(v.slice(at, C), qkv.slice((long) row * 3 * C + 2L * C, C), C);
-            }
-        }
+        backend.storeKeysValues(keys(layer), values(layer), qkv, past, count, capacity, C);
     }
 
     @Override

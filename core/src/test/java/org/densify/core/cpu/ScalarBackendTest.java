@@ -2,6 +2,7 @@ package org.densify.core.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -207,6 +208,19 @@ class ScalarBackendTest {
         b.crossEntropy(losses, dlogits, logits, targets, gradScale, N, V);
         assertGradient(numericGradient(logits, loss), dlogits, "dlogits");
         for (int j = 0; j < V; j++) assertEquals(0f, dlogits.get(V + j), "row without target");
+    }
+
+    @Test
+    void storeKeysValuesPutsEachNewRowAtItsPosition() {
+        int C = 2, capacity = 4;
+        // two sequences: s0 has 2 cached positions and 1 new row, s1 none cached and 2 new rows
+        CpuTensor qkv = tensor(0, 0, 1, 2, 3, 4,   0, 0, 5, 6, 7, 8,   0, 0, 9, 10, 11, 12);
+        CpuTensor k = tensor(new float[2 * capacity * C]), v = tensor(new float[2 * capacity * C]);
+        b.storeKeysValues(k, v, qkv, new int[] {2, 0}, new int[] {1, 2}, capacity, C);
+        assertArrayEquals(new float[] {0, 0, 0, 0, 1, 2, 0, 0,   5, 6, 9, 10, 0, 0, 0, 0}, read(k));
+        assertArrayEquals(new float[] {0, 0, 0, 0, 3, 4, 0, 0,   7, 8, 11, 12, 0, 0, 0, 0}, read(v));
+        assertThrows(IllegalArgumentException.class, () -> b.storeKeysValues(k, v, qkv, new int[] {3, 0}, new int[] {2, 1}, capacity, C),
+                "a row past the cache's capacity");
     }
 
     @Test

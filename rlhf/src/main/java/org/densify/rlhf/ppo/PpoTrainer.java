@@ -79,8 +79,8 @@ public final class PpoTrainer implements AutoCloseable {
 
     /** The rollout passes: the policy's log-probabilities and values (and its last attention row on request) and the reference's log-probabilities. */
     public Rollout evaluate(int[][] queries, int[][] responses, boolean capturePolicyAttention) {
-        Scored p = score(policy, queries, responses, false, capturePolicyAttention);
-        Scored r = score(reference, queries, responses, false, false);
+        Scored p = score(policy, queries, responses, capturePolicyAttention);
+        Scored r = score(reference, queries, responses, false);
         return new Rollout(queries, responses, p.logProbs, r.logProbs, p.values, p.attention);
     }
 
@@ -200,10 +200,10 @@ public final class PpoTrainer implements AutoCloseable {
         rowCapacity = 0;
     }
 
-    private Scored score(Gpt2Model model, int[][] q, int[][] y, boolean training, boolean attention) {
+    private Scored score(Gpt2Model model, int[][] q, int[][] y, boolean attention) {
         Joined j = join(q, y);
         ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.ALL,
-                attention ? ForwardOptions.Capture.LAST_ROW : ForwardOptions.Capture.NONE, training);
+                attention ? ForwardOptions.Capture.LAST_ROW : ForwardOptions.Capture.NONE, false);
         Outputs out = model.forward(j.batch, options);
         Backend backend = model.backend();
         int rows = j.batch.tokenCount();

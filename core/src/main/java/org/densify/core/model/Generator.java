@@ -79,8 +79,9 @@ public final class Generator {
                     }
                     float[] row = new float[model.V];
                     model.backend.read(a.logits, (long) r * model.V, row);
-                    int token = sampler.sample(row, random);
-                    double lp = Sampler.logProbability(row, token);
+                    Sampler.Draw draw = sampler.draw(row, random);
+                    int token = draw.token();
+                    double lp = draw.logProbability();
                     out[s][produced[s]] = token;
                     logProbs[s][produced[s]] = (float) lp;
                     produced[s]++;

@@ -26,14 +26,50 @@ public record Sampler(float temperature, int topK, float topP) {
         return new Sampler(1f, 0, 1f);
     }
 
+    /** A drawn token with its log-probability under the model's own distribution. */
+    public record Draw(int token, double logProbability) {}
+
     public int sample(float[] logits, RandomGenerator random) {
         checkFinite(logits);
         if (temperature == 0) return argmax(logits);
-        int V = logits.length;
-        double max = Double.NEGATIVE_INFINITY;
-        for (float l : logits) max = Math.max(max, l);
-        double[] p = new double[V];
-        for (int i = 0; i < V; i++) p[i] = Math.exp((logits[i] - max) / temperature);
+        double max = max(logits);
+        return drawFrom(weights(logits, max), random);
+    }
+
+    /**
+     * {@link #sample} and {@link #logProbability} of the drawn token in one call; the token is the
+     * one {@code sample} draws from the same generator state, and the log-probability has the same
+     * bits as {@code logProbability} gives.
+     */
+    public Draw draw(float[] logits, RandomGenerator random) {
+        checkFinite(logits);
+        if (temperature == 0) {
+            int token = argmax(logits);
+            return new Draw(token, logProbability(logits, token));
+        }
+        double max = max(logits);
+        double[] p = weights(logits, max);
+        if (temperature != 1) {
+            int token = drawFrom(p, random);
+            return new Draw(token, logProbability(logits, token));
+        }
+        // At temperature 1 the weights before truncation are exp(logit - max), term for term the
+        // softmax's denominator: summing them here saves the second pass over the vocabulary.
+        double sum = 0;
+        for (double x : p) sum += x;
+        int token = drawFrom(p, random);
+        return new Draw(token, logits[token] - max - Math.log(sum));
+    }
+
+    private double[] weights(float[] logits, double max) {
+        double[] p = new double[logits.length];
+        for (int i = 0; i < logits.length; i++) p[i] = Math.exp((logits[i] - max) / temperature);
+        return p;
+    }
+
+    /** Truncates the weights (top-k, then top-p) in place and draws one index in proportion to them. */
+    private int drawFrom(double[] p, RandomGenerator random) {
+        int V = p.length;
         if (topK > 0 && topK < V) keepTopK(p, topK);
         if (topP < 1) keepTopP(p, topP);
         double total = 0;
@@ -50,10 +86,15 @@ public record Sampler(float temperature, int topK, float topP) {
         return lastKept; // u landed on the rounding error at the top
     }
 
-    /** log softmax(logits)[token], the model's own log-probability (no temperature or truncation). */
-    public static double logProbability(float[] logits, int token) {
+    private static double max(float[] logits) {
         double max = Double.NEGATIVE_INFINITY;
         for (float l : logits) max = Math.max(max, l);
+        return max;
+    }
+
+    /** log softmax(logits)[token], the model's own log-probability (no temperature or truncation). */
+    public static double logProbability(float[] logits, int token) {
+        double max = max(logits);
         double sum = 0;
         for (float l : logits) sum += Math.exp(l - max);
         return logits[token] - max - Math.log(sum);

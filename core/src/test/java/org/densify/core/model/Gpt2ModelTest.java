@@ -233,6 +233,25 @@ class Gpt2ModelTest {
     }
 
     @Test
+    void drawGivesTheTokenSampleDrawsAndTheBitsOfLogProbability() {
+        SplittableRandom logitSource = new SplittableRandom(5);
+        Sampler[] samplers = {Sampler.multinomial(), new Sampler(0.7f, 0, 1f), new Sampler(1f, 50, 1f),
+                new Sampler(1f, 0, 0.9f), new Sampler(1.3f, 20, 0.8f), new Sampler(0f, 0, 1f)};
+        for (Sampler sampler : samplers) {
+            for (int trial = 0; trial < 50; trial++) {
+                float[] logits = new float[301];
+                for (int i = 0; i < logits.length; i++) logits[i] = (float) (logitSource.nextGaussian() * 4 - 20);
+                long seed = logitSource.nextLong();
+                Sampler.Draw draw = sampler.draw(logits, new SplittableRandom(seed));
+                int token = sampler.sample(logits, new SplittableRandom(seed));
+                assertEquals(token, draw.token(), sampler + ": same token as sample");
+                assertEquals(Double.doubleToRawLongBits(Sampler.logProbability(logits, token)),
+                        Double.doubleToRawLongBits(draw.logProbability()), sampler + ": same log-probability bits");
+            }
+        }
+    }
+
+    @Test
     void saveThenLoadGivesTheSameParameters(@TempDir Path dir) throws IOException {
         Gpt2Config c = config(2, 24, 2, 61, 16, 2);
         try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, true), 8)) {

@@ -60,6 +60,19 @@ class ExperimentConfigTest {
     }
 
     @Test
+    void theImdbRewardModelStudiesChangeOnlyTheRewardModel() throws IOException {
+        for (String[] pair : new String[][]{{"study1-credit-imdb-rm", "study1-credit"}, {"study3-length-imdb-rm", "study3-length"}}) {
+            ExperimentConfig imdb = shipped(pair[0]), demo = shipped(pair[1]);
+            assertEquals(new ExperimentConfig.FolderModels(Path.of("work/demo/policy/model"), Path.of("work/rm-imdb"), "sample"),
+                    imdb.models(), pair[0]);
+            assertEquals(DemoPlan.full().ppo(), imdb.ppo(), pair[0] + ": the demo's PPO settings, learning rate included");
+            List<Cell> a = imdb.cells(Path.of("out")), b = demo.cells(Path.of("out"));
+            assertEquals(b.stream().map(c -> c.group() + c.seed() + c.credit() + c.ppo()).toList(),
+                    a.stream().map(c -> c.group() + c.seed() + c.credit() + c.ppo()).toList(), pair[0] + ": the same grid as " + pair[1]);
+        }
+    }
+
+    @Test
     void smokeUsesTheQuickModels() throws IOException {
         ExperimentConfig c = shipped("smoke");
         assertEquals(new ExperimentConfig.DemoModels("quick", Path.of("work/demo-quick")), c.models());

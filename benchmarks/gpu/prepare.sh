@@ -5,8 +5,8 @@
 #   benchmarks/gpu/target/kit/  lib/     the engine's jars and their runtime dependencies, JUnit
 #                               test/    the test classes of native and kernels, one jar each
 #                               runner/  RunTests (a minimal JUnit console, benchmarks/gpu/RunTests.java)
-# The engine's jars include rlhf (PpoStepBenchmark runs PpoTrainer); the CLI's picocli and the charts'
-# jfreechart are left out (no class the benchmarks load needs them).
+# The engine's jars include rlhf (PpoStepBenchmark runs PpoTrainer) and picocli (the benchmark mains
+# parse their options with it); the charts' jfreechart is left out (no class the benchmarks load needs it).
 # Left out of the kit: JMH and its dependencies (not used by the GPU check) and the parts of
 # jcuda-natives other than the driver binding (the PTX compiler alone is 24 MB; kernels come as PTX).
 # The engine's own jars come from each module's target/ (the local repository is shared with other
@@ -40,7 +40,7 @@ mkdir -p "$KIT/lib" "$KIT/test" "$KIT/runner"
 for jar in $(for m in benchmarks native kernels; do tr ':' '\n' < $m/target/gpu-kit.classpath; echo; done | sort -u); do
   case "$(basename "$jar")" in
     jmh-*|jopt-simple-*|commons-math3-*) ;;                      # JMH only
-    picocli-*|jfreechart-*) ;;                                   # rlhf's CLI and charts: not used by the benchmarks
+    jfreechart-*) ;;                                             # rlhf's charts: not used by the benchmarks
     densify-*)                                                   # this tree's build, not whatever ~/.m2 holds
       module="$(basename "$jar" | sed -E 's/^densify-([a-z]+)-.*/\1/')"
       cp "$module/target/$(basename "$jar")" "$KIT/lib/" ;;

@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -24,6 +25,10 @@ import org.densify.rlhf.credit.ScoredCompletion;
 import org.densify.rlhf.ppo.PpoConfig;
 import org.densify.rlhf.ppo.PpoRun;
 import org.densify.rlhf.ppo.PpoTrainer;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 
 /**
  * One RLHF PPO step at the paper's IMDb setting, timed phase by phase on a device; the same work as
@@ -46,25 +51,89 @@ import org.densify.rlhf.ppo.PpoTrainer;
  */
 public final class PpoStepBenchmark {
 
-    private record Options(String device, boolean tf32, int layers, int d, int heads, int vocab, int positions, int batch,
-                           int promptMin, int promptMax, int genMin, int genMax, int epochs, int miniBatch, String credit,
-                           double beta, int warmup, int steps, long seed, Path json) {}
+    /** The options; {@link #parse} fills and checks them. */
+    @Command(name = "PpoStepBenchmark", sortOptions = false, sortSynopsis = false, usageHelpAutoWidth = true,
+            description = "One RLHF PPO step (policy with value head, reference, reward model), timed phase by phase on a device.",
+            footer = "peer: benchmarks/compare/torch_ppo_peer.py with the same shape; --capture there is --credit abc here.")
+    static final class Options {
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Print this help and exit.")
+        boolean help;
+
+        @Option(names = "--device", defaultValue = "cuda", paramLabel = "cuda|cpu|auto", description = "The backend (default: ${DEFAULT-VALUE}).")
+        String device;
+
+        @Option(names = "--tf32", description = "Set -Ddensify.cuda.tf32=true before the backend starts (cuBLAS TF32 tensor-op math).")
+        boolean tf32;
+
+        @Option(names = "--layers", defaultValue = "12", paramLabel = "L", description = "Transformer blocks of each model (default: ${DEFAULT-VALUE}).")
+        int layers;
+
+        @Option(names = "--d", defaultValue = "768", paramLabel = "D", description = "Embedding width; a multiple of --heads (default: ${DEFAULT-VALUE}).")
+        int d;
+
+        @Option(names = "--heads", defaultValue = "12", paramLabel = "H", description = "Attention heads (default: ${DEFAULT-VALUE}).")
+        int heads;
+
+        @Option(names = "--vocab", defaultValue = "50257", paramLabel = "V", description = "Vocabulary size (default: ${DEFAULT-VALUE}).")
+        int vocab;
+
+        @Option(names = "--positions", defaultValue = "1024", paramLabel = "P",
+                description = "n_positions; at least --prompt-max + --gen-max (default: ${DEFAULT-VALUE}).")
+        int positions;
+
+        @Option(names = "--batch", defaultValue = "16", paramLabel = "B", description = "Prompts per PPO step (default: ${DEFAULT-VALUE}).")
+        int batch;
+
+        @Option(names = "--prompt-min", defaultValue = "2", paramLabel = "N", description = "Fewest prompt tokens (default: ${DEFAULT-VALUE}).")
+        int promptMin;
+
+        @Option(names = "--prompt-max", defaultValue = "8", paramLabel = "N", description = "Most prompt tokens (default: ${DEFAULT-VALUE}).")
+        int promptMax;
+
+        @Option(names = "--gen-min", defaultValue = "8", paramLabel = "N", description = "Fewest new tokens per response (default: ${DEFAULT-VALUE}).")
+        int genMin;
+
+        @Option(names = "--gen-max", defaultValue = "16", paramLabel = "N", description = "Most new tokens per response (default: ${DEFAULT-VALUE}).")
+        int genMax;
+
+        @Option(names = "--epochs", defaultValue = "4", paramLabel = "E", description = "PPO epochs per step (default: ${DEFAULT-VALUE}).")
+        int epochs;
+
+        @Option(names = "--minibatch", defaultValue = "1", paramLabel = "M", description = "Sequences per minibatch; divides --batch (default: ${DEFAULT-VALUE}).")
+        int miniBatch;
+
+        @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD", completionCandidates = CreditNames.class,
+                description = "Credit method: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+        String credit;
+
+        @Option(names = "--beta", defaultValue = "0.8", paramLabel = "X", description = "The credit's beta (default: ${DEFAULT-VALUE}).")
+        double beta;
+
+        @Option(names = "--warmup", defaultValue = "1", paramLabel = "N", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+        int warmup;
+
+        @Option(names = "--steps", defaultValue = "3", paramLabel = "N", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--seed", defaultValue = "1234", paramLabel = "S", description = "Seed of the weights, prompts and sampling (default: ${DEFAULT-VALUE}).")
+        long seed;
+
+        @Option(names = "--json", paramLabel = "FILE", description = "Also write the medians and every step to FILE as JSON.")
+        Path json;
+    }
+
+    /** The credit methods, for the usage text. */
+    static final class CreditNames implements Iterable<String> {
+        @Override
+        public Iterator<String> iterator() {
+            return Credit.NAMES.iterator();
+        }
+    }
 
     private static final List<String> PHASES = List.of("generation", "reward", "reference", "update");
 
-    private static final String USAGE = """
-            usage: PpoStepBenchmark [--device cuda|cpu|auto] [--tf32] [--layers L] [--d D] [--heads H] [--vocab V]
-                                    [--positions P] [--batch B] [--prompt-min N] [--prompt-max N] [--gen-min N]
-                                    [--gen-max N] [--epochs E] [--minibatch M] [--credit abc|sparse|uniform|abc-policy|prefix-diff]
-                                    [--beta X] [--warmup N] [--steps N] [--seed S] [--json FILE]
-              defaults: --device cuda, GPT-2 124M (--layers 12 --d 768 --heads 12 --vocab 50257 --positions 1024),
-                        --batch 16 --prompt-min 2 --prompt-max 8 --gen-min 8 --gen-max 16 --epochs 4 --minibatch 1
-                        --credit abc --beta 0.8 --warmup 1 --steps 3
-              --tf32 sets -Ddensify.cuda.tf32=true before the backend starts (cuBLAS TF32 tensor-op math)
-              peer: torch_ppo_peer.py with the same shape; --capture there is --credit abc here""";
-
     public static void main(String[] args) throws IOException {
-        Options o = parse(args);
+        Options o = TrainStepBenchmark.parseOrExit(PpoStepBenchmark::parse, args);
         if (o.tf32) System.setProperty("densify.cuda.tf32", "true");
         Backend backend;
         try {
@@ -224,71 +293,36 @@ public final class PpoStepBenchmark {
         }
     }
 
-    private static Options parse(String[] args) {
-        String device = "cuda", credit = "abc";
-        boolean tf32 = false;
-        int layers = 12, d = 768, heads = 12, vocab = 50257, positions = 1024, batch = 16;
-        int promptMin = 2, promptMax = 8, genMin = 8, genMax = 16, epochs = 4, miniBatch = 1, warmup = 1, steps = 3;
-        double beta = 0.8;
-        long seed = 1234;
-        Path json = null;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--tf32")) {
-                tf32 = true;
-                continue;
-            }
-            if (a.equals("--help") || a.equals("-h")) {
-                System.out.println(USAGE);
-                System.exit(0);
-            }
-            if (i + 1 >= args.length) usage("option " + a + " needs a value");
-            String v = args[++i];
-            try {
-                switch (a) {
-                    case "--device" -> device = v;
-                    case "--layers" -> layers = positive(a, v);
-                    case "--d" -> d = positive(a, v);
-                    case "--heads" -> heads = positive(a, v);
-                    case "--vocab" -> vocab = positive(a, v);
-                    case "--positions" -> positions = positive(a, v);
-                    case "--batch" -> batch = positive(a, v);
-                    case "--prompt-min" -> promptMin = positive(a, v);
-                    case "--prompt-max" -> promptMax = positive(a, v);
-                    case "--gen-min" -> genMin = positive(a, v);
-                    case "--gen-max" -> genMax = positive(a, v);
-                    case "--epochs" -> epochs = positive(a, v);
-                    case "--minibatch" -> miniBatch = positive(a, v);
-                    case "--credit" -> credit = v;
-                    case "--beta" -> beta = Double.parseDouble(v);
-                    case "--warmup" -> warmup = Integer.parseInt(v);
-                    case "--steps" -> steps = positive(a, v);
-                    case "--seed" -> seed = Long.parseLong(v);
-                    case "--json" -> json = Path.of(v);
-                    default -> usage("unknown option " + a);
-                }
-            } catch (NumberFormatException e) {
-                usage(a + ": not a number: " + v);
-            }
-        }
-        if (!Credit.NAMES.contains(credit)) usage("--credit: expected one of " + String.join(", ", Credit.NAMES) + ", got " + credit);
-        if (warmup < 0) usage("--warmup must be >= 0");
-        if (d % heads != 0) usage("--d " + d + " is not a multiple of --heads " + heads);
-        if (promptMax < promptMin || genMax < genMin) usage("need --prompt-min <= --prompt-max and --gen-min <= --gen-max");
-        if (promptMax + genMax > positions) usage("--prompt-max + --gen-max (" + (promptMax + genMax) + ") exceed --positions " + positions);
-        if (batch % miniBatch != 0) usage("--minibatch " + miniBatch + " must divide --batch " + batch);
-        return new Options(device, tf32, layers, d, heads, vocab, positions, batch, promptMin, promptMax, genMin, genMax, epochs,
-                miniBatch, credit, beta, warmup, steps, seed, json);
-    }
-
-    private static int positive(String option, String v) {
-        int n = Integer.parseInt(v);
-        if (n < 1) usage(option + " must be >= 1, got " + n);
-        return n;
-    }
-
-    private static void usage(String problem) {
-        System.err.println("PpoStepBenchmark: " + problem + "\n" + USAGE);
-        System.exit(64);
+    /**
+     * Parses and checks args; a usage error is a {@link ParameterException} naming the option. With
+     * {@code --help} the values are left unchecked: the caller prints the usage.
+     */
+    static CommandLine parse(String... args) {
+        Options o = new Options();
+        CommandLine cli = new CommandLine(o);
+        cli.parseArgs(args);
+        if (o.help) return cli;
+        TrainStepBenchmark.Usage check = new TrainStepBenchmark.Usage(cli);
+        check.positive("--layers", o.layers);
+        check.positive("--d", o.d);
+        check.positive("--heads", o.heads);
+        check.positive("--vocab", o.vocab);
+        check.positive("--positions", o.positions);
+        check.positive("--batch", o.batch);
+        check.positive("--prompt-min", o.promptMin);
+        check.positive("--prompt-max", o.promptMax);
+        check.positive("--gen-min", o.genMin);
+        check.positive("--gen-max", o.genMax);
+        check.positive("--epochs", o.epochs);
+        check.positive("--minibatch", o.miniBatch);
+        check.positive("--steps", o.steps);
+        check.require(o.warmup >= 0, "--warmup must be >= 0, got " + o.warmup);
+        check.require(Credit.NAMES.contains(o.credit), "--credit: expected one of " + String.join(", ", Credit.NAMES) + ", got " + o.credit);
+        check.require(o.d % o.heads == 0, "--d " + o.d + " is not a multiple of --heads " + o.heads);
+        check.require(o.promptMax >= o.promptMin && o.genMax >= o.genMin, "need --prompt-min <= --prompt-max and --gen-min <= --gen-max");
+        check.require(o.promptMax + o.genMax <= o.positions,
+                "--prompt-max + --gen-max (" + (o.promptMax + o.genMax) + ") exceed --positions " + o.positions);
+        check.require(o.batch % o.miniBatch == 0, "--minibatch " + o.miniBatch + " must divide --batch " + o.batch);
+        return cli;
     }
 }

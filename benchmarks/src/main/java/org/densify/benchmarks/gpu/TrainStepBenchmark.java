@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.AdamW;
@@ -17,6 +18,10 @@ import org.densify.core.model.Gpt2Model;
 import org.densify.core.model.Outputs;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelKind;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 
 /**
  * One GPT-2 training step, timed end to end on a device, the same work as
@@ -38,20 +43,58 @@ import org.densify.loaders.model.ModelKind;
  */
 public final class TrainStepBenchmark {
 
-    private record Options(String device, boolean tf32, String model, int batch, int seq, int warmup, int steps,
-                           String work, int rewardBatch, int[] rewardSeqs, int rewardReps, long seed, Path json) {}
+    /** The options; {@link #parse} fills and checks them. */
+    @Command(name = "TrainStepBenchmark", sortOptions = false, sortSynopsis = false, usageHelpAutoWidth = true,
+            description = "One GPT-2 training step (and optionally the reward pass's capture overhead), timed on a device.")
+    static final class Options {
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Print this help and exit.")
+        boolean help;
 
-    private static final String USAGE = """
-            usage: TrainStepBenchmark [--device cuda|cpu|auto] [--tf32] [--model gpt2|tiny] [--batch B] [--seq T]
-                                      [--warmup N] [--steps N] [--work train|reward|all] [--reward-batch B]
-                                      [--reward-seqs T1,T2] [--reward-reps N] [--seed S] [--json FILE]
-              defaults: --device cuda --model gpt2 --batch 8 --seq 1024 --warmup 3 --steps 10 --work train
-                        --reward-batch 16 --reward-seqs 24,512 --reward-reps 20
-              --tf32 sets -Ddensify.cuda.tf32=true before the backend starts (cuBLAS TF32 tensor-op math)
-              --model tiny: 2 layers, d 128, 4 heads, vocab 2048 (a CPU smoke run)""";
+        @Option(names = "--device", defaultValue = "cuda", paramLabel = "cuda|cpu|auto", description = "The backend (default: ${DEFAULT-VALUE}).")
+        String device;
+
+        @Option(names = "--tf32", description = "Set -Ddensify.cuda.tf32=true before the backend starts (cuBLAS TF32 tensor-op math).")
+        boolean tf32;
+
+        @Option(names = "--model", defaultValue = "gpt2", paramLabel = "gpt2|tiny",
+                description = "gpt2: 124M (12 layers, d 768, 12 heads, vocab 50257); tiny: 2 layers, d 128, 4 heads, vocab 2048, "
+                        + "a CPU smoke run (default: ${DEFAULT-VALUE}).")
+        String model;
+
+        @Option(names = "--batch", defaultValue = "8", paramLabel = "B", description = "Training sequences per step (default: ${DEFAULT-VALUE}).")
+        int batch;
+
+        @Option(names = "--seq", defaultValue = "1024", paramLabel = "T", description = "Training tokens per sequence, 2..1024 (default: ${DEFAULT-VALUE}).")
+        int seq;
+
+        @Option(names = "--warmup", defaultValue = "3", paramLabel = "N", description = "Untimed training steps first (default: ${DEFAULT-VALUE}).")
+        int warmup;
+
+        @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed training steps (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--work", defaultValue = "train", paramLabel = "train|reward|all", description = "What to time (default: ${DEFAULT-VALUE}).")
+        String work;
+
+        @Option(names = "--reward-batch", defaultValue = "16", paramLabel = "B", description = "Reward-pass sequences (default: ${DEFAULT-VALUE}).")
+        int rewardBatch;
+
+        @Option(names = "--reward-seqs", defaultValue = "24,512", split = "\\s*,\\s*", splitSynopsisLabel = ",", paramLabel = "T",
+                description = "Reward-pass lengths, each 1..1024 (default: ${DEFAULT-VALUE}).")
+        int[] rewardSeqs;
+
+        @Option(names = "--reward-reps", defaultValue = "20", paramLabel = "N", description = "Timed reward passes per length (default: ${DEFAULT-VALUE}).")
+        int rewardReps;
+
+        @Option(names = "--seed", defaultValue = "1234", paramLabel = "S", description = "Seed of the weights and tokens (default: ${DEFAULT-VALUE}).")
+        long seed;
+
+        @Option(names = "--json", paramLabel = "FILE", description = "Also write the figures to FILE as JSON.")
+        Path json;
+    }
 
     public static void main(String[] args) throws IOException {
-        Options o = parse(args);
+        Options o = parseOrExit(TrainStepBenchmark::parse, args);
         if (o.tf32) System.setProperty("densify.cuda.tf32", "true");
         Backend backend;
         try {
@@ -173,61 +216,58 @@ public final class TrainStepBenchmark {
         return b.append(']').toString();
     }
 
-    private static Options parse(String[] args) {
-        String device = "cuda", model = "gpt2", work = "train";
-        boolean tf32 = false;
-        int batch = 8, seq = 1024, warmup = 3, steps = 10, rewardBatch = 16, rewardReps = 20;
-        int[] rewardSeqs = {24, 512};
-        long seed = 1234;
-        Path json = null;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--tf32")) {
-                tf32 = true;
-                continue;
-            }
-            if (a.equals("--help") || a.equals("-h")) {
-                System.out.println(USAGE);
+    /**
+     * Parses and checks args; a usage error is a {@link ParameterException} naming the option. With
+     * {@code --help} the values are left unchecked: the caller prints the usage.
+     */
+    static CommandLine parse(String... args) {
+        Options o = new Options();
+        CommandLine cli = new CommandLine(o);
+        cli.parseArgs(args);
+        if (o.help) return cli;
+        Usage check = new Usage(cli);
+        check.require(List.of("gpt2", "tiny").contains(o.model), "--model: expected gpt2 or tiny, got " + o.model);
+        check.require(List.of("train", "reward", "all").contains(o.work), "--work: expected train, reward or all, got " + o.work);
+        check.positive("--batch", o.batch);
+        check.require(o.seq >= 2 && o.seq <= 1024, "--seq must be within [2, 1024] (n_positions 1024; the loss needs two tokens), got " + o.seq);
+        check.require(o.warmup >= 0, "--warmup must be >= 0, got " + o.warmup);
+        check.positive("--steps", o.steps);
+        check.positive("--reward-batch", o.rewardBatch);
+        for (int t : o.rewardSeqs) {
+            check.positive("--reward-seqs", t);
+            check.require(t <= 1024, "--reward-seqs: " + t + " exceeds n_positions 1024");
+        }
+        check.positive("--reward-reps", o.rewardReps);
+        return cli;
+    }
+
+    /** The checks of parsed options: a failed one is a usage error, as a malformed value is to picocli. */
+    record Usage(CommandLine cli) {
+        void require(boolean ok, String problem) {
+            if (!ok) throw new ParameterException(cli, problem);
+        }
+
+        void positive(String option, long n) {
+            require(n >= 1, option + " must be >= 1, got " + n);
+        }
+    }
+
+    /**
+     * The options {@code parse} makes of args, for a main: {@code --help} prints the usage and exits 0;
+     * a usage error prints one line and exits 64 (EX_USAGE).
+     */
+    static <T> T parseOrExit(Function<String[], CommandLine> parse, String[] args) {
+        try {
+            CommandLine cli = parse.apply(args);
+            if (cli.isUsageHelpRequested()) {
+                cli.usage(System.out);
                 System.exit(0);
             }
-            if (i + 1 >= args.length) usage("option " + a + " needs a value");
-            String v = args[++i];
-            try {
-                switch (a) {
-                    case "--device" -> device = v;
-                    case "--model" -> model = v;
-                    case "--work" -> work = v;
-                    case "--batch" -> batch = positive(a, v);
-                    case "--seq" -> seq = positive(a, v);
-                    case "--warmup" -> warmup = Integer.parseInt(v);
-                    case "--steps" -> steps = positive(a, v);
-                    case "--reward-batch" -> rewardBatch = positive(a, v);
-                    case "--reward-seqs" -> rewardSeqs = Arrays.stream(v.split(",")).mapToInt(t -> positive(a, t.trim())).toArray();
-                    case "--reward-reps" -> rewardReps = positive(a, v);
-                    case "--seed" -> seed = Long.parseLong(v);
-                    case "--json" -> json = Path.of(v);
-                    default -> usage("unknown option " + a);
-                }
-            } catch (NumberFormatException e) {
-                usage(a + ": not a number: " + v);
-            }
+            return cli.getCommand();
+        } catch (ParameterException e) {
+            System.err.println(e.getCommandLine().getCommandName() + ": " + e.getMessage() + " (try --help)");
+            System.exit(64);
+            throw e; // not reached
         }
-        if (!List.of("train", "reward", "all").contains(work)) usage("--work: expected train, reward or all, got " + work);
-        if (!List.of("gpt2", "tiny").contains(model)) usage("--model: expected gpt2 or tiny, got " + model);
-        if (warmup < 0) usage("--warmup must be >= 0");
-        if (seq < 2 || seq > 1024) usage("--seq must be within [2, 1024] (n_positions 1024; the loss needs two tokens)");
-        for (int t : rewardSeqs) if (t > 1024) usage("--reward-seqs: " + t + " exceeds n_positions 1024");
-        return new Options(device, tf32, model, batch, seq, warmup, steps, work, rewardBatch, rewardSeqs, rewardReps, seed, json);
-    }
-
-    private static int positive(String option, String v) {
-        int n = Integer.parseInt(v);
-        if (n < 1) usage(option + " must be >= 1, got " + n);
-        return n;
-    }
-
-    private static void usage(String problem) {
-        System.err.println("TrainStepBenchmark: " + problem + "\n" + USAGE);
-        System.exit(64);
     }
 }

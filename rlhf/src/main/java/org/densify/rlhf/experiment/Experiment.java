@@ -314,15 +314,16 @@ public final class Experiment {
                 throw new IllegalStateException(log + " holds " + records.size() + " of " + config.steps()
                         + " steps though its run ended; delete " + c.dir() + " to redo that run");
             }
-            double[] reward = new double[config.steps()], kl = new double[config.steps()];
+            double[] reward = new double[config.steps()], kl = new double[config.steps()], length = new double[config.steps()];
             double seconds = 0;
             for (int s = 0; s < reward.length; s++) {
                 JsonNode r = records.get(s);
                 reward[s] = number(r, "reward_mean", log);
                 kl[s] = number(r, "kl", log);
+                length[s] = number(r, "response_length", log);
                 seconds += r.path("seconds").asDouble(0);
             }
-            byGroup.computeIfAbsent(c.group(), g -> new ArrayList<>()).add(new ExperimentStats.RunCurve(c.group(), c.seed(), reward, kl, seconds));
+            byGroup.computeIfAbsent(c.group(), g -> new ArrayList<>()).add(new ExperimentStats.RunCurve(c.group(), c.seed(), reward, kl, length, seconds));
         }
         List<ExperimentStats.Group> groups = new ArrayList<>();
         byGroup.forEach((g, runs) -> groups.add(ExperimentStats.group(g, runs)));

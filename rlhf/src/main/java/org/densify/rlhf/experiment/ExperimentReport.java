@@ -81,13 +81,17 @@ public final class ExperimentReport {
         return b.toString();
     }
 
-    /** One line per run: its reward and KL at the last step and its mean reward over all steps. */
+    /**
+     * One line per run: its reward and KL at the last step, its mean reward over all steps, and the
+     * mean reward of its first and last window of steps and of its best window (see {@link ExperimentStats#window}).
+     */
     String runsCsv() {
-        StringBuilder b = new StringBuilder("group,seed,final_reward,mean_reward,final_kl\n");
+        StringBuilder b = new StringBuilder("group,seed,final_reward,mean_reward,final_kl,start_reward,end_reward,peak_reward,start_length,end_length\n");
         for (Group g : groups) {
             for (ExperimentStats.RunCurve r : g.runs()) {
-                b.append(String.format(Locale.ROOT, "%s,%d,%.8g,%.8g,%.8g%n", g.name(), r.seed(), r.reward()[r.steps() - 1], r.meanReward(),
-                        r.kl()[r.steps() - 1]));
+                double[] length = r.startAndEndLength();
+                b.append(String.format(Locale.ROOT, "%s,%d,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g%n", g.name(), r.seed(), r.reward()[r.steps() - 1],
+                        r.meanReward(), r.kl()[r.steps() - 1], r.startReward(), r.endReward(), r.peakReward(), length[0], length[1]));
             }
         }
         return b.toString();
@@ -125,6 +129,38 @@ public final class ExperimentReport {
                     spread ? fmt(2 * ExperimentStats.standardError(means)) : "—", firstAbove(g), fmt(ExperimentStats.mean(g.finalKls())), paper(g)));
         }
         return b.toString().stripTrailing();
+    }
+
+    /**
+     * Per group: how many runs end below where they began, how far runs fall from their best
+     * window, and the completion length at the start and the end (a run that learns to stop early,
+     * or to ramble, shows there).
+     */
+    public String stabilityTable() {
+        int w = ExperimentStats.window(config.steps());
+        StringBuilder b = new StringBuilder();
+        b.append(String.format(Locale.ROOT, "| group | runs ending below their start | start → end reward (mean of %d steps; mean over seeds) "
+                + "| fall from the best %d steps to the last %d (mean; largest, seed) | completion length, first → last %d steps |%n", w, w, w, w));
+        b.append("| --- | ---: | ---: | ---: | ---: |\n");
+        for (Group g : groups) {
+            List<ExperimentStats.RunCurve> runs = g.runs();
+            List<String> below = runs.stream().filter(ExperimentStats.RunCurve::endsBelowStart).map(r -> "seed " + r.seed()).toList();
+            double[] fall = runs.stream().mapToDouble(r -> r.peakReward() - r.endReward()).toArray();
+            int worst = 0;
+            for (int i = 1; i < fall.length; i++) if (fall[i] > fall[worst]) worst = i;
+            b.append(String.format(Locale.ROOT, "| %s | %d of %d%s | %s → %s | %s; %s (seed %d) | %s → %s |%n", g.name(), below.size(), runs.size(),
+                    below.isEmpty() ? "" : " (" + String.join(", ", below) + ")",
+                    fmt(ExperimentStats.mean(runs.stream().mapToDouble(ExperimentStats.RunCurve::startReward).toArray())),
+                    fmt(ExperimentStats.mean(runs.stream().mapToDouble(ExperimentStats.RunCurve::endReward).toArray())),
+                    fmt(ExperimentStats.mean(fall)), fmt(fall[worst]), runs.get(worst).seed(),
+                    fmtLength(ExperimentStats.mean(runs.stream().mapToDouble(r -> r.startAndEndLength()[0]).toArray())),
+                    fmtLength(ExperimentStats.mean(runs.stream().mapToDouble(r -> r.startAndEndLength()[1]).toArray()))));
+        }
+        return b.toString().stripTrailing();
+    }
+
+    private static String fmtLength(double tokens) {
+        return String.format(Locale.ROOT, "%.1f", tokens);
     }
 
     /** The paper's figures for a group run in the paper's setting (prompts 2-8, completions 8-16 tokens), else a dash. */
@@ -186,6 +222,11 @@ public final class ExperimentReport {
 
         b.append("## Results\n\n").append(table()).append("\n\n");
         b.append("![reward against step](reward.png)\n\n![final KL against final reward](kl_reward.png)\n\n");
+        int w = ExperimentStats.window(config.steps());
+        b.append("## Stability\n\n");
+        b.append(String.format(Locale.ROOT, "Each run's start, end and best are the mean reward of its first %d steps, its last %d steps and its best %d "
+                + "consecutive steps. A run that ends below its start has lost more than it learnt: the plainest sign of a collapse.%n%n", w, w, w));
+        b.append(stabilityTable()).append("\n\n");
         b.append("## Comparisons\n\n");
         for (String fact : facts()) b.append("- ").append(fact).append('\n');
         b.append('\n');

@@ -17,9 +17,10 @@ public final class ExperimentStats {
      *
      * @param reward  batch mean reward per step: [steps], index i is step i + 1
      * @param kl      mean KL per step: [steps]
+     * @param length  mean completion length (new tokens) per step: [steps]
      * @param seconds PPO time summed over its steps
      */
-    public record RunCurve(String group, long seed, double[] reward, double[] kl, double seconds) {
+    public record RunCurve(String group, long seed, double[] reward, double[] kl, double[] length, double seconds) {
         public int steps() {
             return reward.length;
         }
@@ -27,6 +28,53 @@ public final class ExperimentStats {
         public double meanReward() {
             return mean(reward);
         }
+
+        /** Mean reward of the first {@link #window} steps. */
+        public double startReward() {
+            return windowMean(reward, 0, window(steps()));
+        }
+
+        /** Mean reward of the last {@link #window} steps. */
+        public double endReward() {
+            return windowMean(reward, steps() - window(steps()), window(steps()));
+        }
+
+        /** The highest mean reward of any {@link #window} consecutive steps. */
+        public double peakReward() {
+            int w = window(steps());
+            double peak = Double.NEGATIVE_INFINITY;
+            for (int from = 0; from + w <= steps(); from++) peak = Math.max(peak, windowMean(reward, from, w));
+            return peak;
+        }
+
+        /**
+         * Whether the run ends below where it began: its last window's mean reward under its first's.
+         * PPO that has learnt anything ends above its start, so this is the plainest sign of a run that
+         * collapsed (the paper's sparse runs with long completions fell back below their start).
+         */
+        public boolean endsBelowStart() {
+            return endReward() < startReward();
+        }
+
+        /** Mean completion length over the first and the last window: [2]. */
+        public double[] startAndEndLength() {
+            int w = window(steps());
+            return new double[]{windowMean(length, 0, w), windowMean(length, steps() - w, w)};
+        }
+    }
+
+    /**
+     * The number of steps that a run's start, end and peak are averaged over: batch means jump from
+     * step to step, so one step says little. A fifth of the run, at least 1 and at most 10 steps.
+     */
+    public static int window(int steps) {
+        return Math.max(1, Math.min(10, steps / 5));
+    }
+
+    private static double windowMean(double[] v, int from, int w) {
+        double sum = 0;
+        for (int i = from; i < from + w; i++) sum += v[i];
+        return sum / w;
     }
 
     /**

@@ -15,7 +15,7 @@ class ExperimentStatsTest {
     static final double EPS = 1e-12;
 
     static RunCurve run(String group, long seed, double[] reward, double[] kl) {
-        return new RunCurve(group, seed, reward, kl, 1.0);
+        return new RunCurve(group, seed, reward, kl, new double[reward.length], 1.0);
     }
 
     /** Three seeds, four steps: per-step means 2, 2, 4, 6 with stds 1, 0, 1, 2. */
@@ -73,6 +73,36 @@ class ExperimentStatsTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ExperimentStats.group("g", List.of(
                 run("g", 0, new double[]{1, 2}, new double[]{0, 0}), run("g", 1, new double[]{1}, new double[]{0}))));
         assertTrue(e.getMessage().contains("seed 1"), e.getMessage());
+    }
+
+    @Test
+    void startEndPeakAndCollapseOverWindowsOfAFifthOfTheRun() {
+        assertEquals(1, ExperimentStats.window(4));
+        assertEquals(2, ExperimentStats.window(10));
+        assertEquals(10, ExperimentStats.window(100));
+        assertEquals(10, ExperimentStats.window(150), "at most 10 steps");
+        // 10 steps, window 2: start (0 + 1) / 2, end (2 + 1) / 2, best window steps 5-6: (6 + 5) / 2
+        double[] rises = {0, 1, 2, 3, 6, 5, 4, 3, 2, 1};
+        double[] length = {8, 8, 9, 9, 10, 10, 12, 12, 14, 16};
+        RunCurve r = new RunCurve("sparse", 3, rises, new double[10], length, 1);
+        assertEquals(0.5, r.startReward(), EPS);
+        assertEquals(1.5, r.endReward(), EPS);
+        assertEquals(5.5, r.peakReward(), EPS);
+        assertTrue(!r.endsBelowStart(), "ends at 1.5, above its start 0.5");
+        assertArrayEquals(new double[]{8, 15}, r.startAndEndLength(), EPS);
+        RunCurve fell = new RunCurve("sparse", 4, new double[]{2, 1, 3, 4, 5, 4, 3, 2, 1, 0.5}, new double[10], length, 1);
+        assertTrue(fell.endsBelowStart(), "ends at 0.75, below its start 1.5");
+        assertEquals(4.5 - 0.75, fell.peakReward() - fell.endReward(), EPS);
+
+        ExperimentConfig config = ExperimentConfig.parse("""
+                {"name": "len", "models": {"policy": "p", "reward_model": "r"}, "methods": ["sparse"], "seeds": [3, 4], "steps": 10}""", "len.json");
+        ExperimentReport report = new ExperimentReport(config, List.of(ExperimentStats.group("sparse", List.of(r, fell))), "hand-made",
+                new ExperimentReport.Execution("cpu", 1, 2, 2, 0, 1));
+        // start (0.5 + 1.5) / 2, end (1.5 + 0.75) / 2; falls 4 and 3.75; lengths 8 -> 15
+        assertTrue(report.stabilityTable().contains("| sparse | 1 of 2 (seed 4) | 1.000 → 1.125 | 3.875; 4.000 (seed 3) | 8.0 → 15.0 |"),
+                report.stabilityTable());
+        assertTrue(report.runsCsv().contains("sparse,4,0.50000000,2.5500000,0.0000000,1.5000000,0.75000000,4.5000000,8.0000000,15.000000"),
+                report.runsCsv());
     }
 
     /** The report's table and comparisons, from the same hand-made groups. */

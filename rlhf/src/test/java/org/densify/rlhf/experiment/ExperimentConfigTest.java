@@ -61,7 +61,7 @@ class ExperimentConfigTest {
 
     @Test
     void theImdbRewardModelStudiesChangeOnlyTheRewardModel() throws IOException {
-        for (String[] pair : new String[][]{{"study1-credit-imdb-rm", "study1-credit"}, {"study3-length-imdb-rm", "study3-length"}}) {
+        for (String[] pair : new String[][]{{"study1-credit-imdb-rm", "study1-credit"}, {"study2-beta-imdb-rm", "study2-beta"}, {"study3-length-imdb-rm", "study3-length"}}) {
             ExperimentConfig imdb = shipped(pair[0]), demo = shipped(pair[1]);
             assertEquals(new ExperimentConfig.FolderModels(Path.of("work/demo/policy/model"), Path.of("work/rm-imdb"), "sample"),
                     imdb.models(), pair[0]);

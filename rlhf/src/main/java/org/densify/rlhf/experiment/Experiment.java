@@ -44,6 +44,8 @@ import org.densify.rlhf.pretrain.Checkpoints;
 public final class Experiment {
     public static final String CONFIG_FILE = "config.json";
     public static final String DEVICE_FILE = "device.txt";
+    /** One JSON line per invocation that reached the report: runs run and skipped, wall seconds. */
+    public static final String INVOCATIONS_FILE = "invocations.jsonl";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
@@ -120,8 +122,10 @@ public final class Experiment {
 
             List<ExperimentStats.Group> groups = groups(cells);
             double seconds = (System.nanoTime() - began) / 1e9;
+            List<JsonNode> invocations = recordInvocation(pending.size(), skipped, seconds);
+            double allSeconds = invocations.stream().mapToDouble(r -> r.path("seconds").asDouble(0)).sum();
             ExperimentReport report = new ExperimentReport(config, groups, models.description(),
-                    new ExperimentReport.Execution(backendName, parallel, threads, pending.size(), skipped, seconds));
+                    new ExperimentReport.Execution(backendName, parallel, threads, pending.size(), skipped, seconds, invocations.size(), allSeconds));
             report.write(dir);
             out.println();
             out.println(report.table());
@@ -301,6 +305,22 @@ public final class Experiment {
             if (r == null || r.path("step").asInt(-1) != records.size() + 1) break;
             records.add(r);
         }
+        return records;
+    }
+
+    /** Appends this invocation to {@link #INVOCATIONS_FILE} (rewritten atomically) and returns every record in it. */
+    private List<JsonNode> recordInvocation(int ran, int skipped, double seconds) throws IOException {
+        Path file = dir.resolve(INVOCATIONS_FILE);
+        List<JsonNode> records = new ArrayList<>();
+        if (Files.exists(file)) {
+            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+                if (!line.isBlank()) records.add(JSON.readTree(line));
+            }
+        }
+        records.add(JSON.createObjectNode().put("ran", ran).put("skipped", skipped).put("seconds", seconds));
+        StringBuilder text = new StringBuilder();
+        for (JsonNode r : records) text.append(JSON.writeValueAsString(r)).append('\n');
+        AtomicFiles.write(file, text.toString().getBytes(StandardCharsets.UTF_8));
         return records;
     }
 

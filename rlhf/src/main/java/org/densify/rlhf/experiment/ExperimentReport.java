@@ -37,8 +37,18 @@ import org.jfree.data.xy.YIntervalSeriesCollection;
  */
 public final class ExperimentReport {
 
-    /** How this invocation ran: backend, cells at once, threads per cell, cells run and skipped, wall seconds. */
-    public record Execution(String backend, int parallel, int threadsPerRun, int ran, int skipped, double seconds) {}
+    /**
+     * How this invocation ran: backend, cells at once, threads per cell, cells run and skipped, wall
+     * seconds; and the wall seconds of every invocation on the folder (this one included), so that a
+     * study resumed after a crash still reports the time it took.
+     */
+    public record Execution(String backend, int parallel, int threadsPerRun, int ran, int skipped, double seconds,
+                            int invocations, double secondsOfAllInvocations) {
+        /** The only invocation. */
+        public Execution(String backend, int parallel, int threadsPerRun, int ran, int skipped, double seconds) {
+            this(backend, parallel, threadsPerRun, ran, skipped, seconds, 1, seconds);
+        }
+    }
 
     private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0x9467bd),
             new Color(0xff7f0e), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f), new Color(0xbcbd22), new Color(0x17becf)};
@@ -210,10 +220,12 @@ public final class ExperimentReport {
                         groups.stream().mapToInt(g -> g.runs().size()).sum()));
         double ppoSeconds = groups.stream().flatMap(g -> g.runs().stream()).mapToDouble(ExperimentStats.RunCurve::seconds).sum();
         long stepCount = groups.stream().mapToLong(g -> (long) g.runs().size() * g.steps()).sum();
+        String allInvocations = execution.invocations() < 2 ? "" : String.format(Locale.ROOT, "; of all %d invocations on this folder (%s): %s",
+                execution.invocations(), Experiment.INVOCATIONS_FILE, duration(execution.secondsOfAllInvocations()));
         b.append(String.format(Locale.ROOT, "- Device %s, %d run%s at a time with %d thread%s each. Wall time of this invocation: %s (%d runs run or resumed, "
-                        + "%d finished before). PPO time summed over all runs: %s, %.2f s per step.%n", execution.backend(), execution.parallel(),
+                        + "%d finished before)%s. PPO time summed over all runs: %s, %.2f s per step.%n", execution.backend(), execution.parallel(),
                 execution.parallel() == 1 ? "" : "s", execution.threadsPerRun(), execution.threadsPerRun() == 1 ? "" : "s", duration(execution.seconds()),
-                execution.ran(), execution.skipped(), duration(ppoSeconds), ppoSeconds / Math.max(1, stepCount)));
+                execution.ran(), execution.skipped(), allInvocations, duration(ppoSeconds), ppoSeconds / Math.max(1, stepCount)));
         b.append("- The reward is the batch mean of the reward model's score at each step. \"mean ± std\" is over seeds; \"2 SE\" is twice the "
                 + "standard error over seeds (std / sqrt(seeds)) of each run's mean over all steps. The first-step column uses the "
                 + "seed-averaged curve and compares it with the best seed-averaged batch mean of sparse")

@@ -164,6 +164,13 @@ class ExperimentCommandTest {
             assertEquals(times.get(i), Files.getLastModifiedTime(log), CELLS.get(i) + "'s log was not rewritten");
         }
         assertArrayEquals(summary, Files.readAllBytes(baseline.resolve("summary.csv")));
+        List<String> invocations = Files.readAllLines(baseline.resolve("invocations.jsonl"));
+        assertTrue(invocations.size() >= 2, "every invocation is recorded: " + invocations);
+        assertTrue(invocations.getFirst().startsWith("{\"ran\":4,\"skipped\":0,"), invocations.getFirst());
+        assertTrue(invocations.getLast().startsWith("{\"ran\":0,\"skipped\":4,"), invocations.getLast());
+        String report = Files.readString(baseline.resolve("report.md"));
+        assertTrue(report.contains("(0 runs run or resumed, 4 finished before); of all " + invocations.size() + " invocations on this folder (invocations.jsonl): "),
+                report);
     }
 
     @Test

@@ -130,7 +130,7 @@ public final class Experiment {
             out.println();
             out.println(report.table());
             out.println();
-            out.printf(Locale.ROOT, "report: %s  (summary.csv, runs.csv, reward.png, kl_reward.png beside it; %.0f s)%n", dir.resolve("report.md"), seconds);
+            out.printf(Locale.ROOT, "report: %s  (summary.csv, runs.csv, reward.png, kl_reward.png, length.png beside it; %.0f s)%n", dir.resolve("report.md"), seconds);
             out.flush();
             return new Result(groups, report, pending.size(), skipped, seconds);
         } finally {

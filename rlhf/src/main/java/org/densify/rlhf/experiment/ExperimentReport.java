@@ -30,10 +30,11 @@ import org.jfree.data.xy.YIntervalSeriesCollection;
 
 /**
  * A study's outputs: {@code summary.csv} (per group and step: mean and std over seeds of the batch
- * mean reward, mean KL), {@code runs.csv} (per run: final and mean reward, final KL), {@code
- * reward.png} (mean curve with a ±1 std band per group), {@code kl_reward.png} (final KL against final
- * reward, one point per run) and {@code report.md} (settings, the table, the paper's numbers and the
- * plain comparisons the numbers support).
+ * mean reward, mean KL, mean completion length), {@code runs.csv} (per run: final and mean reward,
+ * final KL, start / end / peak reward and start / end length), {@code reward.png} (mean curve with a
+ * ±1 std band per group), {@code kl_reward.png} (final KL against final reward, one point per run),
+ * {@code length.png} (mean completion length per group) and {@code report.md} (settings, the table,
+ * the paper's numbers, the stability table and the plain comparisons the numbers support).
  */
 public final class ExperimentReport {
 
@@ -73,19 +74,23 @@ public final class ExperimentReport {
         AtomicFiles.write(dir.resolve("runs.csv"), runsCsv().getBytes(StandardCharsets.UTF_8));
         AtomicFiles.write(dir.resolve("reward.png"), rewardChart());
         AtomicFiles.write(dir.resolve("kl_reward.png"), klRewardChart());
+        AtomicFiles.write(dir.resolve("length.png"), lengthChart());
         AtomicFiles.write(dir.resolve("report.md"), markdown().getBytes(StandardCharsets.UTF_8));
     }
 
     // ---- CSV -----------------------------------------------------------------------------------
 
-    /** group, method, sweep value, step, seeds, then the mean and std over seeds of the batch mean reward and the mean KL. */
+    /**
+     * group, method, sweep value, step, seeds, then over seeds: the mean and std of the batch mean
+     * reward, the mean KL and the mean completion length.
+     */
     String summaryCsv() {
-        StringBuilder b = new StringBuilder("group,method,sweep,step,seeds,reward_mean,reward_std,kl_mean\n");
+        StringBuilder b = new StringBuilder("group,method,sweep,step,seeds,reward_mean,reward_std,kl_mean,length_mean\n");
         for (Group g : groups) {
             Cell c = cellOf.get(g.name());
             for (int s = 0; s < g.steps(); s++) {
-                b.append(String.format(Locale.ROOT, "%s,%s,%s,%d,%d,%.8g,%.8g,%.8g%n", g.name(), c.method(), c.point() == null ? "" : c.point().label(),
-                        s + 1, g.runs().size(), g.rewardMean()[s], g.rewardStd()[s], g.klMean()[s]));
+                b.append(String.format(Locale.ROOT, "%s,%s,%s,%d,%d,%.8g,%.8g,%.8g,%.8g%n", g.name(), c.method(), c.point() == null ? "" : c.point().label(),
+                        s + 1, g.runs().size(), g.rewardMean()[s], g.rewardStd()[s], g.klMean()[s], g.lengthMean()[s]));
             }
         }
         return b.toString();
@@ -239,6 +244,7 @@ public final class ExperimentReport {
         b.append(String.format(Locale.ROOT, "Each run's start, end and best are the mean reward of its first %d steps, its last %d steps and its best %d "
                 + "consecutive steps. A run that ends below its start has lost more than it learnt: the plainest sign of a collapse.%n%n", w, w, w));
         b.append(stabilityTable()).append("\n\n");
+        b.append("![completion length against step](length.png)\n\n");
         b.append("## Comparisons\n\n");
         for (String fact : facts()) b.append("- ").append(fact).append('\n');
         b.append('\n');
@@ -332,6 +338,26 @@ public final class ExperimentReport {
         NumberAxis y = new NumberAxis("batch mean reward (mean ± 1 std over " + config.seeds().size() + " seeds)");
         y.setAutoRangeIncludesZero(false);
         return png(new XYPlot(data, x, y, renderer), config.name() + ": reward against PPO step");
+    }
+
+    /** Mean completion length against step, one line per group (mean over seeds). */
+    byte[] lengthChart() throws IOException {
+        XYSeriesCollection data = new XYSeriesCollection();
+        for (Group g : groups) {
+            XYSeries s = new XYSeries(g.name());
+            for (int i = 0; i < g.steps(); i++) s.add(i + 1, g.lengthMean()[i]);
+            data.addSeries(s);
+        }
+        XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, false);
+        for (int i = 0; i < groups.size(); i++) {
+            renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+            renderer.setSeriesStroke(i, new BasicStroke(2f));
+        }
+        NumberAxis x = new NumberAxis("PPO step");
+        x.setStandardTickUnits(NumberAxis.createIntegerTickUnits());
+        x.setAutoRangeIncludesZero(false);
+        NumberAxis y = new NumberAxis("mean completion length, tokens (mean over " + config.seeds().size() + " seeds)");
+        return png(new XYPlot(data, x, y, renderer), config.name() + ": completion length against PPO step");
     }
 
     /** Final KL against final reward, one point per run, coloured by group. */

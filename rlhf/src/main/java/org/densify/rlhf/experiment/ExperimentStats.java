@@ -83,9 +83,10 @@ public final class ExperimentStats {
      * @param rewardMean  per step: [steps], mean over seeds of the batch mean reward
      * @param rewardStd   per step: [steps], their standard deviation
      * @param klMean      per step: [steps], mean over seeds of the KL
+     * @param lengthMean  per step: [steps], mean over seeds of the mean completion length
      * @param runs        the group's runs, in seed order
      */
-    public record Group(String name, List<RunCurve> runs, double[] rewardMean, double[] rewardStd, double[] klMean) {
+    public record Group(String name, List<RunCurve> runs, double[] rewardMean, double[] rewardStd, double[] klMean, double[] lengthMean) {
         public int steps() {
             return rewardMean.length;
         }
@@ -125,22 +126,24 @@ public final class ExperimentStats {
         if (runs.isEmpty()) throw new IllegalArgumentException(name + ": a group needs at least one run");
         int steps = runs.getFirst().steps();
         for (RunCurve r : runs) {
-            if (r.steps() != steps || r.kl().length != steps) {
+            if (r.steps() != steps || r.kl().length != steps || r.length().length != steps) {
                 throw new IllegalArgumentException(name + ": seed " + r.seed() + " has " + r.steps() + " steps, seed " + runs.getFirst().seed() + " has " + steps);
             }
         }
-        double[] mean = new double[steps], std = new double[steps], kl = new double[steps];
-        double[] column = new double[runs.size()], klColumn = new double[runs.size()];
+        double[] mean = new double[steps], std = new double[steps], kl = new double[steps], length = new double[steps];
+        double[] column = new double[runs.size()], klColumn = new double[runs.size()], lengthColumn = new double[runs.size()];
         for (int s = 0; s < steps; s++) {
             for (int r = 0; r < runs.size(); r++) {
                 column[r] = runs.get(r).reward()[s];
                 klColumn[r] = runs.get(r).kl()[s];
+                lengthColumn[r] = runs.get(r).length()[s];
             }
             mean[s] = mean(column);
             std[s] = std(column);
             kl[s] = mean(klColumn);
+            length[s] = mean(lengthColumn);
         }
-        return new Group(name, List.copyOf(runs), mean, std, kl);
+        return new Group(name, List.copyOf(runs), mean, std, kl, length);
     }
 
     public static double mean(double[] v) {

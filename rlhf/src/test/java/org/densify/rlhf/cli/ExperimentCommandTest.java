@@ -106,20 +106,21 @@ class ExperimentCommandTest {
             assertEquals(3, log.size(), cell);
             assertEquals(3, JSON.readTree(log.getLast()).get("step").intValue());
         }
-        for (String f : List.of("config.json", "device.txt", "summary.csv", "runs.csv", "report.md", "reward.png", "kl_reward.png")) {
+        for (String f : List.of("config.json", "device.txt", "summary.csv", "runs.csv", "report.md", "reward.png", "kl_reward.png", "length.png")) {
             assertTrue(Files.size(baseline.resolve(f)) > 0, f);
         }
-        for (String png : List.of("reward.png", "kl_reward.png")) {
+        for (String png : List.of("reward.png", "kl_reward.png", "length.png")) {
             byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(baseline.resolve(png)), 8);
             assertArrayEquals(new byte[]{(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, head, png + " is a PNG");
         }
         List<String> summary = Files.readAllLines(baseline.resolve("summary.csv"));
-        assertEquals("group,method,sweep,step,seeds,reward_mean,reward_std,kl_mean", summary.getFirst());
+        assertEquals("group,method,sweep,step,seeds,reward_mean,reward_std,kl_mean,length_mean", summary.getFirst());
         assertEquals(1 + 2 * 3, summary.size(), "2 groups x 3 steps");
         for (String line : summary.subList(1, summary.size())) {
             String[] f = line.split(",", -1);
-            assertEquals(8, f.length, line);
-            for (int i = 5; i < 8; i++) assertTrue(Double.isFinite(Double.parseDouble(f[i])), line);
+            assertEquals(9, f.length, line);
+            for (int i = 5; i < 9; i++) assertTrue(Double.isFinite(Double.parseDouble(f[i])), line);
+            assertTrue(Double.parseDouble(f[8]) >= 1, "a completion holds at least one token: " + line);
             assertEquals("2", f[4], "two seeds per group: " + line);
         }
         // the summary's step-1 mean is the mean of the two seeds' logged batch means

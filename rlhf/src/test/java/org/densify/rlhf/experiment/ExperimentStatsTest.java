@@ -15,7 +15,9 @@ class ExperimentStatsTest {
     static final double EPS = 1e-12;
 
     static RunCurve run(String group, long seed, double[] reward, double[] kl) {
-        return new RunCurve(group, seed, reward, kl, new double[reward.length], 1.0);
+        double[] length = new double[reward.length];
+        for (int i = 0; i < length.length; i++) length[i] = 10 + seed + i; // group means 11 + i for seeds 0-2, 10.5 + i for seeds 0-1
+        return new RunCurve(group, seed, reward, kl, length, 1.0);
     }
 
     /** Three seeds, four steps: per-step means 2, 2, 4, 6 with stds 1, 0, 1, 2. */
@@ -39,6 +41,7 @@ class ExperimentStatsTest {
         assertArrayEquals(new double[]{2, 2, 4, 6}, g.rewardMean(), EPS);
         assertArrayEquals(new double[]{1, 0, 1, 2}, g.rewardStd(), EPS, "sample standard deviation (n - 1)");
         assertArrayEquals(new double[]{0, 0.2, 0.3, 0.4}, g.klMean(), EPS);
+        assertArrayEquals(new double[]{11, 12, 13, 14}, g.lengthMean(), EPS);
         assertArrayEquals(new double[]{4, 6, 8}, g.finalRewards(), EPS);
         assertArrayEquals(new double[]{0.3, 0.5, 0.4}, g.finalKls(), EPS);
         assertArrayEquals(new double[]{2.5, 4, 4}, g.meanRewards(), EPS);
@@ -139,6 +142,7 @@ class ExperimentStatsTest {
 
         String csv = report.summaryCsv();
         assertEquals(1 + 8, csv.lines().count());
-        assertTrue(csv.contains("abc,abc,,4,3,6.0000000,2.0000000,0.40000000"), csv);
+        assertTrue(csv.contains("abc,abc,,4,3,6.0000000,2.0000000,0.40000000,14.000000"), csv);
+        assertTrue(csv.contains("sparse,sparse,,1,2,1.0000000,0.0000000,0.0000000,10.500000"), csv);
     }
 }

@@ -154,8 +154,14 @@ public sealed interface Credit {
         if (weights == null) throw new IllegalStateException(whose + " attention over the completion was not captured");
         double sum = 0;
         for (float w : weights) sum += w;
-        if (!(sum > 0)) throw new IllegalStateException(whose + " attention on the completion sums to " + sum + "; cannot renormalise it");
+        if (!(sum >= 0)) throw new IllegalStateException(whose + " attention on the completion sums to " + sum + "; cannot renormalise it");
         float[] r = new float[weights.length];
+        if (sum == 0) {
+            // Nothing of the completion was read (a completion that is only end-of-text, which the
+            // reward model does not see): there is nothing to spread over, so the reward stays sparse.
+            r[r.length - 1] = reward;
+            return r;
+        }
         for (int t = 0; t < r.length; t++) r[t] = (float) (beta * (weights[t] / sum) * reward);
         r[r.length - 1] += (float) ((1 - beta) * reward);
         return r;

@@ -17,6 +17,16 @@ import org.densify.loaders.tokenizer.Gpt2Tokenizer;
  * tokenizer, and each of its tokens is assigned to the policy token in which its first character
  * lies (a reward-model token that starts in the prompt counts as prompt, even if it runs into the
  * completion).
+ *
+ * <p>End-of-text tokens that end a completion (generation stops on {@code <|endoftext|>} and keeps
+ * it, as TRL keeps the EOS) are not shown to the reward model. Hugging Face's
+ * GPT2ForSequenceClassification reads its score at the last token that is not padding, and GPT-2
+ * reward models pad with {@code <|endoftext|>} ({@code gpt2-rm-imdb}, and those {@code densify
+ * train-rm} writes); causal attention makes reading that earlier position the same as dropping the
+ * trailing tokens. Reading the score at the end-of-text instead asks the classifier about a position
+ * it never saw in training, which PPO can exploit by stopping early. The dropped tokens get no
+ * attention and no prefix score of their own; they still receive what a credit method puts on the
+ * last completion token.
  */
 public final class RewardScorer {
     private final RewardModel rm;
@@ -57,7 +67,7 @@ public final class RewardScorer {
         int[][] owner = new int[S][]; // per reward-model position: the completion token it belongs to, or -1 (prompt)
         for (int s = 0; s < S; s++) {
             if (completions[s].length == 0) throw new IllegalArgumentException("completion " + s + " is empty: there is no token to credit");
-            Aligned a = align(prompts[s], completions[s]);
+            Aligned a = align(prompts[s], Arrays.copyOf(completions[s], scoredLength(completions[s])));
             inputs[s] = a.ids;
             owner[s] = a.owner;
             if (a.ids.length > model.config().nPositions()) {
@@ -100,6 +110,19 @@ public final class RewardScorer {
             result[s] = new ScoredCompletion(N, RewardModel.scalar(scores[s]), perToken, null, prefixRewards, promptReward);
         }
         return result;
+    }
+
+    /**
+     * The completion tokens the reward model reads: all but the trailing end-of-text tokens (the
+     * reward model's padding when it reads the policy's ids; when it re-reads the text, the policy's
+     * end-of-text, which would otherwise decode to the literal text {@code <|endoftext|>}).
+     */
+    int scoredLength(int[] completion) {
+        Integer rmPad = rm.model().config().padTokenId();
+        int end = sameTokenizer ? (rmPad == null ? -1 : rmPad) : policyTokenizer.eotId();
+        int n = completion.length;
+        while (n > 0 && completion[n - 1] == end) n--;
+        return n;
     }
 
     private record Aligned(int[] ids, int[] owner) {}

@@ -63,9 +63,14 @@ public final class TinyFixtures {
      * a classifier that also carries a value head (so that every head's output can be dumped).
      */
     public static Path writeModel(Path dir, Path tokenizer, ModelKind kind, int positions, long seed) throws IOException {
+        return writeModel(dir, tokenizer, kind, config(positions), seed);
+    }
+
+    /** As {@link #writeModel(Path, Path, ModelKind, int, long)} with a config of the caller's (say, one with a pad token). */
+    public static Path writeModel(Path dir, Path tokenizer, ModelKind kind, Gpt2Config config, long seed) throws IOException {
         boolean classifier = kind == ModelKind.SEQUENCE_CLASSIFIER;
         try (Backend backend = Backends.create("cpu");
-             Gpt2Model m = Gpt2Model.create(backend, config(positions), new Gpt2Model.Heads(classifier, classifier))) {
+             Gpt2Model m = Gpt2Model.create(backend, config, new Gpt2Model.Heads(classifier, classifier))) {
             m.initialize(seed);
             if (classifier) {
                 // initialize leaves heads' biases at 0; give the value bias a value so it is visible in the outputs

@@ -119,6 +119,55 @@ class RewardScorerTest {
         assertEquals(got[0].reward(), got[0].prefixRewards()[chars.length - 1], 1e-5, "the last prefix is the whole text");
     }
 
+    /**
+     * A completion that ends on end-of-text is scored as Hugging Face's classifier scores it with
+     * pad_token_id = end-of-text: at the last token before it. Its end-of-text tokens get no attention
+     * and no prefix score of their own; a completion of end-of-text only is the prompt's score, and
+     * ABC then leaves the reward on the last token.
+     */
+    @Test
+    void endOfTextThatEndsACompletionIsNotScored() throws IOException {
+        var tok = rm.tokenizer();
+        int eot = tok.eotId();
+        Path tokenizer = dir.resolve("tokenizer");
+        Path folder = TinyFixtures.writeModel(dir.resolve("rm-padded"), tokenizer, ModelKind.SEQUENCE_CLASSIFIER,
+                TinyFixtures.config(64).toBuilder().padTokenId(eot).build(), 9);
+        try (RewardModel padded = RewardModel.load(backend, folder)) {
+            int[] plain = completions[0], ended = join(plain, new int[]{eot, eot});
+            for (boolean reread : new boolean[]{false, true}) {
+                RewardScorer scorer = new RewardScorer(padded, tok, reread);
+                ScoredCompletion[] got = scorer.score(new int[][]{prompts[0], prompts[0], prompts[1]},
+                        new int[][]{plain, ended, {eot}}, true, true);
+                String path = reread ? "re-read text: " : "same ids: ";
+                int N = plain.length;
+                assertEquals(got[0].reward(), got[1].reward(), 0f, path + "the trailing end-of-text does not change the reward");
+                assertArrayEquals(got[0].rewardAttention(), Arrays.copyOf(got[1].rewardAttention(), N), 0f, path + "nor the attention");
+                assertArrayEquals(new float[]{0, 0}, Arrays.copyOfRange(got[1].rewardAttention(), N, N + 2), 0f, path + "which skips the end-of-text");
+                assertArrayEquals(got[0].prefixRewards(), Arrays.copyOf(got[1].prefixRewards(), N), 0f, path);
+                assertEquals(got[0].reward(), got[1].prefixRewards()[N + 1], 0f, path + "the prefix through the end-of-text is the whole text");
+                float[] prefixCredit = new Credit.PrefixDiff().assign(got[1]);
+                assertEquals(0f, prefixCredit[N], 0f, path);
+                assertEquals(0f, prefixCredit[N + 1], 0f, path);
+                float[] abc = new Credit.Abc(0.8).assign(got[1]);
+                assertEquals(0.2f * got[1].reward(), abc[N + 1], 1e-6f, path + "(1 - beta) R still lands on the last token");
+                // only end-of-text: the reward model reads the prompt alone
+                promptOnly(got[2], padded, prompts[1], path);
+            }
+            // Without a pad token the reward model reads the policy's ids to their end, as Hugging Face does.
+            ScoredCompletion unpadded = new RewardScorer(rm, tok).score(new int[][]{prompts[0]}, new int[][]{ended}, false, false)[0];
+            assertEquals(rewardOf(join(prompts[0], ended)), unpadded.reward(), 1e-5f);
+        }
+    }
+
+    /** The checks of a completion that is end-of-text only. */
+    private static void promptOnly(ScoredCompletion s, RewardModel padded, int[] prompt, String path) {
+        float promptScore = RewardModel.scalar(padded.model().forward(Batch.of(prompt), ForwardOptions.forInference()).scores()[0]);
+        assertEquals(promptScore, s.reward(), 1e-5f, path + "the reward of an end-of-text completion is the prompt's");
+        assertArrayEquals(new float[]{0}, s.rewardAttention(), 0f, path);
+        assertArrayEquals(new float[]{s.reward()}, new Credit.Abc(0.8).assign(s), 0f, path + "ABC has nothing to spread over");
+        assertArrayEquals(new float[]{0f}, new Credit.PrefixDiff().assign(s), 1e-6f, path);
+    }
+
     @Test
     void emptyCompletionsAndOverlongInputsAreRefused() {
         RewardScorer scorer = new RewardScorer(rm, rm.tokenizer());

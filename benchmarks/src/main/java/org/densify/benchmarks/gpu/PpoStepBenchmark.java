@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import org.densify.core.Backend;
-import org.densify.core.Backends;
 import org.densify.core.model.Generator;
 import org.densify.core.model.Gpt2Model;
 import org.densify.core.model.Sampler;
@@ -27,6 +26,7 @@ import org.densify.rlhf.ppo.PpoRun;
 import org.densify.rlhf.ppo.PpoTrainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 
@@ -56,14 +56,8 @@ public final class PpoStepBenchmark {
             description = "One RLHF PPO step (policy with value head, reference, reward model), timed phase by phase on a device.",
             footer = "peer: benchmarks/compare/torch_ppo_peer.py with the same shape; --capture there is --credit abc here.")
     static final class Options {
-        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Print this help and exit.")
-        boolean help;
-
-        @Option(names = "--device", defaultValue = "cuda", paramLabel = "cuda|cpu|auto", description = "The backend (default: ${DEFAULT-VALUE}).")
-        String device;
-
-        @Option(names = "--tf32", description = "Set -Ddensify.cuda.tf32=true before the backend starts (cuBLAS TF32 tensor-op math).")
-        boolean tf32;
+        @Mixin
+        BenchmarkCli.Common common;
 
         @Option(names = "--layers", defaultValue = "12", paramLabel = "L", description = "Transformer blocks of each model (default: ${DEFAULT-VALUE}).")
         int layers;
@@ -133,20 +127,12 @@ public final class PpoStepBenchmark {
     private static final List<String> PHASES = List.of("generation", "reward", "reference", "update");
 
     public static void main(String[] args) throws IOException {
-        Options o = TrainStepBenchmark.parseOrExit(PpoStepBenchmark::parse, args);
-        if (o.tf32) System.setProperty("densify.cuda.tf32", "true");
-        Backend backend;
-        try {
-            backend = Backends.create(o.device);
-        } catch (RuntimeException e) {
-            System.err.println("PpoStepBenchmark: device '" + o.device + "' is not available: " + e.getMessage());
-            System.exit(2);
-            return;
-        }
+        Options o = BenchmarkCli.parseOrExit(PpoStepBenchmark::parse, args);
+        Backend backend = o.common.open("PpoStepBenchmark");
         double loadBefore = loadAverage();
         System.out.printf(Locale.ROOT, "densify: backend %s, tf32 %s, PPO step: %d layers, d %d, %d heads, vocab %d; batch %d, "
                         + "prompts %d..%d, new tokens %d..%d, %d epochs x minibatch %d, credit %s; java %s, load %.2f%n",
-                backend.name(), o.tf32 ? "on" : "off", o.layers, o.d, o.heads, o.vocab, o.batch, o.promptMin, o.promptMax, o.genMin,
+                backend.name(), o.common.tf32 ? "on" : "off", o.layers, o.d, o.heads, o.vocab, o.batch, o.promptMin, o.promptMax, o.genMin,
                 o.genMax, o.epochs, o.miniBatch, o.credit, System.getProperty("java.version"), loadBefore);
         List<double[]> runs;
         try {
@@ -169,7 +155,7 @@ public final class PpoStepBenchmark {
                         + "\"reward_model\": \"same shape, 2 labels\", \"weights\": \"random float32\"}, "
                         + "\"ppo\": {\"batch\": %d, \"prompt_tokens\": \"%d..%d\", \"new_tokens\": \"%d..%d\", \"epochs\": %d, "
                         + "\"mini_batch\": %d, \"credit\": \"%s\", \"lr\": %s}, \"steps\": %d, \"warmup\": %d, \"seconds_per_step\": %s",
-                o.device, backend.name(), o.tf32, System.getProperty("java.version"), Runtime.getRuntime().availableProcessors(),
+                o.common.device, backend.name(), o.common.tf32, System.getProperty("java.version"), Runtime.getRuntime().availableProcessors(),
                 loadBefore, loadAverage(), o.layers, o.d, o.heads, o.vocab, o.positions, o.batch, o.promptMin, o.promptMax, o.genMin,
                 o.genMax, o.epochs, o.miniBatch, o.credit, PpoConfig.trlDefaults().learningRate(), o.steps, o.warmup, phases(medians));
         if (o.json != null) {
@@ -301,8 +287,8 @@ public final class PpoStepBenchmark {
         Options o = new Options();
         CommandLine cli = new CommandLine(o);
         cli.parseArgs(args);
-        if (o.help) return cli;
-        TrainStepBenchmark.Usage check = new TrainStepBenchmark.Usage(cli);
+        if (o.common.help) return cli;
+        BenchmarkCli.Usage check = new BenchmarkCli.Usage(cli);
         check.positive("--layers", o.layers);
         check.positive("--d", o.d);
         check.positive("--heads", o.heads);

@@ -8,9 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
-import java.util.function.Function;
 import org.densify.core.Backend;
-import org.densify.core.Backends;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
@@ -20,6 +18,7 @@ import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelKind;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 
@@ -47,14 +46,8 @@ public final class TrainStepBenchmark {
     @Command(name = "TrainStepBenchmark", sortOptions = false, sortSynopsis = false, usageHelpAutoWidth = true,
             description = "One GPT-2 training step (and optionally the reward pass's capture overhead), timed on a device.")
     static final class Options {
-        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Print this help and exit.")
-        boolean help;
-
-        @Option(names = "--device", defaultValue = "cuda", paramLabel = "cuda|cpu|auto", description = "The backend (default: ${DEFAULT-VALUE}).")
-        String device;
-
-        @Option(names = "--tf32", description = "Set -Ddensify.cuda.tf32=true before the backend starts (cuBLAS TF32 tensor-op math).")
-        boolean tf32;
+        @Mixin
+        BenchmarkCli.Common common;
 
         @Option(names = "--model", defaultValue = "gpt2", paramLabel = "gpt2|tiny",
                 description = "gpt2: 124M (12 layers, d 768, 12 heads, vocab 50257); tiny: 2 layers, d 128, 4 heads, vocab 2048, "
@@ -94,23 +87,15 @@ public final class TrainStepBenchmark {
     }
 
     public static void main(String[] args) throws IOException {
-        Options o = parseOrExit(TrainStepBenchmark::parse, args);
-        if (o.tf32) System.setProperty("densify.cuda.tf32", "true");
-        Backend backend;
-        try {
-            backend = Backends.create(o.device);
-        } catch (RuntimeException e) {
-            System.err.println("TrainStepBenchmark: device '" + o.device + "' is not available: " + e.getMessage());
-            System.exit(2);
-            return;
-        }
+        Options o = BenchmarkCli.parseOrExit(TrainStepBenchmark::parse, args);
+        Backend backend = o.common.open("TrainStepBenchmark");
         Gpt2Config lm = config(o.model, 0);
         StringBuilder json = new StringBuilder();
         json.append(String.format(Locale.ROOT, "{\"impl\": \"densify\", \"device\": \"%s\", \"backend\": \"%s\", \"tf32\": %b, "
-                        + "\"model\": \"%s\", \"java\": \"%s\"", o.device, backend.name(), o.tf32, o.model,
+                        + "\"model\": \"%s\", \"java\": \"%s\"", o.common.device, backend.name(), o.common.tf32, o.model,
                 System.getProperty("java.version")));
         System.out.printf(Locale.ROOT, "densify: backend %s, tf32 %s, model %s (%d layers, d %d, %d heads, vocab %d), java %s%n",
-                backend.name(), o.tf32 ? "on" : "off", o.model, lm.nLayer(), lm.nEmbd(), lm.nHead(), lm.vocabSize(),
+                backend.name(), o.common.tf32 ? "on" : "off", o.model, lm.nLayer(), lm.nEmbd(), lm.nHead(), lm.vocabSize(),
                 System.getProperty("java.version"));
         try {
             if (!o.work.equals("reward")) json.append(", \"train\": ").append(train(backend, lm, o));
@@ -224,8 +209,8 @@ public final class TrainStepBenchmark {
         Options o = new Options();
         CommandLine cli = new CommandLine(o);
         cli.parseArgs(args);
-        if (o.help) return cli;
-        Usage check = new Usage(cli);
+        if (o.common.help) return cli;
+        BenchmarkCli.Usage check = new BenchmarkCli.Usage(cli);
         check.require(List.of("gpt2", "tiny").contains(o.model), "--model: expected gpt2 or tiny, got " + o.model);
         check.require(List.of("train", "reward", "all").contains(o.work), "--work: expected train, reward or all, got " + o.work);
         check.positive("--batch", o.batch);
@@ -239,35 +224,5 @@ public final class TrainStepBenchmark {
         }
         check.positive("--reward-reps", o.rewardReps);
         return cli;
-    }
-
-    /** The checks of parsed options: a failed one is a usage error, as a malformed value is to picocli. */
-    record Usage(CommandLine cli) {
-        void require(boolean ok, String problem) {
-            if (!ok) throw new ParameterException(cli, problem);
-        }
-
-        void positive(String option, long n) {
-            require(n >= 1, option + " must be >= 1, got " + n);
-        }
-    }
-
-    /**
-     * The options {@code parse} makes of args, for a main: {@code --help} prints the usage and exits 0;
-     * a usage error prints one line and exits 64 (EX_USAGE).
-     */
-    static <T> T parseOrExit(Function<String[], CommandLine> parse, String[] args) {
-        try {
-            CommandLine cli = parse.apply(args);
-            if (cli.isUsageHelpRequested()) {
-                cli.usage(System.out);
-                System.exit(0);
-            }
-            return cli.getCommand();
-        } catch (ParameterException e) {
-            System.err.println(e.getCommandLine().getCommandName() + ": " + e.getMessage() + " (try --help)");
-            System.exit(64);
-            throw e; // not reached
-        }
     }
 }

@@ -39,8 +39,8 @@ class BenchmarkOptionsTest {
     @Test
     void trainDefaults() {
         TrainStepBenchmark.Options o = train();
-        assertEquals("cuda", o.device);
-        assertFalse(o.tf32);
+        assertEquals("cuda", o.common.device);
+        assertFalse(o.common.tf32);
         assertEquals("gpt2", o.model);
         assertEquals(8, o.batch);
         assertEquals(1024, o.seq);
@@ -59,8 +59,8 @@ class BenchmarkOptionsTest {
         TrainStepBenchmark.Options o = train("--device", "cpu", "--tf32", "--model", "tiny", "--batch", "2", "--seq", "64",
                 "--warmup", "0", "--steps", "3", "--work", "all", "--reward-batch", "4", "--reward-seqs", "24, 128",
                 "--reward-reps", "5", "--seed", "7", "--json", "out/train.json");
-        assertEquals("cpu", o.device);
-        assertTrue(o.tf32);
+        assertEquals("cpu", o.common.device);
+        assertTrue(o.common.tf32);
         assertEquals("tiny", o.model);
         assertEquals(2, o.batch);
         assertEquals(64, o.seq);
@@ -92,8 +92,8 @@ class BenchmarkOptionsTest {
     @Test
     void ppoDefaults() {
         PpoStepBenchmark.Options o = ppo();
-        assertEquals("cuda", o.device);
-        assertFalse(o.tf32);
+        assertEquals("cuda", o.common.device);
+        assertFalse(o.common.tf32);
         assertArrayEquals(new int[]{12, 768, 12, 50257, 1024}, new int[]{o.layers, o.d, o.heads, o.vocab, o.positions});
         assertArrayEquals(new int[]{16, 2, 8, 8, 16, 4, 1}, new int[]{o.batch, o.promptMin, o.promptMax, o.genMin, o.genMax, o.epochs, o.miniBatch});
         assertEquals("abc", o.credit);
@@ -110,8 +110,8 @@ class BenchmarkOptionsTest {
                 "--positions", "64", "--batch", "8", "--prompt-min", "3", "--prompt-max", "5", "--gen-min", "4", "--gen-max", "6",
                 "--epochs", "2", "--minibatch", "4", "--credit", "prefix-diff", "--beta", "0.5", "--warmup", "0", "--steps", "2",
                 "--seed", "9", "--json", "ppo.json");
-        assertEquals("cpu", o.device);
-        assertTrue(o.tf32);
+        assertEquals("cpu", o.common.device);
+        assertTrue(o.common.tf32);
         assertArrayEquals(new int[]{2, 64, 2, 512, 64}, new int[]{o.layers, o.d, o.heads, o.vocab, o.positions});
         assertArrayEquals(new int[]{8, 3, 5, 4, 6, 2, 4}, new int[]{o.batch, o.promptMin, o.promptMax, o.genMin, o.genMax, o.epochs, o.miniBatch});
         assertEquals("prefix-diff", o.credit);

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.densify.core.Backend;
+import org.densify.core.BackendArguments;
 import org.densify.core.Tensor;
 
 /**
@@ -62,7 +63,7 @@ public abstract class CpuMemory implements Backend {
 
     @Override
     public void storeKeysValues(Tensor kCache, Tensor vCache, Tensor qkv, int[] past, int[] count, int cacheCapacity, int C) {
-        org.densify.core.BackendArguments.cache(past, count, cacheCapacity, 3 * C, C);
+        BackendArguments.cache(past, count, cacheCapacity, 3 * C, C);
         MemorySegment k = CpuTensor.of(kCache).segment(), v = CpuTensor.of(vCache).segment(), x = CpuTensor.of(qkv).segment();
         long rowBytes = (long) C * Float.BYTES;
         long row = 0;

@@ -117,7 +117,7 @@ public final class RewardScorer {
      * reward model's padding when it reads the policy's ids; when it re-reads the text, the policy's
      * end-of-text, which would otherwise decode to the literal text {@code <|endoftext|>}).
      */
-    int scoredLength(int[] completion) {
+    private int scoredLength(int[] completion) {
         Integer rmPad = rm.model().config().padTokenId();
         int end = sameTokenizer ? (rmPad == null ? -1 : rmPad) : policyTokenizer.eotId();
         int n = completion.length;

@@ -51,17 +51,7 @@ public final class Demo {
     }
 
     /** The models the PPO runs start from, and the reviews their prompts come from. */
-    public record Models(Path tokenizer, Path policy, Path rewardModel, List<Review> promptReviews) {
-        /** The reward model's held-out accuracy from its training summary, or NaN when the summary has none. */
-        public double rewardModelAccuracy() {
-            try {
-                return new com.fasterxml.jackson.databind.ObjectMapper().readTree(rewardModel.resolve(RewardModelTrainer.SUMMARY).toFile())
-                        .path("held_out").path("accuracy").asDouble(Double.NaN);
-            } catch (IOException e) {
-                return Double.NaN;
-            }
-        }
-    }
+    public record Models(Path tokenizer, Path policy, Path rewardModel, List<Review> promptReviews) {}
 
     public Result run(Backend backend) throws IOException {
         long began = System.nanoTime();
@@ -83,7 +73,7 @@ public final class Demo {
         Path table = work.resolve("results.md"), chart = work.resolve("reward.png");
         String text = report.table();
         String rmLine = String.format(Locale.ROOT, "reward model: held-out accuracy %.1f %% on the bundled sample's held-out reviews; "
-                + "the rewards can separate the methods no better than it separates reviews", 100 * models.rewardModelAccuracy());
+                + "the rewards can separate the methods no better than it separates reviews", 100 * RewardModelTrainer.heldOutAccuracy(models.rewardModel()));
         org.densify.loaders.io.AtomicFiles.write(table, (text + "\n\n" + report.timings() + "\n" + rmLine + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
         report.writeCsv(work.resolve("rewards.csv"));
         report.writeChart(chart, "Densify demo: PPO on IMDb with " + plan.name() + " models, seed " + seed);

@@ -17,6 +17,7 @@ import org.densify.loaders.model.Gpt2Config;
 import org.densify.rlhf.experiment.ExperimentConfig.Cell;
 import org.densify.rlhf.experiment.ExperimentStats.Group;
 import org.densify.rlhf.ppo.PpoConfig;
+import org.densify.rlhf.reward.RewardModelTrainer;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.NumberAxis;
@@ -104,9 +105,8 @@ public final class ExperimentReport {
         StringBuilder b = new StringBuilder("group,seed,final_reward,mean_reward,final_kl,start_reward,end_reward,peak_reward,start_length,end_length\n");
         for (Group g : groups) {
             for (ExperimentStats.RunCurve r : g.runs()) {
-                double[] length = r.startAndEndLength();
                 b.append(String.format(Locale.ROOT, "%s,%d,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g%n", g.name(), r.seed(), r.reward()[r.steps() - 1],
-                        r.meanReward(), r.kl()[r.steps() - 1], r.startReward(), r.endReward(), r.peakReward(), length[0], length[1]));
+                        r.meanReward(), r.kl()[r.steps() - 1], r.startReward(), r.endReward(), r.peakReward(), r.startLength(), r.endLength()));
             }
         }
         return b.toString();
@@ -168,8 +168,8 @@ public final class ExperimentReport {
                     fmt(ExperimentStats.mean(runs.stream().mapToDouble(ExperimentStats.RunCurve::startReward).toArray())),
                     fmt(ExperimentStats.mean(runs.stream().mapToDouble(ExperimentStats.RunCurve::endReward).toArray())),
                     fmt(ExperimentStats.mean(fall)), fmt(fall[worst]), runs.get(worst).seed(),
-                    fmtLength(ExperimentStats.mean(runs.stream().mapToDouble(r -> r.startAndEndLength()[0]).toArray())),
-                    fmtLength(ExperimentStats.mean(runs.stream().mapToDouble(r -> r.startAndEndLength()[1]).toArray()))));
+                    fmtLength(ExperimentStats.mean(runs.stream().mapToDouble(ExperimentStats.RunCurve::startLength).toArray())),
+                    fmtLength(ExperimentStats.mean(runs.stream().mapToDouble(ExperimentStats.RunCurve::endLength).toArray()))));
         }
         return b.toString().stripTrailing();
     }
@@ -303,13 +303,10 @@ public final class ExperimentReport {
         Gpt2Config c = Gpt2Config.read(model.resolve("config.json"));
         String text = String.format(Locale.ROOT, "GPT-2, %d layers, d_model %d, %d heads, vocabulary %,d, context %d, %,d parameters in the trunk (%s).",
                 c.nLayer(), c.nEmbd(), c.nHead(), c.vocabSize(), c.nPositions(), c.bodyParameters(), model);
-        Path summary = model.resolve(org.densify.rlhf.reward.RewardModelTrainer.SUMMARY);
-        if (!policy && java.nio.file.Files.isRegularFile(summary)) {
-            double accuracy = new com.fasterxml.jackson.databind.ObjectMapper().readTree(summary.toFile()).path("held_out").path("accuracy").asDouble(Double.NaN);
-            if (!Double.isNaN(accuracy)) {
-                text += String.format(Locale.ROOT, " Held-out accuracy %.1f %% (from its %s): the runs can separate the credit methods no "
-                        + "better than this reward model separates reviews.", 100 * accuracy, org.densify.rlhf.reward.RewardModelTrainer.SUMMARY);
-            }
+        double accuracy = policy ? Double.NaN : RewardModelTrainer.heldOutAccuracy(model);
+        if (!Double.isNaN(accuracy)) {
+            text += String.format(Locale.ROOT, " Held-out accuracy %.1f %% (from its %s): the runs can separate the credit methods no "
+                    + "better than this reward model separates reviews.", 100 * accuracy, RewardModelTrainer.SUMMARY);
         }
         return text;
     }

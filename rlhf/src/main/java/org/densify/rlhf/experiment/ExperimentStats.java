@@ -56,10 +56,14 @@ public final class ExperimentStats {
             return endReward() < startReward();
         }
 
-        /** Mean completion length over the first and the last window: [2]. */
-        public double[] startAndEndLength() {
-            int w = window(steps());
-            return new double[]{windowMean(length, 0, w), windowMean(length, steps() - w, w)};
+        /** Mean completion length of the first {@link #window} steps. */
+        public double startLength() {
+            return windowMean(length, 0, window(steps()));
+        }
+
+        /** Mean completion length of the last {@link #window} steps. */
+        public double endLength() {
+            return windowMean(length, steps() - window(steps()), window(steps()));
         }
     }
 

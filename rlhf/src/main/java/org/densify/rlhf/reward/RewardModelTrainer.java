@@ -55,6 +55,13 @@ public final class RewardModelTrainer {
     private RewardModelTrainer() {
     }
 
+    /** The held-out accuracy recorded in a reward-model folder's {@value #SUMMARY}, or NaN when it has none. */
+    public static double heldOutAccuracy(Path folder) throws IOException {
+        Path summary = folder.resolve(SUMMARY);
+        if (!Files.isRegularFile(summary)) return Double.NaN;
+        return JSON.readTree(summary.toFile()).path("held_out").path("accuracy").asDouble(Double.NaN);
+    }
+
     /**
      * The options of a run.
      *

@@ -92,7 +92,7 @@ class ExperimentStatsTest {
         assertEquals(1.5, r.endReward(), EPS);
         assertEquals(5.5, r.peakReward(), EPS);
         assertTrue(!r.endsBelowStart(), "ends at 1.5, above its start 0.5");
-        assertArrayEquals(new double[]{8, 15}, r.startAndEndLength(), EPS);
+        assertArrayEquals(new double[]{8, 15}, new double[]{r.startLength(), r.endLength()}, EPS);
         RunCurve fell = new RunCurve("sparse", 4, new double[]{2, 1, 3, 4, 5, 4, 3, 2, 1, 0.5}, new double[10], length, 1);
         assertTrue(fell.endsBelowStart(), "ends at 0.75, below its start 1.5");
         assertEquals(4.5 - 0.75, fell.peakReward() - fell.endReward(), EPS);

@@ -364,12 +364,15 @@ public final class Gpt2Model implements AutoCloseable {
     /**
      * A forward of new rows against a KV cache (generation): {@code count[s]} rows of sequence s
      * (0 for sequences not advancing), at {@code positions}, after {@code past[s]} cached positions.
-     * Logits as {@code options} asks, for each advancing sequence's last row.
+     * Logits as {@code options} asks, for each advancing sequence's last row. {@code lastRows}: null,
+     * or [numSeq, cache capacity], where the last layer's attention kernel writes each advancing
+     * sequence's head-averaged last row over its positions {@code 0 .. past + count - 1}.
      */
-    Activations pass(int[] tokens, int[] positions, int[] count, int advancing, KvCache cache, int[] past, ForwardOptions options) {
+    Activations pass(int[] tokens, int[] positions, int[] count, int advancing, KvCache cache, int[] past, ForwardOptions options,
+                     Tensor lastRows) {
         Activations a = Activations.forCache(this, acts, tokens.length, advancing, options);
         backend.embeddingForward(a.encoded, tokens, positions, w.wte, w.wpe, C);
-        trunk(a, count, cache, past, null);
+        trunk(a, count, cache, past, lastRows);
         int[] lastIndices = new int[advancing];
         int at = 0, r = 0;
         for (int c : count) {

@@ -91,6 +91,39 @@ public final class Outputs {
         return out;
     }
 
+    /**
+     * The classifier head at one chosen token of each sequence, [S][labels]: row s is the score of
+     * sequence s's prefix ending at its token {@code positions[s]} (0-based within the sequence).
+     * Hugging Face's classifiers read the token before the first padding token, which need not be
+     * the last token given to the model.
+     */
+    public float[][] scoresAt(int[] positions) {
+        checkCurrent();
+        if (!model.hasClassifier()) throw new IllegalStateException("this model has no classifier head (score.weight)");
+        int S = batch.size();
+        if (positions.length != S) throw new IllegalArgumentException(S + " sequences but " + positions.length + " positions");
+        int labels = model.labels, C = model.C;
+        Tensor rows = model.backend.allocate((long) S * C);
+        Tensor scores = model.backend.allocate((long) S * labels);
+        float[] flat = new float[S * labels];
+        try {
+            for (int s = 0; s < S; s++) {
+                if (positions[s] < 0 || positions[s] >= batch.seqLengths()[s]) {
+                    throw new IllegalArgumentException("position " + positions[s] + " is outside sequence " + s + " of " + batch.seqLengths()[s] + " tokens");
+                }
+                model.backend.copy(rows.slice((long) s * C, C), activations.lnf.slice((long) (batch.start(s) + positions[s]) * C, C), C);
+            }
+            model.backend.matmul(scores, rows, model.w.score, null, S, labels, C, false, true, false);
+            model.backend.read(scores, 0, flat);
+        } finally {
+            model.backend.free(rows);
+            model.backend.free(scores);
+        }
+        float[][] out = new float[S][labels];
+        for (int s = 0; s < S; s++) System.arraycopy(flat, s * labels, out[s], 0, labels);
+        return out;
+    }
+
     /** The value head at every token, [N]. */
     public float[] values() {
         checkCurrent();

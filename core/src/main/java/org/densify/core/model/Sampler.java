@@ -61,6 +61,47 @@ public record Sampler(float temperature, int topK, float topP) {
         return new Draw(token, logits[token] - max - Math.log(sum));
     }
 
+    /**
+     * {@link #draw(float[], RandomGenerator)} with {@code bannedToken} excluded from the draw (its
+     * logit taken as -inf before temperature and truncation, as Hugging Face's {@code min_new_tokens}
+     * processor bans end-of-text), while the log-probability stays that of the model's own
+     * distribution with every token in it: PPO's old log-probabilities come from a plain forward
+     * pass, which no logits processor touches. {@code bannedToken < 0} bans nothing and gives the same
+     * bits as {@link #draw(float[], RandomGenerator)}.
+     */
+    public Draw draw(float[] logits, int bannedToken, RandomGenerator random) {
+        if (bannedToken < 0 || bannedToken >= logits.length) return draw(logits, random);
+        checkFinite(logits);
+        if (logits.length < 2) throw new IllegalArgumentException("cannot ban token " + bannedToken + ": it is the only token");
+        if (temperature == 0) {
+            int token = argmaxExcept(logits, bannedToken);
+            return new Draw(token, logProbability(logits, token));
+        }
+        // The weights are taken against the largest allowed logit, so that a banned token far above
+        // the rest cannot push every allowed weight to zero.
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < logits.length; i++) if (i != bannedToken) max = Math.max(max, logits[i]);
+        double[] p = weights(logits, max);
+        p[bannedToken] = 0;
+        if (temperature != 1) {
+            int token = drawFrom(p, random);
+            return new Draw(token, logProbability(logits, token));
+        }
+        double allowed = 0;
+        for (double x : p) allowed += x;
+        int token = drawFrom(p, random);
+        // log of the full softmax denominator: logaddexp(max + log(allowed), banned logit)
+        double a = max + Math.log(allowed), b = logits[bannedToken];
+        double logSum = Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b)));
+        return new Draw(token, logits[token] - logSum);
+    }
+
+    private static int argmaxExcept(float[] logits, int banned) {
+        int best = banned == 0 ? 1 : 0;
+        for (int i = best + 1; i < logits.length; i++) if (i != banned && logits[i] > logits[best]) best = i;
+        return best;
+    }
+
     private double[] weights(float[] logits, double max) {
         double[] p = new double[logits.length];
         for (int i = 0; i < logits.length; i++) p[i] = Math.exp((logits[i] - max) / temperature);

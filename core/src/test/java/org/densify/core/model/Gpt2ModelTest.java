@@ -136,6 +136,22 @@ class Gpt2ModelTest {
     }
 
     @Test
+    void scoresAtChosenTokensAreTheScoresOfThosePrefixes() {
+        Gpt2Config c = config(2, 36, 3, 101, 32, 2);
+        int[][] seqs = randomSequences(101, 19, 6, 1, 9);
+        int[] positions = {2, 0, 8};
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, false), 3)) {
+            float[][] chosen = m.forward(Batch.of(seqs), ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE)).scoresAt(positions);
+            for (int s = 0; s < seqs.length; s++) {
+                float[] prefixScore = m.forward(Batch.of(Arrays.copyOf(seqs[s], positions[s] + 1)), ForwardOptions.forInference()).scores()[0];
+                assertClose(prefixScore, chosen[s], 1e-5, "sequence " + s + " at token " + positions[s]);
+            }
+            Outputs out = m.forward(Batch.of(seqs), ForwardOptions.forInference());
+            assertThrows(IllegalArgumentException.class, () -> out.scoresAt(new int[] {6, 0, 0}), "past the end of sequence 0");
+        }
+    }
+
+    @Test
     void aRaggedBatchEqualsEachSequenceOnItsOwn() {
         Gpt2Config c = config(2, 36, 3, 101, 32, 0);
         int[][] seqs = randomSequences(101, 11, 9, 1, 30, 4);

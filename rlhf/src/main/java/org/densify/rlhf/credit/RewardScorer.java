@@ -18,15 +18,15 @@ import org.densify.loaders.tokenizer.Gpt2Tokenizer;
  * lies (a reward-model token that starts in the prompt counts as prompt, even if it runs into the
  * completion).
  *
- * <p>End-of-text tokens that end a completion (generation stops on {@code <|endoftext|>} and keeps
- * it, as TRL keeps the EOS) are not shown to the reward model. Hugging Face's
- * GPT2ForSequenceClassification reads its score at the last token that is not padding, and GPT-2
- * reward models pad with {@code <|endoftext|>} ({@code gpt2-rm-imdb}, and those {@code densify
- * train-rm} writes); causal attention makes reading that earlier position the same as dropping the
- * trailing tokens. Reading the score at the end-of-text instead asks the classifier about a position
- * it never saw in training, which PPO can exploit by stopping early. The dropped tokens get no
- * attention and no prefix score of their own; they still receive what a credit method puts on the
- * last completion token.
+ * <p>Where the reward model reads, as the authors' scripts have it (DESIGN.md section 1.6): they set
+ * the reward model's {@code pad_token_id} to end-of-text, decode the completion with its end-of-text
+ * and re-tokenise prompt + completion, so the reward model is given the end-of-text that ends a
+ * completion (generation stops on it and keeps it, as TRL keeps the EOS). Hugging Face's
+ * GPT2ForSequenceClassification reads its score at the token before the first padding token, here
+ * the token before the first end-of-text (the last token when there is none), while ABC's attention
+ * row is the last row of the sequence given to the model, the end-of-text's own row when the
+ * completion ends with one, over every completion column including the end-of-text. The score
+ * therefore never comes from the end-of-text position, which the classifier never saw in training.
  */
 public final class RewardScorer {
     private final RewardModel rm;
@@ -67,7 +67,7 @@ public final class RewardScorer {
         int[][] owner = new int[S][]; // per reward-model position: the completion token it belongs to, or -1 (prompt)
         for (int s = 0; s < S; s++) {
             if (completions[s].length == 0) throw new IllegalArgumentException("completion " + s + " is empty: there is no token to credit");
-            Aligned a = align(prompts[s], Arrays.copyOf(completions[s], scoredLength(completions[s])));
+            Aligned a = align(prompts[s], completions[s]);
             inputs[s] = a.ids;
             owner[s] = a.owner;
             if (a.ids.length > model.config().nPositions()) {
@@ -79,7 +79,9 @@ public final class RewardScorer {
                 .withCapture(attention ? ForwardOptions.Capture.LAST_ROW : ForwardOptions.Capture.NONE);
         Batch batch = Batch.of(inputs);
         Outputs out = model.forward(batch, options);
-        float[][] scores = out.scores();
+        int[] readAt = new int[S];
+        for (int s = 0; s < S; s++) readAt[s] = classifierPosition(inputs[s], inputs[s].length - 1);
+        float[][] scores = out.scoresAt(readAt);
         float[][] rows = attention ? out.lastRowAttention() : null;
         float[][] every = prefixes ? out.scoresAtEveryToken() : null;
 
@@ -98,12 +100,13 @@ public final class RewardScorer {
                 int start = batch.start(s);
                 int lastPrompt = -1;
                 for (int i = 0; i < owner[s].length && owner[s][i] < 0; i++) lastPrompt = i;
-                promptReward = lastPrompt < 0 ? 0f : RewardModel.scalar(every[start + lastPrompt]);
-                // the prefix through completion token t ends at the last reward-model token owned by a token <= t
+                promptReward = lastPrompt < 0 ? 0f : RewardModel.scalar(every[start + classifierPosition(inputs[s], lastPrompt)]);
+                // the prefix through completion token t ends at the last reward-model token owned by a token <= t,
+                // and is read where the classifier reads that prefix (before its first end-of-text)
                 float current = promptReward;
                 int i = lastPrompt + 1;
                 for (int t = 0; t < N; t++) {
-                    while (i < owner[s].length && owner[s][i] <= t) current = RewardModel.scalar(every[start + i++]);
+                    while (i < owner[s].length && owner[s][i] <= t) current = RewardModel.scalar(every[start + classifierPosition(inputs[s], i++)]);
                     prefixRewards[t] = current;
                 }
             }
@@ -113,16 +116,14 @@ public final class RewardScorer {
     }
 
     /**
-     * The completion tokens the reward model reads: all but the trailing end-of-text tokens (the
-     * reward model's padding when it reads the policy's ids; when it re-reads the text, the policy's
-     * end-of-text, which would otherwise decode to the literal text {@code <|endoftext|>}).
+     * Where Hugging Face's classifier reads the prefix {@code ids[0 .. end]} with {@code pad_token_id}
+     * = end-of-text: the token before the first end-of-text, or {@code end} when the prefix has none
+     * (or starts with one: {@code -1} wraps round to the last token, as their index arithmetic does).
      */
-    private int scoredLength(int[] completion) {
-        Integer rmPad = rm.model().config().padTokenId();
-        int end = sameTokenizer ? (rmPad == null ? -1 : rmPad) : policyTokenizer.eotId();
-        int n = completion.length;
-        while (n > 0 && completion[n - 1] == end) n--;
-        return n;
+    private int classifierPosition(int[] ids, int end) {
+        int eot = rm.tokenizer().eotId();
+        for (int i = 0; i <= end; i++) if (ids[i] == eot) return i == 0 ? end : i - 1;
+        return end;
     }
 
     private record Aligned(int[] ids, int[] owner) {}
@@ -146,7 +147,9 @@ public final class RewardScorer {
             ends[t] = Math.min(text.length(), charLength(Arrays.copyOf(all, P + t + 1)));
             ends[t] = Math.max(ends[t], t == 0 ? promptEnd : ends[t - 1]);
         }
-        Gpt2Tokenizer.Encoding enc = rm.tokenizer().encodeWithOffsets(text);
+        // The policy's end-of-text decodes to its literal text, which the reward model's tokenizer reads
+        // back as its end-of-text token (Hugging Face's tokenizers split special tokens out first).
+        Gpt2Tokenizer.Encoding enc = rm.tokenizer().encodeWithOffsets(text, true);
         int[] owner = new int[enc.size()];
         int t = 0;
         for (int i = 0; i < enc.size(); i++) {

@@ -120,52 +120,60 @@ class RewardScorerTest {
     }
 
     /**
-     * A completion that ends on end-of-text is scored as Hugging Face's classifier scores it with
-     * pad_token_id = end-of-text: at the last token before it. Its end-of-text tokens get no attention
-     * and no prefix score of their own; a completion of end-of-text only is the prompt's score, and
-     * ABC then leaves the reward on the last token.
+     * A completion that ends on end-of-text is read as the authors' scripts read it (pad_token_id =
+     * end-of-text, the end-of-text shown to the reward model): the score at the token before the
+     * end-of-text, the attention row at the end-of-text itself, over every completion column
+     * including the end-of-text. Checked against full forwards, on both tokenizer paths, for a reward
+     * model with and without a pad token in its config (the authors set it either way).
      */
     @Test
-    void endOfTextThatEndsACompletionIsNotScored() throws IOException {
+    void endOfTextThatEndsACompletionIsShownButNotScored() throws IOException {
         var tok = rm.tokenizer();
         int eot = tok.eotId();
         Path tokenizer = dir.resolve("tokenizer");
         Path folder = TinyFixtures.writeModel(dir.resolve("rm-padded"), tokenizer, ModelKind.SEQUENCE_CLASSIFIER,
                 TinyFixtures.config(64).toBuilder().padTokenId(eot).build(), 9);
         try (RewardModel padded = RewardModel.load(backend, folder)) {
-            int[] plain = completions[0], ended = join(plain, new int[]{eot, eot});
-            for (boolean reread : new boolean[]{false, true}) {
-                RewardScorer scorer = new RewardScorer(padded, tok, reread);
-                ScoredCompletion[] got = scorer.score(new int[][]{prompts[0], prompts[0], prompts[1]},
-                        new int[][]{plain, ended, {eot}}, true, true);
-                String path = reread ? "re-read text: " : "same ids: ";
-                int N = plain.length;
-                assertEquals(got[0].reward(), got[1].reward(), 0f, path + "the trailing end-of-text does not change the reward");
-                assertArrayEquals(got[0].rewardAttention(), Arrays.copyOf(got[1].rewardAttention(), N), 0f, path + "nor the attention");
-                assertArrayEquals(new float[]{0, 0}, Arrays.copyOfRange(got[1].rewardAttention(), N, N + 2), 0f, path + "which skips the end-of-text");
-                assertArrayEquals(got[0].prefixRewards(), Arrays.copyOf(got[1].prefixRewards(), N), 0f, path);
-                assertEquals(got[0].reward(), got[1].prefixRewards()[N + 1], 0f, path + "the prefix through the end-of-text is the whole text");
-                float[] prefixCredit = new Credit.PrefixDiff().assign(got[1]);
-                assertEquals(0f, prefixCredit[N], 0f, path);
-                assertEquals(0f, prefixCredit[N + 1], 0f, path);
-                float[] abc = new Credit.Abc(0.8).assign(got[1]);
-                assertEquals(0.2f * got[1].reward(), abc[N + 1], 1e-6f, path + "(1 - beta) R still lands on the last token");
-                // only end-of-text: the reward model reads the prompt alone
-                promptOnly(got[2], padded, prompts[1], path);
+            for (RewardModel model : new RewardModel[] {padded, rm}) {
+                Gpt2Model m = model.model();
+                int L = m.config().nLayer(), NH = m.config().nHead();
+                int[] plain = completions[0], ended = join(plain, new int[] {eot});
+                int N = plain.length, P = prompts[0].length;
+                int[] full = join(prompts[0], ended);
+                int T = full.length;
+                Outputs direct = m.forward(Batch.of(full), ForwardOptions.forInference().withCapture(ForwardOptions.Capture.ALL_LAYERS));
+                float atEot = RewardModel.scalar(direct.scores()[0]);
+                float[] maps = direct.attention(0, L - 1);
+                float[] lastRow = new float[N + 1];
+                for (int t = 0; t <= N; t++) {
+                    double mean = 0;
+                    for (int h = 0; h < NH; h++) mean += maps[(h * T + T - 1) * T + P + t];
+                    lastRow[t] = (float) (mean / NH);
+                }
+                float beforeEot = RewardModel.scalar(m.forward(Batch.of(join(prompts[0], plain)), ForwardOptions.forInference()).scores()[0]);
+                assertTrue(Math.abs(atEot - beforeEot) > 1e-4, "the two read positions must differ for this test to mean anything");
+                for (boolean reread : new boolean[] {false, true}) {
+                    String path = (model == padded ? "pad in config, " : "no pad in config, ") + (reread ? "re-read text: " : "same ids: ");
+                    ScoredCompletion[] got = new RewardScorer(model, tok, reread).score(new int[][] {prompts[0], prompts[0], prompts[1]},
+                            new int[][] {plain, ended, {eot}}, true, true);
+                    assertEquals(beforeEot, got[1].reward(), 1e-5f, path + "scored at the token before the end-of-text");
+                    assertEquals(got[0].reward(), got[1].reward(), 1e-6f, path + "so the end-of-text does not change the reward");
+                    assertArrayEquals(lastRow, got[1].rewardAttention(), 1e-6f, path + "attention from the end-of-text's own row, its column included");
+                    assertTrue(got[1].rewardAttention()[N] > 0, path + "the end-of-text column has weight");
+                    assertEquals(got[1].reward(), got[1].prefixRewards()[N], 1e-6f, path + "the prefix through the end-of-text is the whole text");
+                    assertArrayEquals(got[0].prefixRewards(), Arrays.copyOf(got[1].prefixRewards(), N), 1e-6f, path);
+                    assertEquals(0f, new Credit.PrefixDiff().assign(got[1])[N], 1e-6f, path);
+                    double abc = 0;
+                    for (float r : new Credit.Abc(0.8).assign(got[1])) abc += r;
+                    assertEquals(got[1].reward(), abc, 1e-5, path + "ABC sums to R");
+                    // only end-of-text: the prompt's score, and the end-of-text's row over its own column
+                    float promptScore = RewardModel.scalar(m.forward(Batch.of(prompts[1]), ForwardOptions.forInference()).scores()[0]);
+                    assertEquals(promptScore, got[2].reward(), 1e-5f, path + "an end-of-text completion scores as its prompt");
+                    assertTrue(got[2].rewardAttention()[0] > 0, path);
+                    assertArrayEquals(new float[] {got[2].reward()}, new Credit.Abc(0.8).assign(got[2]), 1e-6f, path + "all of R on the one token");
+                }
             }
-            // Without a pad token the reward model reads the policy's ids to their end, as Hugging Face does.
-            ScoredCompletion unpadded = new RewardScorer(rm, tok).score(new int[][]{prompts[0]}, new int[][]{ended}, false, false)[0];
-            assertEquals(rewardOf(join(prompts[0], ended)), unpadded.reward(), 1e-5f);
         }
-    }
-
-    /** The checks of a completion that is end-of-text only. */
-    private static void promptOnly(ScoredCompletion s, RewardModel padded, int[] prompt, String path) {
-        float promptScore = RewardModel.scalar(padded.model().forward(Batch.of(prompt), ForwardOptions.forInference()).scores()[0]);
-        assertEquals(promptScore, s.reward(), 1e-5f, path + "the reward of an end-of-text completion is the prompt's");
-        assertArrayEquals(new float[]{0}, s.rewardAttention(), 0f, path);
-        assertArrayEquals(new float[]{s.reward()}, new Credit.Abc(0.8).assign(s), 0f, path + "ABC has nothing to spread over");
-        assertArrayEquals(new float[]{0f}, new Credit.PrefixDiff().assign(s), 1e-6f, path);
     }
 
     @Test

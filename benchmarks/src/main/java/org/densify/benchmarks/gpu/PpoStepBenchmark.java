@@ -205,7 +205,9 @@ public final class PpoStepBenchmark {
 
                 backend.synchronize();
                 long t0 = System.nanoTime();
-                int[][] responses = generator.generate(queries, maxNew, sampler, sampleSeed, -1, null).tokens();
+                Generator.Result sampled = generator.generate(queries, new int[o.batch], maxNew, sampler, sampleSeed, -1,
+                        credit.needsGenerationAttention() ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
+                int[][] responses = sampled.tokens();
                 backend.synchronize();
                 long t1 = System.nanoTime();
                 PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.needsPolicyAttention());
@@ -216,6 +218,9 @@ public final class PpoStepBenchmark {
                 double rewardSum = 0;
                 for (int s = 0; s < o.batch; s++) {
                     ScoredCompletion sc = rollout.policyAttention() == null ? scored[s] : scored[s].withPolicyAttention(rollout.policyAttention()[s]);
+                    if (sampled.attentionRows() != null) {
+                        sc = sc.withGenerationAttention(ScoredCompletion.completionColumns(sampled.attentionRows()[s], queries[s].length));
+                    }
                     scores[s] = credit.assign(sc);
                     rewardSum += sc.reward();
                 }

@@ -21,12 +21,15 @@ import picocli.CommandLine.Spec;
         description = {
                 "Fine-tunes a GPT-2 policy with PPO (TRL 0.7.4's algorithm and defaults) against a reward model, spreading each "
                         + "sequence's reward over its tokens with the chosen credit method.",
-                "Each step draws --batch prompts (the first --prompt-min..--prompt-max tokens of training reviews longer than 200 "
-                        + "characters), samples --gen-min..--gen-max new tokens for each (pure sampling; <|endoftext|> ends a completion), "
+                "Each step draws --batch prompts (the first N tokens of training reviews longer than 200 characters, N drawn from "
+                        + "range(--prompt-min, --prompt-max), upper end excluded, as TRL's LengthSampler draws), samples at least --gen-min "
+                        + "and at most M new tokens for each, M drawn from range(--gen-min, --gen-max) (pure sampling; <|endoftext|> is "
+                        + "banned until --gen-min tokens exist, as Hugging Face's min_new_tokens, and then ends a completion), "
                         + "scores prompt + completion with the reward model (one pass, attention captured when the method needs it), "
                         + "and runs --ppo-epochs epochs of minibatch updates with a KL penalty against the frozen initial policy.",
                 "Writes DIR/log.jsonl (one record per step), DIR/run.json and DIR/checkpoints/step-N/ (policy with value head; "
-                        + "'latest' names the newest). --resume continues exactly. Dropout is off (TRL's default is 0.1)."})
+                        + "'latest' names the newest). --resume continues exactly. No dropout anywhere (the authors' loop samples with GPT-2's "
+                        + "0.1 active; TRL's PPO passes run in eval mode)."})
 final class PpoCommand implements Callable<Integer> {
 
     @Option(names = "--policy", required = true, paramLabel = "DIR", description = "Initial policy: a GPT-2 LM folder with its tokenizer; also the frozen reference.")
@@ -36,10 +39,11 @@ final class PpoCommand implements Callable<Integer> {
     Path rewardModel;
 
     @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD",
-            description = "sparse, uniform, abc, abc-policy or prefix-diff (default: ${DEFAULT-VALUE}).")
+            description = "sparse, uniform, abc, abc-d, abc-d2, abc-policy-final or prefix-diff (default: ${DEFAULT-VALUE}); "
+                    + "abc-d and abc-d2 are the authors' abcde and abcde2 (the policy's attention recorded during generation).")
     String credit;
 
-    @Option(names = "--beta", defaultValue = "0.8", paramLabel = "F", description = "Share of the reward spread by attention in abc / abc-policy (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--beta", defaultValue = "0.8", paramLabel = "F", description = "Share of the reward spread by attention in abc, abc-d, abc-d2, abc-policy-final (default: ${DEFAULT-VALUE}).")
     double beta;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run folder: log, settings, checkpoints.")
@@ -79,13 +83,13 @@ final class PpoCommand implements Callable<Integer> {
     @Option(names = "--prompt-min", defaultValue = "2", paramLabel = "N", description = "Shortest prompt in tokens (default: ${DEFAULT-VALUE}).")
     int promptMin;
 
-    @Option(names = "--prompt-max", defaultValue = "8", paramLabel = "N", description = "Longest prompt in tokens, included (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--prompt-max", defaultValue = "8", paramLabel = "N", description = "Prompt lengths are drawn below this, excluded (default: ${DEFAULT-VALUE}).")
     int promptMax;
 
-    @Option(names = "--gen-min", defaultValue = "8", paramLabel = "N", description = "Fewest new tokens asked for (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gen-min", defaultValue = "8", paramLabel = "N", description = "Fewest new tokens: end-of-text is banned before (default: ${DEFAULT-VALUE}).")
     int genMin;
 
-    @Option(names = "--gen-max", defaultValue = "16", paramLabel = "N", description = "Most new tokens asked for, included (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gen-max", defaultValue = "16", paramLabel = "N", description = "Each completion's maximum is drawn below this, excluded (default: ${DEFAULT-VALUE}).")
     int genMax;
 
     @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of prompts, sampling and minibatch order (default: ${DEFAULT-VALUE}).")

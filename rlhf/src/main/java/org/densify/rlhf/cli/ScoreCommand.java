@@ -12,6 +12,7 @@ import java.util.concurrent.Callable;
 import org.densify.core.Backend;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
+import org.densify.core.model.Generator;
 import org.densify.core.model.Gpt2Model;
 import org.densify.loaders.io.AtomicFiles;
 import org.densify.loaders.model.ModelFolder;
@@ -44,13 +45,16 @@ final class ScoreCommand implements Callable<Integer> {
     String completion;
 
     @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD",
-            description = "sparse, uniform, abc, abc-policy (needs --policy) or prefix-diff (default: ${DEFAULT-VALUE}).")
+            description = "sparse, uniform, abc, abc-d, abc-d2, abc-policy-final (the last three need --policy) or prefix-diff "
+                    + "(default: ${DEFAULT-VALUE}). abc-d and abc-d2 read the policy's attention during generation: here the completion "
+                    + "is fed to the policy token by token through the same cached passes (teacher forcing), which records the rows "
+                    + "that generating exactly this completion would have.")
     String credit;
 
     @Option(names = "--beta", defaultValue = "0.8", paramLabel = "F", description = "Share of the reward spread by attention (default: ${DEFAULT-VALUE}).")
     double beta;
 
-    @Option(names = "--policy", paramLabel = "DIR", description = "A policy folder: its tokenizer defines the tokens credited, its attention drives abc-policy.")
+    @Option(names = "--policy", paramLabel = "DIR", description = "A policy folder: its tokenizer defines the tokens credited, its attention drives abc-d, abc-d2 and abc-policy-final.")
     Path policy;
 
     @Option(names = "--html", paramLabel = "FILE", description = "Also write an HTML page with the tokens shaded by credit.")
@@ -73,7 +77,9 @@ final class ScoreCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException(e.getMessage());
         }
-        if (method.needsPolicyAttention() && policy == null) throw new Main.UsageException("--credit abc-policy needs --policy DIR");
+        if ((method.needsPolicyAttention() || method.needsGenerationAttention()) && policy == null) {
+            throw new Main.UsageException("--credit " + method.name() + " reads the policy's attention: it needs --policy DIR");
+        }
         if (completion.isEmpty()) throw new Main.UsageException("--completion is empty: there is no token to credit");
         if (prompt.isEmpty()) throw new Main.UsageException("--prompt is empty: the reward model reads the completion after a prompt");
         PrintWriter out = spec.commandLine().getOut();
@@ -83,6 +89,7 @@ final class ScoreCommand implements Callable<Integer> {
             ScoredCompletion scored = new RewardScorer(rm, tokenizer)
                     .score(new int[][] {q}, new int[][] {y}, method.needsRewardAttention(), method.needsPrefixRewards())[0];
             if (method.needsPolicyAttention()) scored = scored.withPolicyAttention(policyAttention(backend, q, y));
+            if (method.needsGenerationAttention()) scored = scored.withGenerationAttention(generationAttention(backend, q, y));
             float[] credits = method.assign(scored);
             String[] texts = new String[y.length];
             for (int t = 0; t < y.length; t++) texts[t] = tokenizer.decode(new int[] {y[t]});
@@ -90,7 +97,7 @@ final class ScoreCommand implements Callable<Integer> {
                 out.println(toJson(scored.reward(), method, y, texts, credits));
             } else {
                 out.printf(Locale.ROOT, "reward %.4f  (%s%s, %d completion tokens)%n", scored.reward(), method.name(),
-                        method instanceof Credit.Abc || method instanceof Credit.AbcPolicy ? ", beta " + beta : "", y.length);
+                        Double.isNaN(method.beta()) ? "" : ", beta " + method.beta(), y.length);
                 double max = 0;
                 for (float c : credits) max = Math.max(max, Math.abs(c));
                 for (int t = 0; t < y.length; t++) {
@@ -118,13 +125,23 @@ final class ScoreCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * The policy's last-layer rows over the completion at each step, as generation records them: the
+     * completion is fed through the generator's cached passes (teacher forcing).
+     */
+    private float[][] generationAttention(Backend backend, int[] q, int[] y) throws java.io.IOException {
+        try (ModelFolder folder = ModelFolder.open(policy); Gpt2Model model = Gpt2Model.load(backend, folder, Gpt2Model.Heads.NONE, 0)) {
+            Generator.Result forced = new Generator(model).teacherForce(new int[][] {q}, new int[][] {y}, Generator.Recording.LAST_LAYER_ROWS);
+            return ScoredCompletion.completionColumns(forced.attentionRows()[0], q.length);
+        }
+    }
+
     static String toJson(float reward, Credit method, int[] ids, String[] texts, float[] credits) {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode root = mapper.createObjectNode();
         root.put("reward", reward);
         root.put("credit", method.name());
-        if (method instanceof Credit.Abc a) root.put("beta", a.beta());
-        if (method instanceof Credit.AbcPolicy a) root.put("beta", a.beta());
+        if (!Double.isNaN(method.beta())) root.put("beta", method.beta());
         ArrayNode tokens = root.putArray("tokens");
         for (int t = 0; t < ids.length; t++) tokens.addObject().put("id", ids[t]).put("text", texts[t]).put("credit", credits[t]);
         return root.toString();

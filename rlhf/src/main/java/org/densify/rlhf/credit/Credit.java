@@ -2,6 +2,7 @@ package org.densify.rlhf.credit;
 
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * How a sequence-level reward R is spread over the completion's tokens. Each method reads one {@link
@@ -28,6 +29,16 @@ public sealed interface Credit {
     /** Whether the policy's rollout pass must capture its own last attention row. */
     default boolean needsPolicyAttention() {
         return false;
+    }
+
+    /** Whether generation must record the policy's last-layer attention row at every step. */
+    default boolean needsGenerationAttention() {
+        return false;
+    }
+
+    /** The spread of an attention method (the share of R spread by attention), or NaN for the others. */
+    default double beta() {
+        return Double.NaN;
     }
 
     /** Whether the reward pass must apply the classifier at every completion position. */
@@ -84,14 +95,87 @@ public sealed interface Credit {
         }
     }
 
-    /** ABC-D: as {@link Abc}, with the policy's own last-layer attention over its rollout instead of the reward model's. */
-    record AbcPolicy(double beta) implements Credit {
-        public AbcPolicy {
+    /**
+     * ABC-D as the authors' {@code abcde}: the policy's own last-layer attention, recorded during
+     * generation. Generation step k (its query is completion token k - 1) attends to completion tokens
+     * {@code 0 .. k-1}; token j's attention is averaged over the steps that paid it any (zeros are not
+     * counted, as their code counts non-zero entries) and credited to token {@code j + 1}: the weights
+     * are shifted one token right and token 0 gets none. Then renormalised and spread as {@link Abc}.
+     */
+    record AbcD(double beta) implements Credit {
+        public AbcD {
             checkBeta(beta);
         }
 
         public String name() {
-            return "abc-policy";
+            return "abc-d";
+        }
+
+        public float[] assign(ScoredCompletion s) {
+            float[][] rows = generationRows(s);
+            int N = s.length();
+            float[] w = new float[N];
+            for (int j = 0; j + 1 < N; j++) {
+                double sum = 0;
+                int paid = 0;
+                for (int k = j + 1; k < N; k++) {
+                    float a = rows[k][j];
+                    if (a != 0) {
+                        sum += a;
+                        paid++;
+                    }
+                }
+                w[j + 1] = paid == 0 ? 0f : (float) (sum / paid);
+            }
+            return attentionCredit(w, s.reward(), beta, "the policy's generation");
+        }
+
+        public boolean needsGenerationAttention() {
+            return true;
+        }
+    }
+
+    /**
+     * ABC-D as the authors' {@code abcde2}: only the last generation step's row (its query is
+     * completion token N - 2) over completion tokens {@code 0 .. N-2}, with a 0 put in front (the same
+     * shift as {@link AbcD}), renormalised and spread as {@link Abc}.
+     */
+    record AbcD2(double beta) implements Credit {
+        public AbcD2 {
+            checkBeta(beta);
+        }
+
+        public String name() {
+            return "abc-d2";
+        }
+
+        public float[] assign(ScoredCompletion s) {
+            float[][] rows = generationRows(s);
+            int N = s.length();
+            float[] w = new float[N];
+            System.arraycopy(rows[N - 1], 0, w, 1, N - 1);
+            return attentionCredit(w, s.reward(), beta, "the policy's generation");
+        }
+
+        public boolean needsGenerationAttention() {
+            return true;
+        }
+    }
+
+    /**
+     * Not one of the authors' variants: as {@link Abc} with the policy's own last-layer attention
+     * from its last completion token (the end-of-text when there is one, a query generation never
+     * computes) over the whole completion, unshifted, taken in the rollout pass after generation.
+     * It is the policy-side mirror of {@code abc}, and the method the first studies ran as
+     * {@code abc-policy}.
+     */
+    record AbcPolicyFinal(double beta) implements Credit {
+        public AbcPolicyFinal {
+            checkBeta(beta);
+        }
+
+        public String name() {
+            return "abc-policy-final";
         }
 
         public float[] assign(ScoredCompletion s) {
@@ -131,18 +215,34 @@ public sealed interface Credit {
     }
 
     /** The method names the command line accepts. */
-    List<String> NAMES = List.of("sparse", "uniform", "abc", "abc-policy", "prefix-diff");
+    List<String> NAMES = List.of("sparse", "uniform", "abc", "abc-d", "abc-d2", "abc-policy-final", "prefix-diff");
+
+    /** Older names still read (run logs and configs written before the authors' ABC-D existed here). */
+    Map<String, String> ALIASES = Map.of("abc-policy", "abc-policy-final");
+
+    /** The canonical name of a method name or alias (lower case), or the name itself when unknown. */
+    static String canonical(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return ALIASES.getOrDefault(n, n);
+    }
 
     /** The method called {@code name}; {@code beta} is used by the attention methods. */
     static Credit parse(String name, double beta) {
-        return switch (name.toLowerCase(Locale.ROOT)) {
+        return switch (canonical(name)) {
             case "sparse" -> new Sparse();
             case "uniform" -> new Uniform();
             case "abc" -> new Abc(beta);
-            case "abc-policy", "abc-d" -> new AbcPolicy(beta);
+            case "abc-d" -> new AbcD(beta);
+            case "abc-d2" -> new AbcD2(beta);
+            case "abc-policy-final" -> new AbcPolicyFinal(beta);
             case "prefix-diff" -> new PrefixDiff();
             default -> throw new IllegalArgumentException("unknown credit method '" + name + "'; expected one of " + String.join(", ", NAMES));
         };
+    }
+
+    private static float[][] generationRows(ScoredCompletion s) {
+        if (s.generationAttention() == null) throw new IllegalStateException("the policy's attention during generation was not recorded");
+        return s.generationAttention();
     }
 
     private static void checkBeta(double beta) {
@@ -157,8 +257,9 @@ public sealed interface Credit {
         if (!(sum >= 0)) throw new IllegalStateException(whose + " attention on the completion sums to " + sum + "; cannot renormalise it");
         float[] r = new float[weights.length];
         if (sum == 0) {
-            // Nothing of the completion was read (a completion that is only end-of-text, which the
-            // reward model does not see): there is nothing to spread over, so the reward stays sparse.
+            // No attention on the completion (ABC-D on a one-token completion: the shifted weights are
+            // all 0, and the authors' division would give NaN): nothing to spread over, so the reward
+            // stays sparse.
             r[r.length - 1] = reward;
             return r;
         }

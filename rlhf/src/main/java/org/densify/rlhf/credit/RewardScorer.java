@@ -110,7 +110,7 @@ public final class RewardScorer {
                     prefixRewards[t] = current;
                 }
             }
-            result[s] = new ScoredCompletion(N, RewardModel.scalar(scores[s]), perToken, null, prefixRewards, promptReward);
+            result[s] = new ScoredCompletion(N, RewardModel.scalar(scores[s]), perToken, null, null, prefixRewards, promptReward);
         }
         return result;
     }

@@ -37,7 +37,7 @@ public record DemoPlan(String name, int vocab, Hyper pretrain, int rmReviews, Re
         Hyper policy = new Hyper(2, 64, 2, 64, 120, 512, 3e-3, 10, 0.1, 0.1, 1.0, 0, 1024, 0, 0);
         RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().withMaxTokens(48).withEpochs(1).withBatch(16)
                 .withLr(1e-3).withSeed(0);
-        PpoConfig ppo = PpoConfig.trlDefaults().withBatch(8, 2).withEpochs(2).withLearningRate(1e-3).withLengths(2, 6, 4, 8);
+        PpoConfig ppo = PpoConfig.trlDefaults().withBatch(8, 2).withEpochs(2).withLearningRate(1e-3).withLengths(2, 7, 4, 9); // prompts of 2-6 tokens, 4-8 new tokens
         return new DemoPlan("quick", 512, policy, 600, rm, ppo, 6);
     }
 }

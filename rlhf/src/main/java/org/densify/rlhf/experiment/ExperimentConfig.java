@@ -94,8 +94,9 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
         return sweep != null && (!sweep.parameter().equals("beta") || usesBeta(method));
     }
 
+    /** Whether beta changes the method: the attention methods (abc, abc-d, abc-d2, abc-policy-final). */
     static boolean usesBeta(String method) {
-        return method.equals("abc") || method.equals("abc-policy");
+        return !Double.isNaN(Credit.parse(method, DEFAULT_BETA).beta());
     }
 
     // ---- reading -------------------------------------------------------------------------------
@@ -199,8 +200,9 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
                     p = new Point("beta-" + plain(v.asDouble()), v.asDouble(), ppo.genMin(), ppo.genMax());
                 } else {
                     if (!v.isArray() || v.size() != 2 || !v.get(0).isIntegralNumber() || !v.get(1).isIntegralNumber()
-                            || !v.get(0).canConvertToInt() || !v.get(1).canConvertToInt() || v.get(0).asInt() < 1 || v.get(1).asInt() < v.get(0).asInt()) {
-                        throw s.bad(field, "must be a [min, max] pair of new-token counts with 1 <= min <= max, got " + StrictJson.abbreviate(v));
+                            || !v.get(0).canConvertToInt() || !v.get(1).canConvertToInt() || v.get(0).asInt() < 1 || v.get(1).asInt() <= v.get(0).asInt()) {
+                        throw s.bad(field, "must be a [min, max] pair of new-token counts with 1 <= min < max (lengths are drawn from "
+                                + "range(min, max)), got " + StrictJson.abbreviate(v));
                     }
                     p = new Point("gen-" + v.get(0).asInt() + "-" + v.get(1).asInt(), beta, v.get(0).asInt(), v.get(1).asInt());
                 }
@@ -209,7 +211,7 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
             }
             sweep = new Sweep(swept, List.copyOf(points));
             if (swept.equals("beta") && methods.stream().noneMatch(ExperimentConfig::usesBeta)) {
-                throw s.bad("parameter", "beta changes none of the methods; a beta sweep needs abc or abc-policy among them");
+                throw s.bad("parameter", "beta changes none of the methods; a beta sweep needs an attention method (abc, abc-d, abc-d2, abc-policy-final) among them");
             }
         }
         return new ExperimentConfig(name, models, List.copyOf(methods), List.copyOf(seeds), steps, beta, checkpointEvery, ppo, sweep);
@@ -236,10 +238,12 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
         if (!(klHorizon > 0) || Double.isInfinite(klHorizon)) throw p.bad("kl_horizon", "must be > 0, got " + klHorizon);
         int promptMin = p.integer("prompt_min", d.promptMin(), 1);
         int promptMax = p.integer("prompt_max", d.promptMax(), 1);
-        if (promptMax < promptMin) throw p.bad("prompt_max", "must be >= prompt_min (" + promptMin + "), got " + promptMax);
+        if (promptMax <= promptMin) {
+            throw p.bad("prompt_max", "must be > prompt_min (" + promptMin + "): lengths are drawn from range(prompt_min, prompt_max), got " + promptMax);
+        }
         int genMin = p.integer("gen_min", d.genMin(), 1);
         int genMax = p.integer("gen_max", d.genMax(), 1);
-        if (genMax < genMin) throw p.bad("gen_max", "must be >= gen_min (" + genMin + "), got " + genMax);
+        if (genMax <= genMin) throw p.bad("gen_max", "must be > gen_min (" + genMin + "): lengths are drawn from range(gen_min, gen_max), got " + genMax);
         return d.withBatch(batch, minibatch).withEpochs(epochs).withLearningRate(lr).withKl(klInit, adaptive, klTarget, klHorizon)
                 .withLengths(promptMin, promptMax, genMin, genMax);
     }

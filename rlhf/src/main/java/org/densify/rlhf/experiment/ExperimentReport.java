@@ -219,7 +219,7 @@ public final class ExperimentReport {
         String credit = config.sweep() != null && config.sweep().parameter().equals("beta")
                 ? "beta swept over " + String.join(", ", config.sweep().points().stream().map(pt -> ExperimentConfig.plain(pt.beta())).toList())
                 : "beta " + ExperimentConfig.plain(config.beta());
-        b.append("- Credit methods: ").append(String.join(", ", config.methods())).append(" (").append(credit).append(" for abc / abc-policy).\n");
+        b.append("- Credit methods: ").append(String.join(", ", config.methods())).append(" (").append(credit).append(" for the attention methods).\n");
         b.append("- Seeds: ").append(String.join(", ", config.seeds().stream().map(String::valueOf).toList()))
                 .append(String.format(Locale.ROOT, " (%d per group; %d groups, %d runs).%n", config.seeds().size(), groups.size(),
                         groups.stream().mapToInt(g -> g.runs().size()).sum()));

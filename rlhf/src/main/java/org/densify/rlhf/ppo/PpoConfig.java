@@ -10,8 +10,11 @@ package org.densify.rlhf.ppo;
  * @param learningRate   Adam's learning rate (no weight decay, no gradient clipping)
  * @param initKlCoef     initial coefficient of the per-token KL penalty
  * @param adaptiveKl     adapt the coefficient towards {@code klTarget} over {@code klHorizon} samples
- * @param promptMin      prompt length range in policy tokens, both ends included
- * @param genMin         new-token range per completion, both ends included
+ * @param promptMin      prompt lengths in policy tokens are drawn from {@code range(promptMin, promptMax)}:
+ *                       the upper end excluded, as TRL's {@code LengthSampler} draws
+ * @param genMin         each completion's maximum of new tokens is drawn from {@code range(genMin, genMax)}
+ *                       (upper end excluded), and {@code genMin} is also its minimum (Hugging Face's
+ *                       {@code min_new_tokens}: end-of-text is banned until genMin new tokens exist)
  */
 public record PpoConfig(int batchSize, int miniBatchSize, int ppoEpochs, double learningRate,
                         double initKlCoef, boolean adaptiveKl, double klTarget, double klHorizon,
@@ -30,8 +33,10 @@ public record PpoConfig(int batchSize, int miniBatchSize, int ppoEpochs, double 
         require(gamma >= 0 && gamma <= 1, "gamma", "must be in [0, 1], got " + gamma);
         require(lambda >= 0 && lambda <= 1, "lambda", "must be in [0, 1], got " + lambda);
         require(clipRange > 0 && valueClipRange > 0, "clip range", "must be > 0");
-        require(promptMin >= 1 && promptMax >= promptMin, "prompt-min/--prompt-max", "need 1 <= min <= max, got " + promptMin + ", " + promptMax);
-        require(genMin >= 1 && genMax >= genMin, "gen-min/--gen-max", "need 1 <= min <= max, got " + genMin + ", " + genMax);
+        require(promptMin >= 1 && promptMax > promptMin, "prompt-min/--prompt-max",
+                "need 1 <= min < max (lengths are drawn from range(min, max), max excluded), got " + promptMin + ", " + promptMax);
+        require(genMin >= 1 && genMax > genMin, "gen-min/--gen-max",
+                "need 1 <= min < max (lengths are drawn from range(min, max), max excluded), got " + genMin + ", " + genMax);
     }
 
     private static void require(boolean ok, String option, String message) {

@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -115,13 +116,17 @@ public final class PpoRun {
                 SplittableRandom random = new SplittableRandom(mix(setup.seed(), step));
                 int[][] queries = prompts.draw(c.batchSize(), random);
                 int[] maxNew = new int[c.batchSize()];
-                for (int i = 0; i < maxNew.length; i++) maxNew[i] = c.genMin() + random.nextInt(c.genMax() - c.genMin() + 1);
+                for (int i = 0; i < maxNew.length; i++) maxNew[i] = maxNewTokens(c, random);
+                int[] minNew = new int[c.batchSize()];
+                Arrays.fill(minNew, c.genMin()); // Hugging Face's min_new_tokens = gen_min, as the authors set it
                 int[][] order = new int[c.ppoEpochs()][];
                 for (int e = 0; e < order.length; e++) order[e] = permutation(c.batchSize(), random);
                 long sampleSeed = random.nextLong();
 
                 long t0 = System.nanoTime();
-                int[][] responses = generator.generate(queries, maxNew, sampler, sampleSeed, tokenizer.eotId(), null).tokens();
+                Generator.Result sampled = generator.generate(queries, minNew, maxNew, sampler, sampleSeed, tokenizer.eotId(),
+                        credit.needsGenerationAttention() ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
+                int[][] responses = sampled.tokens();
                 long t1 = System.nanoTime();
                 PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.needsPolicyAttention());
                 long t2 = System.nanoTime();
@@ -131,6 +136,9 @@ public final class PpoRun {
                 int generated = 0;
                 for (int s = 0; s < scored.length; s++) {
                     ScoredCompletion sc = rollout.policyAttention() == null ? scored[s] : scored[s].withPolicyAttention(rollout.policyAttention()[s]);
+                    if (sampled.attentionRows() != null) {
+                        sc = sc.withGenerationAttention(ScoredCompletion.completionColumns(sampled.attentionRows()[s], queries[s].length));
+                    }
                     scores[s] = credit.assign(sc);
                     rewardSum += sc.reward();
                     rewardSquares += (double) sc.reward() * sc.reward();
@@ -217,6 +225,14 @@ public final class PpoRun {
         o.put("reference_s", r.referenceSeconds());
         o.put("update_s", r.updateSeconds());
         return o;
+    }
+
+    /**
+     * One completion's maximum of new tokens as the authors draw it, once per query: TRL's {@code
+     * LengthSampler(gen_min, gen_max)}, a uniform choice from {@code range(gen_min, gen_max)} (upper end excluded).
+     */
+    static int maxNewTokens(PpoConfig c, SplittableRandom random) {
+        return c.genMin() + random.nextInt(c.genMax() - c.genMin());
     }
 
     /** A step's own generator: seeds of neighbouring steps share nothing. */

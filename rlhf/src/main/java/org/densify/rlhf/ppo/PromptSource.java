@@ -39,12 +39,15 @@ public final class PromptSource {
         return openings.size();
     }
 
-    /** {@code count} prompts: a random review each, cut to a random length in [minTokens, maxTokens]. */
+    /**
+     * {@code count} prompts: a random review each, cut to a random length drawn from
+     * {@code range(minTokens, maxTokens)} (upper end excluded, as TRL's LengthSampler draws).
+     */
     public int[][] draw(int count, SplittableRandom random) {
         int[][] prompts = new int[count][];
         for (int i = 0; i < count; i++) {
             int[] opening = openings.get(random.nextInt(openings.size()));
-            prompts[i] = java.util.Arrays.copyOf(opening, minTokens + random.nextInt(maxTokens - minTokens + 1));
+            prompts[i] = java.util.Arrays.copyOf(opening, minTokens + random.nextInt(maxTokens - minTokens));
         }
         return prompts;
     }

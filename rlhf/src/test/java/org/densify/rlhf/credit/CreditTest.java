@@ -12,7 +12,40 @@ import org.junit.jupiter.api.Test;
 class CreditTest {
     // R = 2; the reward model's last row gives the completion 0.1, 0.3, 0.1 (renormalised: 0.2, 0.6, 0.2)
     static final ScoredCompletion SCORED = new ScoredCompletion(3, 2f, new float[] {0.1f, 0.3f, 0.1f}, new float[] {0.5f, 0.25f, 0.25f},
-            new float[] {0.5f, 1.5f, 2f}, -1f);
+            null, new float[] {0.5f, 1.5f, 2f}, -1f);
+
+    // R = 2; four tokens; generation step k's row over completion tokens 0..k-1 (one attention is exactly 0)
+    static final ScoredCompletion GENERATED = new ScoredCompletion(4, 2f, null, null,
+            new float[][] {{}, {0.6f}, {0.2f, 0.4f}, {0.1f, 0f, 0.3f}}, null, Float.NaN);
+
+    /**
+     * The authors' get_generator_attention_distribution, transcribed: rows 1..N-1 of an N x N matrix
+     * hold steps 1..N-1 one column to the right; each column is averaged over its non-zero entries
+     * (1/0 taken as 0); or, last only, the last step's row with a 0 in front. Renormalised.
+     */
+    static double[] authorsDistribution(float[][] steps, boolean lastOnly) {
+        int N = steps.length;
+        double[] map = new double[N];
+        if (lastOnly) {
+            for (int j = 0; j < N - 1; j++) map[j + 1] = steps[N - 1][j];
+        } else {
+            float[][] matrix = new float[N][N];
+            for (int i = 0; i + 1 < N; i++) {
+                float[] att = steps[i + 1];
+                for (int j = 0; j < att.length; j++) matrix[i + 1][1 + j] = att[j];
+            }
+            for (int c = 0; c < N; c++) {
+                int nonZero = 0;
+                for (int r = 0; r < N; r++) if (matrix[r][c] != 0) nonZero++;
+                double weight = nonZero == 0 ? 0 : 1.0 / nonZero;
+                for (int r = 0; r < N; r++) map[c] += matrix[r][c] * weight;
+            }
+        }
+        double sum = 0;
+        for (double x : map) sum += x;
+        for (int j = 0; j < N; j++) map[j] /= sum;
+        return map;
+    }
 
     static double sum(float[] x) {
         double s = 0;
@@ -41,8 +74,36 @@ class CreditTest {
     }
 
     @Test
-    void abcPolicyReadsThePolicysAttention() {
-        float[] r = new Credit.AbcPolicy(0.5).assign(SCORED);
+    void abcDAveragesEachTokensAttentionOverTheLaterStepsAndShiftsItOneTokenRight() {
+        // token 1: mean(0.6, 0.2, 0.1) = 0.3; token 2: mean(0.4) = 0.4 (the exact 0 is not counted);
+        // token 3: 0.3; token 0: nothing. Sum 1; beta 0.5, R 2: 0.5 * 2 * w, plus 1 on the last token.
+        float[] r = new Credit.AbcD(0.5).assign(GENERATED);
+        assertArrayEquals(new float[] {0f, 0.3f, 0.4f, 1.3f}, r, 1e-6f);
+        assertEquals(2.0, sum(r), 1e-6);
+        double[] authors = authorsDistribution(GENERATED.generationAttention(), false);
+        for (int t = 0; t < 4; t++) assertEquals(0.5 * 2 * authors[t] + (t == 3 ? 1 : 0), r[t], 1e-6, "token " + t);
+    }
+
+    @Test
+    void abcD2TakesTheLastStepsRowShiftedOneTokenRight() {
+        // the last step's row [0.1, 0, 0.3] becomes [0, 0.1, 0, 0.3]; renormalised [0, 0.25, 0, 0.75]
+        float[] r = new Credit.AbcD2(0.5).assign(GENERATED);
+        assertArrayEquals(new float[] {0f, 0.25f, 0f, 1.75f}, r, 1e-6f);
+        double[] authors = authorsDistribution(GENERATED.generationAttention(), true);
+        for (int t = 0; t < 4; t++) assertEquals(0.5 * 2 * authors[t] + (t == 3 ? 1 : 0), r[t], 1e-6, "token " + t);
+    }
+
+    @Test
+    void abcDOnOneTokenLeavesTheRewardOnIt() {
+        // the authors' code divides 0 by 0 here; the shifted weights of one token are all 0
+        ScoredCompletion one = new ScoredCompletion(1, 3f, null, null, new float[][] {{}}, null, Float.NaN);
+        assertArrayEquals(new float[] {3f}, new Credit.AbcD(0.8).assign(one));
+        assertArrayEquals(new float[] {3f}, new Credit.AbcD2(0.8).assign(one));
+    }
+
+    @Test
+    void abcPolicyFinalReadsThePolicysAttention() {
+        float[] r = new Credit.AbcPolicyFinal(0.5).assign(SCORED);
         assertArrayEquals(new float[] {0.5f, 0.25f, 1.25f}, r, 1e-6f);
         assertEquals(2.0, sum(r), 1e-6);
     }
@@ -56,12 +117,17 @@ class CreditTest {
 
     @Test
     void methodsSayWhatTheyNeedAndRefuseWhatIsMissing() {
-        ScoredCompletion bare = new ScoredCompletion(2, 1f, null, null, null, Float.NaN);
+        ScoredCompletion bare = new ScoredCompletion(2, 1f, null, null, null, null, Float.NaN);
         assertTrue(new Credit.Abc(0.8).needsRewardAttention());
-        assertTrue(new Credit.AbcPolicy(0.8).needsPolicyAttention());
+        assertTrue(new Credit.AbcPolicyFinal(0.8).needsPolicyAttention());
+        assertTrue(new Credit.AbcD(0.8).needsGenerationAttention() && new Credit.AbcD2(0.8).needsGenerationAttention());
+        assertThrows(IllegalStateException.class, () -> new Credit.AbcD(0.8).assign(bare));
+        assertThrows(IllegalStateException.class, () -> new Credit.AbcD2(0.8).assign(bare));
+        assertThrows(IllegalArgumentException.class, () -> new ScoredCompletion(2, 1f, null, null, new float[][] {{}, {}}, null, Float.NaN),
+                "step 1 must have a row over one completion token");
         assertTrue(new Credit.PrefixDiff().needsPrefixRewards());
         assertThrows(IllegalStateException.class, () -> new Credit.Abc(0.8).assign(bare));
-        assertThrows(IllegalStateException.class, () -> new Credit.AbcPolicy(0.8).assign(bare));
+        assertThrows(IllegalStateException.class, () -> new Credit.AbcPolicyFinal(0.8).assign(bare));
         assertThrows(IllegalStateException.class, () -> new Credit.PrefixDiff().assign(bare));
         assertThrows(IllegalArgumentException.class, () -> new Credit.Abc(1.5));
     }
@@ -69,7 +135,10 @@ class CreditTest {
     @Test
     void namesParse() {
         for (String name : Credit.NAMES) assertEquals(name, Credit.parse(name, 0.8).name());
-        assertInstanceOf(Credit.AbcPolicy.class, Credit.parse("ABC-D", 0.8));
+        assertInstanceOf(Credit.AbcD.class, Credit.parse("ABC-D", 0.8));
+        assertInstanceOf(Credit.AbcPolicyFinal.class, Credit.parse("abc-policy", 0.8), "the older name still reads");
+        assertEquals(0.7, Credit.parse("abc-d2", 0.7).beta());
+        assertTrue(Double.isNaN(Credit.parse("sparse", 0.7).beta()));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Credit.parse("dense", 0.8));
         assertTrue(e.getMessage().contains("sparse, uniform, abc"), e.getMessage());
     }

@@ -24,7 +24,7 @@ class ExperimentConfigTest {
     void study1ComparesFiveMethodsOnFiveSeeds() throws IOException {
         ExperimentConfig c = shipped("study1-credit");
         assertEquals(new ExperimentConfig.DemoModels("full", Path.of("work/demo")), c.models());
-        assertEquals(List.of("sparse", "uniform", "abc", "abc-policy", "prefix-diff"), c.methods());
+        assertEquals(List.of("sparse", "uniform", "abc", "abc-d", "prefix-diff"), c.methods());
         assertEquals(List.of(0L, 1L, 2L, 3L, 4L), c.seeds());
         assertEquals(100, c.steps());
         assertEquals(0.8, c.beta());
@@ -32,7 +32,8 @@ class ExperimentConfigTest {
         assertEquals(16, c.ppo().batchSize());
         List<Cell> cells = c.cells(Path.of("out"));
         assertEquals(25, cells.size());
-        assertEquals(Path.of("out/runs/abc-policy/seed-3"), cells.get(3 * 5 + 3).dir());
+        assertEquals(Path.of("out/runs/abc-d/seed-3"), cells.get(3 * 5 + 3).dir());
+        assertEquals(new Credit.AbcD(0.8), cells.get(3 * 5).credit());
         assertEquals(new Credit.Abc(0.8), cells.get(2 * 5).credit());
     }
 
@@ -88,9 +89,9 @@ class ExperimentConfigTest {
             assertEquals(c, ExperimentConfig.parse(c.toJson().toString(), "normal form of " + name), name);
         }
         ExperimentConfig folders = ExperimentConfig.parse("""
-                {"name": "f", "models": {"policy": "p", "reward_model": "r"}, "methods": ["abc-d"], "seeds": [7], "steps": 2,
+                {"name": "f", "models": {"policy": "p", "reward_model": "r"}, "methods": ["abc-policy", "ABC-D2"], "seeds": [7], "steps": 2,
                  "ppo": {"lr": 1e-3, "adaptive_kl": false}}""", "f.json");
-        assertEquals(List.of("abc-policy"), folders.methods(), "aliases become the canonical name");
+        assertEquals(List.of("abc-policy-final", "abc-d2"), folders.methods(), "aliases and any case become the canonical name");
         assertEquals(new ExperimentConfig.FolderModels(Path.of("p"), Path.of("r"), "sample"), folders.models());
         assertEquals(16, folders.ppo().batchSize(), "TRL's defaults without the demo");
         assertEquals(1e-3, folders.ppo().learningRate());
@@ -123,7 +124,9 @@ class ExperimentConfigTest {
                 {", \"ppo\": {\"bacth\": 3}", "unknown field 'ppo.bacth'"},
                 {", \"ppo\": {\"minibatch\": 3}", "field 'ppo.minibatch' must divide batch (16)"},
                 {", \"ppo\": {\"lr\": -1}", "field 'ppo.lr' must be a positive number"},
-                {", \"ppo\": {\"gen_min\": 9, \"gen_max\": 8}", "field 'ppo.gen_max' must be >= gen_min"},
+                {", \"ppo\": {\"gen_min\": 9, \"gen_max\": 8}", "field 'ppo.gen_max' must be > gen_min"},
+                {", \"ppo\": {\"gen_min\": 8, \"gen_max\": 8}", "field 'ppo.gen_max' must be > gen_min (8): lengths are drawn from range"},
+                {", \"sweep\": {\"parameter\": \"gen_length\", \"values\": [[5, 5]]}", "field 'sweep.values[0]' must be a [min, max] pair"},
                 {", \"ppo\": {\"batch\": 2.5}", "field 'ppo.batch' must be an integer >= 1, got 2.5"},
                 {", \"beta\": 1.5", "field 'beta' must be in [0, 1]"},
                 {", \"sweep\": {\"parameter\": \"lr\", \"values\": [1]}", "field 'sweep.parameter' must be \"beta\" or \"gen_length\""},

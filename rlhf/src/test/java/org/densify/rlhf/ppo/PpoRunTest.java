@@ -98,6 +98,63 @@ class PpoRunTest {
     }
 
     @Test
+    void lengthsAreDrawnAsTrlsLengthSamplerDrawsThem() throws IOException {
+        // range(min, max): the upper end is never drawn, every other length is
+        PpoConfig c = PpoConfig.trlDefaults();
+        SplittableRandom random = new SplittableRandom(1);
+        int[] seen = new int[20];
+        for (int i = 0; i < 4000; i++) seen[PpoRun.maxNewTokens(c, random)]++;
+        for (int n = 0; n < 20; n++) assertEquals(n >= 8 && n < 16, seen[n] > 0, "completion maximum " + n + " drawn " + seen[n] + " times");
+        PromptSource prompts = new PromptSource(reviews, Gpt2Tokenizer.load(policy), 2, 5);
+        int[] lengths = new int[10];
+        for (int[] q : prompts.draw(2000, new SplittableRandom(2))) lengths[q.length]++;
+        for (int n = 0; n < 10; n++) assertEquals(n >= 2 && n < 5, lengths[n] > 0, "prompt length " + n + " drawn " + lengths[n] + " times");
+    }
+
+    /**
+     * A policy that all but always draws end-of-text still writes gen_min tokens before it (Hugging
+     * Face's min_new_tokens); the run uses ABC-D, whose attention rows come from that generation.
+     */
+    @Test
+    void theMinimumLengthHoldsOffEndOfText() throws IOException {
+        Path eager = dir.resolve("eager-policy");
+        try (Backend backend = Backends.create("cpu"); Gpt2Model m = Gpt2Model.load(backend, policy)) {
+            Gpt2Tokenizer tok = Gpt2Tokenizer.load(policy);
+            int C = m.config().nEmbd();
+            // ln_f gives the same vector b at every position; end-of-text's (tied) embedding points along b
+            float[] b = new float[C];
+            SplittableRandom r = new SplittableRandom(5);
+            double norm2 = 0;
+            for (int i = 0; i < C; i++) {
+                b[i] = (float) r.nextGaussian();
+                norm2 += b[i] * b[i];
+            }
+            float[] eotRow = new float[C];
+            for (int i = 0; i < C; i++) eotRow[i] = (float) (40 * b[i] / norm2);
+            backend.write(m.parameter("ln_f.weight"), 0, new float[C]);
+            backend.write(m.parameter("ln_f.bias"), 0, b);
+            backend.write(m.parameter("wte.weight"), (long) tok.eotId() * C, eotRow);
+            m.save(eager, ModelKind.LM);
+            for (String f : List.of("vocab.json", "merges.txt")) Files.copy(policy.resolve(f), eager.resolve(f));
+        }
+        PpoConfig c = config().withLengths(2, 4, 3, 5);
+        try (Backend backend = Backends.create("cpu")) {
+            PpoRun.Result result = new PpoRun(new PpoRun.Setup(c, new Credit.AbcD(0.8), 2, 7, eager, rewardModel, reviews, "test",
+                    dir.resolve("eager-run"), false, 5)).run(backend, new PrintWriter(new StringWriter()));
+            for (PpoRun.StepRecord step : result.steps()) {
+                // at least 3 tokens; then end-of-text at once where the maximum (3 or 4) leaves room for it
+                assertTrue(step.responseLength() >= 3 && step.responseLength() <= 4, "mean completion length " + step.responseLength());
+                assertTrue(Double.isFinite(step.rewardMean()) && Double.isFinite(step.policyLoss()));
+            }
+            try (Gpt2Model m = Gpt2Model.load(backend, eager)) {
+                int[][] free = new Generator(m).generate(new int[][] {{5, 6}}, new int[] {4}, Sampler.multinomial(), 3,
+                        Gpt2Tokenizer.load(eager).eotId(), null).tokens();
+                assertEquals(1, free[0].length, "without the minimum this policy stops at once");
+            }
+        }
+    }
+
+    @Test
     void aResumedRunEqualsAnUnbrokenOne() throws IOException {
         Credit credit = new Credit.Uniform();
         PpoRun.Result whole = run(credit, 4, dir.resolve("whole"), false);

@@ -28,7 +28,9 @@ import java.util.concurrent.Callable;
         description = {
                 "Samples continuations of a prompt from a GPT-2 language model and prints the prompt and each continuation as it is generated.",
                 "With --num-samples > 1 the samples are generated together as one batch and printed in order, each under a "
-                        + "'--- sample i ---' header: the first unfinished sample streams, the others are held until those before them end."})
+                        + "'--- sample i ---' header: the first unfinished sample streams, the others are held until those before them end.",
+                "--json prints instead one line per sample, when all are done: {\"ids\": [the new token ids, the <|endoftext|> that "
+                        + "ended the sample included], \"text\": the decoded new tokens (an ending <|endoftext|> as its literal text)}."})
 final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model folder (config.json + model.safetensors).")
@@ -42,6 +44,14 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--max-new-tokens", defaultValue = "50", paramLabel = "N", description = "Tokens to generate per sample (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
+
+    @Option(names = "--min-new-tokens", defaultValue = "0", paramLabel = "N",
+            description = "Fewest tokens per sample: <|endoftext|> is never drawn before N new tokens exist (Hugging Face's "
+                    + "min_new_tokens); the log-probabilities stay the model's own (default: ${DEFAULT-VALUE}).")
+    int minNewTokens;
+
+    @Option(names = "--json", description = "One JSON object per sample per line ({\"ids\", \"text\"}) instead of the streamed text.")
+    boolean json;
 
     @Option(names = "--temperature", defaultValue = "1.0", paramLabel = "T", description = "Softmax temperature; 0 is greedy (default: ${DEFAULT-VALUE}).")
     float temperature;
@@ -73,6 +83,12 @@ final class GenerateCommand implements Callable<Integer> {
         if (prompt.isEmpty()) throw new Main.UsageException("--prompt is empty: generation needs at least one token to start from");
         if (maxNewTokens < 0) throw new Main.UsageException("--max-new-tokens must be >= 0, got " + maxNewTokens);
         if (numSamples < 1) throw new Main.UsageException("--num-samples must be >= 1, got " + numSamples);
+        if (minNewTokens < 0 || minNewTokens > maxNewTokens) {
+            throw new Main.UsageException("--min-new-tokens must be in [0, --max-new-tokens = " + maxNewTokens + "], got " + minNewTokens);
+        }
+        if (minNewTokens > 0 && !stopAtEot) {
+            throw new Main.UsageException("--min-new-tokens holds off <|endoftext|>, which --no-stop-at-eot does not stop at: use one or the other");
+        }
         Sampler sampler;
         try {
             sampler = new Sampler(temperature, topK, topP);
@@ -96,14 +112,22 @@ final class GenerateCommand implements Callable<Integer> {
                         + " is " + (promptIds.length + (long) maxNewTokens) + " tokens, more than the model's n_positions " + maxT);
             }
             int stop = stopAtEot ? tok.eotId() : -1;
-            Printer printer = new Printer(out, tok, numSamples, maxNewTokens, stop);
+            Printer printer = json ? null : new Printer(out, tok, numSamples, maxNewTokens, stop);
             int[][] prompts = new int[numSamples][];
             Arrays.fill(prompts, promptIds);
             int[] lengths = new int[numSamples];
             Arrays.fill(lengths, maxNewTokens);
+            int[] minimum = new int[numSamples];
+            Arrays.fill(minimum, minNewTokens);
             long start = System.nanoTime();
-            Generator.Result result = new Generator(m).generate(prompts, lengths, sampler, seed, stop, (s, token, lp) -> printer.onToken(s, token));
-            printer.finishAll();
+            Generator.Result result = new Generator(m).generate(prompts, minimum, lengths, sampler, seed, stop, Generator.Recording.NONE,
+                    printer == null ? null : (s, token, lp) -> printer.onToken(s, token));
+            if (printer != null) {
+                printer.finishAll();
+            } else {
+                for (int[] ids : result.tokens()) out.print(sampleJson(tok, ids) + "\n");
+                out.flush();
+            }
             double seconds = (System.nanoTime() - start) / 1e9;
             long tokens = Arrays.stream(result.tokens()).mapToLong(t -> t.length).sum();
             err.printf("densify: %d new token%s in %.2f s (%.1f tokens/s) on %s%n", tokens, tokens == 1 ? "" : "s", seconds,
@@ -111,6 +135,20 @@ final class GenerateCommand implements Callable<Integer> {
         }
         err.flush();
         return 0;
+    }
+
+    /** {"ids": [...], "text": "..."}: the new tokens and their text (ids past the tokenizer have none: U+FFFD). */
+    static String sampleJson(Gpt2Tokenizer tok, int[] ids) {
+        com.fasterxml.jackson.databind.node.ObjectNode o = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+        com.fasterxml.jackson.databind.node.ArrayNode array = o.putArray("ids");
+        Utf8Stream text = new Utf8Stream();
+        StringBuilder b = new StringBuilder();
+        for (int id : ids) {
+            array.add(id);
+            b.append(id < tok.vocabSize() ? text.append(tok.tokenBytes(id)) : "\uFFFD");
+        }
+        o.put("text", b.append(text.finish()).toString());
+        return o.toString();
     }
 
     /** Prints samples in order: the first unfinished one token by token, the others held until they come first. */

@@ -107,6 +107,36 @@ class GenerateCommandTest {
     }
 
     @Test
+    void theMinimumHoldsOffEndOfTextAndJsonGivesIdsAndText() throws Exception {
+        int eot = Gpt2Tokenizer.load(tokenizer).eotId();
+        MainTest.Run held = generate(eotModel, "--temperature", "0", "--max-new-tokens", "6", "--min-new-tokens", "4", "--json",
+                "--num-samples", "2");
+        assertEquals(0, held.status(), held.err());
+        String[] lines = held.out().split("\n");
+        assertEquals(2, lines.length, held.out());
+        com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer);
+        for (String line : lines) {
+            com.fasterxml.jackson.databind.JsonNode o = mapper.readTree(line);
+            int[] ids = new int[o.get("ids").size()];
+            for (int i = 0; i < ids.length; i++) ids[i] = o.get("ids").get(i).intValue();
+            // four tokens other than end-of-text, then the end-of-text this model always prefers, kept in the ids
+            assertEquals(5, ids.length, line);
+            for (int i = 0; i < 4; i++) assertNotEquals(eot, ids[i], line);
+            assertEquals(eot, ids[4], line);
+            assertEquals(tok.decode(ids), o.get("text").textValue());
+            assertTrue(o.get("text").textValue().endsWith("<|endoftext|>"), line);
+        }
+        MainTest.Run free = generate(eotModel, "--temperature", "0", "--max-new-tokens", "6", "--json");
+        assertEquals("{\"ids\":[" + eot + "],\"text\":\"<|endoftext|>\"}\n", free.out(), "without the minimum it ends at once");
+        MainTest.Run both = generate(eotModel, "--min-new-tokens", "2", "--no-stop-at-eot");
+        assertEquals(Main.EXIT_USAGE, both.status(), both.err());
+        MainTest.Run over = generate(eotModel, "--min-new-tokens", "7", "--max-new-tokens", "6");
+        assertEquals(Main.EXIT_USAGE, over.status(), over.err());
+        assertTrue(over.err().contains("--min-new-tokens must be in [0, --max-new-tokens = 6], got 7"), over.err());
+    }
+
+    @Test
     void badArgumentsAreUsageErrors() throws Exception {
         int p = Gpt2Tokenizer.load(tokenizer).encode(PROMPT).length;
         int tooMany = 33 - p;

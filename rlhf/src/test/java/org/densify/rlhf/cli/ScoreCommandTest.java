@@ -48,7 +48,7 @@ class ScoreCommandTest {
             System.arraycopy(y, 0, ids, q.length, y.length);
             expected = RewardModel.scalar(model.model().forward(Batch.of(ids), ForwardOptions.forInference()).scores()[0]);
         }
-        for (String method : new String[] {"sparse", "uniform", "abc", "abc-policy", "prefix-diff"}) {
+        for (String method : new String[] {"sparse", "uniform", "abc", "abc-d", "abc-d2", "abc-policy-final", "prefix-diff"}) {
             JsonNode j = json("score", "--reward-model", rm.toString(), "--policy", policy.toString(), "--prompt", "The film was",
                     "--completion", " superb and moving.", "--credit", method, "--json");
             assertEquals(expected, j.get("reward").doubleValue(), 1e-5, method);
@@ -59,6 +59,10 @@ class ScoreCommandTest {
             for (JsonNode t : j.get("tokens")) text.append(t.get("text").asText());
             assertEquals(" superb and moving.", text.toString(), "the tokens spell the completion");
             if (!method.equals("prefix-diff")) assertEquals(expected, sum, 1e-5, method + " credits sum to the reward");
+            if (method.startsWith("abc-d")) {
+                assertEquals(0.0, j.get("tokens").get(0).get("credit").doubleValue(), 0.0, method + ": shifted, the first token gets nothing");
+                assertEquals(0.8, j.get("beta").doubleValue(), 0.0);
+            }
         }
     }
 
@@ -113,6 +117,9 @@ class ScoreCommandTest {
     @Test
     void badInputIsAUsageError() {
         assertEquals(2, MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", "x", "--credit", "abc-policy").status());
+        MainTest.Run noPolicy = MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", "x", "--credit", "abc-d");
+        assertEquals(2, noPolicy.status());
+        assertTrue(noPolicy.err().contains("--credit abc-d reads the policy's attention: it needs --policy DIR"), noPolicy.err());
         assertEquals(2, MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", "", "--credit", "abc").status());
         assertEquals(2, MainTest.run("score", "--reward-model", rm.toString(), "--prompt", "I", "--completion", "x", "--credit", "magic").status());
         MainTest.Run r = MainTest.run("score", "--reward-model", dir.resolve("missing").toString(), "--prompt", "I", "--completion", "x");

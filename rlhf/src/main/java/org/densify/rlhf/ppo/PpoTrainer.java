@@ -18,8 +18,8 @@ import org.densify.core.model.Outputs;
  * into rewards (minus the KL penalty), advantages and returns, then runs the PPO epochs.
  *
  * <p>Positions follow TRL: completion token t of a sequence with a P-token prompt is predicted by
- * the logits at position P - 1 + t, and its value is the value head there. Dropout is not applied
- * (the engine has none): this matches TRL with dropout disabled, not TRL's default of 0.1.
+ * the logits at position P - 1 + t, and its value is the value head there. No dropout, as in TRL:
+ * its {@code batched_forward_pass} puts the model in eval mode for every forward the losses use.
  */
 public final class PpoTrainer implements AutoCloseable {
     private final Gpt2Model policy, reference;

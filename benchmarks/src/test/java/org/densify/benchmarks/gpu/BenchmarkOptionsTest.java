@@ -146,6 +146,6 @@ class BenchmarkOptionsTest {
         assertTrue(ppo.isUsageHelpRequested());
         text = usage(ppo);
         assertTrue(text.contains("Usage: PpoStepBenchmark"), text);
-        assertTrue(text.contains("abc-policy") && text.contains("(default: 50257)"), text);
+        assertTrue(text.contains("abc-d2") && text.contains("(default: 50257)"), text);
     }
 }

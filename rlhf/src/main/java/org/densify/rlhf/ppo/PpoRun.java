@@ -37,8 +37,12 @@ import org.densify.rlhf.pretrain.TrainingLog;
  * {@code checkpoints/latest}.
  */
 public final class PpoRun {
-    /** The state format of PPO checkpoints. */
-    public static final String FORMAT = "densify-ppo/1";
+    /**
+     * The state format of PPO checkpoints. 2: sampling with the authors' minimum length and length
+     * ranges, and the reward model shown the end-of-text; a run of format 1 sampled and scored
+     * otherwise, so it is not resumed under the new rules.
+     */
+    public static final String FORMAT = "densify-ppo/2";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**

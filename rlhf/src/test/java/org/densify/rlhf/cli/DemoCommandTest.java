@@ -49,11 +49,11 @@ class DemoCommandTest {
             assertEquals(6, Files.readAllLines(work.resolve("ppo").resolve(method).resolve("log.jsonl")).size(), method + " log");
         }
 
-        MainTest.Run again = MainTest.run("demo", "--quick", "--work", work.toString(), "--steps", "2", "--credit", "sparse,abc-policy");
+        MainTest.Run again = MainTest.run("demo", "--quick", "--work", work.toString(), "--steps", "2", "--credit", "sparse,abc-d,abc-d2");
         assertEquals(0, again.status(), again.err());
         for (String cached : List.of("1/4 tokenizer: cached", "2/4 policy: cached", "3/4 reward model: cached")) {
             assertTrue(again.err().contains(cached), again.err());
         }
-        assertTrue(again.out().contains("| abc-policy |"), again.out());
+        assertTrue(again.out().contains("| abc-d |") && again.out().contains("| abc-d2 |"), again.out());
     }
 }

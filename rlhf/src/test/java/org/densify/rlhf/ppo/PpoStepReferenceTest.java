@@ -37,7 +37,7 @@ class PpoStepReferenceTest {
             PpoConfig config = new PpoConfig(B, Integer.parseInt(meta.get("mini_batch_size")), Integer.parseInt(meta.get("ppo_epochs")),
                     d(meta, "learning_rate"), d(meta, "init_kl_coef"), true, d(meta, "target"), d(meta, "horizon"), d(meta, "gamma"),
                     d(meta, "lam"), d(meta, "cliprange"), d(meta, "cliprange_value"), d(meta, "vf_coef"), d(meta, "ratio_threshold"),
-                    d(meta, "adam_beta1"), d(meta, "adam_beta2"), d(meta, "adam_eps"), 1, 1, 1, 1);
+                    d(meta, "adam_beta1"), d(meta, "adam_beta2"), d(meta, "adam_eps"), 1, 2, 1, 2); // lengths unused: the fixture gives them
             int[][] queries = split(f.readInts("query_tokens"), f.readInts("query_lengths"));
             int[][] responses = split(f.readInts("response_tokens"), f.readInts("response_lengths"));
             float[][] scores = split(f.readFloats("scores"), f.readInts("response_lengths"));

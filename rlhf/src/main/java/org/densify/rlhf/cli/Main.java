@@ -24,6 +24,7 @@ import java.io.PrintWriter;
                 GenerateCommand.class,
                 PretrainCommand.class,
                 TrainRmCommand.class,
+                EvalRmCommand.class,
                 ScoreCommand.class,
                 PpoCommand.class,
                 DemoCommand.class,

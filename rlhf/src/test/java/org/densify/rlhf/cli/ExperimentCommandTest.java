@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.rlhf.run.OutputPaths;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -194,7 +195,7 @@ class ExperimentCommandTest {
         ExperimentConfig.Cell cell = c.cells(out).getFirst();
         try (Backend backend = Backends.create("cpu")) {
             new PpoRun(new PpoRun.Setup(cell.ppo(), cell.credit(), 2, cell.seed(), policy, rewardModel,
-                    ImdbDataset.split(ImdbDataset.load(data), 0.1).train(), data.toString(), cell.dir(), false, 2))
+                    ImdbDataset.split(ImdbDataset.load(data), 0.1).train(), data.toString(), cell.dir(), false, 2, OutputPaths.Existing.REFUSE))
                     .run(backend, new PrintWriter(new StringWriter()));
         }
         Run r = run("--config", config.toString(), "--out", out.toString());

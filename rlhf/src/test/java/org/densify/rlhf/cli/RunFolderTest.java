@@ -193,6 +193,34 @@ class RunFolderTest {
         }
     }
 
+    // ---- 5. a forced replacement a crash interrupted is recovered --------------------------
+
+    @Test
+    void trainRmForceStoppedBetweenItsRenamesIsRecoveredByTheNextRun() throws IOException {
+        Path out = tmp.resolve("rm-swap");
+        assertEquals(0, trainRm(out).status());
+        byte[] first = Files.readAllBytes(out.resolve("model.safetensors"));
+        org.densify.loaders.io.AtomicFiles.RenameHook previous = org.densify.loaders.io.AtomicFiles.setRenameHookForTests((from, to) -> {
+            if (to.equals(out.toAbsolutePath().normalize())) throw new IOException("simulated kill");
+        });
+        MainTest.Run killed;
+        try {
+            killed = trainRm(out, "--force", "--seed", "5");
+        } finally {
+            org.densify.loaders.io.AtomicFiles.setRenameHookForTests(previous);
+        }
+        assertEquals(Main.EXIT_FAILURE, killed.status(), killed.err());
+        assertFalse(Files.exists(out), "stopped with the old model aside and the new one not yet in place");
+
+        MainTest.Run next = trainRm(out, "--force", "--seed", "6");
+        assertEquals(0, next.status(), next.err());
+        assertTrue(next.err().contains("densify: restored " + out), next.err());
+        assertFalse(java.util.Arrays.equals(first, Files.readAllBytes(out.resolve("model.safetensors"))));
+        try (var s = Files.list(tmp)) {
+            assertEquals(List.of(), s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".rm-swap.") && !n.endsWith(".lock")).toList());
+        }
+    }
+
     // ---- 6. checkpoints carry a checksum per file --------------------------------------------
 
     @Test

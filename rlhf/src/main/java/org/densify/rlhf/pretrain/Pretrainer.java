@@ -180,6 +180,12 @@ public final class Pretrainer {
                     double evalLoss = Double.NaN;
                     if (last || (h.evalEvery() > 0 && step % h.evalEvery() == 0)) {
                         evalLoss = evaluate(model, evalBatches);
+                        if (!Double.isFinite(evalLoss)) {
+                            // finite weights can still be too large for the forward pass (an --lr of 1e30):
+                            // such a model is no result, so neither its checkpoint nor the final model is written
+                            throw new IllegalStateException("the held-out loss is " + evalLoss + " at step " + step
+                                    + ": the model's outputs are not finite, so it is not written (try a lower --lr)");
+                        }
                         lastEval = evalLoss;
                     }
                     double elapsed = secondsBefore + (System.nanoTime() - sessionStart) / 1e9;

@@ -126,6 +126,17 @@ class RunFolderTest {
     }
 
     @Test
+    void aModelWhoseOutputsOverflowIsNotWritten() {
+        // --lr 1e30 is a float: one step leaves finite weights too large for the forward pass
+        Path out = tmp.resolve("overflow");
+        MainTest.Run r = pretrain(out, 1, "--lr", "1e30");
+        assertEquals(Main.EXIT_FAILURE, r.status(), r.err());
+        assertTrue(r.err().contains("densify: error: the held-out loss is NaN at step 1: the model's outputs are not finite, so it is not written"), r.err());
+        assertFalse(Files.exists(out.resolve("model")));
+        assertFalse(Files.exists(out.resolve("checkpoints/latest")));
+    }
+
+    @Test
     void aDivergingPretrainingRunWarnsOnce() {
         MainTest.Run r = pretrain(tmp.resolve("diverging"), 8, "--lr", "10");
         long warnings = r.err().lines().filter(l -> l.startsWith("densify: warning: the training loss")).count();

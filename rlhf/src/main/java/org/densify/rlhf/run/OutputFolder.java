@@ -109,7 +109,7 @@ public final class OutputFolder {
         }
         for (Path p : fresh) {
             deleteTree(p);
-            report.printf("densify: deleted %s, left by a stopped run after %s was in place%n", p, out);
+            report.printf("densify: deleted %s, a replacement of %s that a stopped run did not finish (%s was kept)%n", p, out, out);
         }
         for (Path p : old) {
             deleteTree(p);

@@ -252,4 +252,27 @@ class RunFolderTest {
         MainTest.Run resumed = pretrain(out, 2, "--resume");
         assertEquals(0, resumed.status(), resumed.err());
     }
+
+    @Test
+    void aNonFiniteCheckpointIsReportedAsDamagedNotAsATooHighLearningRate() throws IOException {
+        Path out = tmp.resolve("nan-resume");
+        assertEquals(0, pretrain(out, 4).status());
+        // as if the run had stopped after step 2, whose checkpoint (one from before the digests) holds a NaN weight
+        Path step2 = out.resolve("checkpoints/step-2");
+        Files.writeString(out.resolve("checkpoints/latest"), "step-2\n");
+        try (Backend backend = Backends.create("cpu"); Gpt2Model m = Gpt2Model.load(backend, step2)) {
+            backend.write(m.parameter("h.0.mlp.c_fc.weight"), 3, new float[]{Float.NaN});
+            m.save(step2, ModelKind.LM);
+        }
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var state = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(step2.resolve("state.json").toFile());
+        state.remove(Checkpoints.FILES);
+        json.writeValue(step2.resolve("state.json").toFile(), state);
+
+        MainTest.Run r = pretrain(out, 4, "--resume");
+        assertEquals(Main.EXIT_FAILURE, r.status(), r.err());
+        assertTrue(r.err().contains("checkpoint " + step2 + ": tensor h.0.mlp.c_fc.weight holds NaN (element 3 of "), r.err());
+        assertTrue(r.err().contains("a damaged checkpoint"), r.err());
+        assertFalse(r.err().contains("training loss"), r.err());
+    }
 }

@@ -34,6 +34,37 @@ public final class AtomicFiles {
     private AtomicFiles() {
     }
 
+    /** Called before every rename this class makes; tests install one to simulate a crash at that moment. */
+    @FunctionalInterface
+    public interface RenameHook {
+        void beforeRename(Path from, Path to) throws IOException;
+    }
+
+    private static volatile RenameHook renameHook = (from, to) -> {
+    };
+
+    /**
+     * For tests only: runs {@code hook} before each rename (of a file by {@link #write} or of a folder
+     * by {@link #rename}); a hook that throws stops the write there, as a crash would. Returns the
+     * previous hook, to be put back.
+     */
+    public static RenameHook setRenameHookForTests(RenameHook hook) {
+        RenameHook previous = renameHook;
+        renameHook = hook;
+        return previous;
+    }
+
+    /**
+     * Renames {@code from} (a file or a folder) to {@code to} in one atomic step and makes the rename
+     * durable where the platform allows it. A non-empty folder {@code to} is never replaced.
+     */
+    public static void rename(Path from, Path to) throws IOException {
+        renameHook.beforeRename(from, to);
+        Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
+        Path parent = to.toAbsolutePath().getParent();
+        if (parent != null) syncDirectory(parent);
+    }
+
     /** Writes the content of a file through a channel. */
     @FunctionalInterface
     public interface Content {
@@ -63,6 +94,7 @@ public final class AtomicFiles {
                 c.force(true);
             }
             keepPermissions(abs, tmp);
+            renameHook.beforeRename(tmp, abs);
             Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException | RuntimeException | Error e) {
             try {

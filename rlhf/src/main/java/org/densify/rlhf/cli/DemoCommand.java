@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.rlhf.run.OutputPaths;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -64,6 +65,7 @@ final class DemoCommand implements Callable<Integer> {
             throw new Main.UsageException(e.getMessage());
         }
         Path dir = work != null ? work : Path.of("work", quick ? "demo-quick" : "demo");
+        ForceOption.check(() -> OutputPaths.checkFolderPath("--work", dir));
         try (Backend backend = device.create()) {
             new Demo(plan, dir, methods, seed, spec.commandLine().getOut(), spec.commandLine().getErr(), ProgressBar.stderrIsTerminal()).run(backend);
         }

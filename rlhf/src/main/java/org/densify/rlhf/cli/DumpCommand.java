@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.rlhf.run.OutputPaths;
 import org.densify.core.Backend;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
@@ -42,6 +43,9 @@ final class DumpCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The .safetensors file to write.")
     Path out;
 
+    @Mixin
+    ForceOption force;
+
     @Option(names = "--grads", description = "Also write grad.{name}: the loss's gradient for every parameter.")
     boolean grads;
 
@@ -53,6 +57,7 @@ final class DumpCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        ForceOption.check(() -> OutputPaths.checkFile("--out", out, force.existing()));
         int[][] sequences = new int[ids.size()][];
         for (int n = 0; n < sequences.length; n++) sequences[n] = parseIds(n, ids.get(n));
         boolean hasLoss = false;

@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.rlhf.run.OutputPaths;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.densify.rlhf.experiment.Experiment;
@@ -40,6 +41,7 @@ final class ExperimentCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        ForceOption.check(() -> OutputPaths.checkFolderPath("--out", out));
         Experiment experiment;
         try {
             experiment = new Experiment(ExperimentConfig.load(config), out, parallel, device.device, spec.commandLine().getOut(),

@@ -11,6 +11,7 @@ import org.densify.loaders.data.Review;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.ppo.PpoConfig;
 import org.densify.rlhf.ppo.PpoRun;
+import org.densify.rlhf.run.OutputPaths;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -102,6 +103,9 @@ final class PpoCommand implements Callable<Integer> {
     boolean resume;
 
     @Mixin
+    ForceOption force;
+
+    @Mixin
     DeviceOption device;
 
     @Spec
@@ -120,12 +124,15 @@ final class PpoCommand implements Callable<Integer> {
         }
         if (steps < 1) throw new Main.UsageException("--steps must be >= 1, got " + steps);
         if (checkpointEvery < 1) throw new Main.UsageException("--checkpoint-every must be >= 1, got " + checkpointEvery);
+        if (resume && force.force) throw new Main.UsageException("--resume continues the run in --out and --force replaces it: pass one of them");
+        OutputPaths.Existing existing = force.existing();
+        ForceOption.check(() -> PpoRun.checkOutputs(out, resume, existing));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         List<Review> reviews = ImdbDataset.split(ImdbDataset.loadOrSample(data), 0.1).train();
         try (Backend backend = device.create()) {
             PpoRun.Result result = new PpoRun(new PpoRun.Setup(config, method, steps, seed, policy, rewardModel, reviews, data, out, resume,
-                    checkpointEvery)).run(backend, err);
+                    checkpointEvery, existing)).run(backend, err);
             if (!result.steps().isEmpty()) {
                 PpoRun.StepRecord first = result.steps().getFirst(), last = result.steps().getLast();
                 o.printf(Locale.ROOT, "%s: reward %.3f at step %d -> %.3f at step %d, KL %.3f, %.2f s/step; log in %s%n", method.name(),

@@ -8,6 +8,7 @@ import org.densify.rlhf.pretrain.Hyper;
 import org.densify.rlhf.pretrain.Pretrainer;
 import org.densify.rlhf.pretrain.ProgressBar;
 import org.densify.rlhf.pretrain.TokenData;
+import org.densify.rlhf.run.OutputPaths;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -98,6 +99,9 @@ final class PretrainCommand implements Callable<Integer> {
     boolean resume;
 
     @Mixin
+    ForceOption force;
+
+    @Mixin
     DeviceOption device;
 
     @Spec
@@ -110,6 +114,9 @@ final class PretrainCommand implements Callable<Integer> {
         List<String> problems = hyper.problems();
         if (!problems.isEmpty()) throw new Main.UsageException(problems.getFirst());
         if (!(testFraction > 0 && testFraction < 1)) throw new Main.UsageException("--test-fraction must be in (0, 1), got " + testFraction);
+        if (resume && force.force) throw new Main.UsageException("--resume continues the run in --out and --force replaces it: pass one of them");
+        OutputPaths.Existing existing = force.existing();
+        ForceOption.check(() -> Pretrainer.checkOutputs(out, resume, existing));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
 
@@ -126,7 +133,7 @@ final class PretrainCommand implements Callable<Integer> {
             err.flush();
             String source = data.equals(ImdbDataset.BUNDLED_SAMPLE) ? "bundled sample" : data;
             new Pretrainer(new Pretrainer.Setup(hyper, tokens, source, tokenizer, out, resume, backend,
-                    new Main.Version().getVersion()[0], o, err, ProgressBar.stderrIsTerminal())).run();
+                    new Main.Version().getVersion()[0], o, err, ProgressBar.stderrIsTerminal(), existing)).run();
         }
         return 0;
     }

@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.rlhf.run.OutputPaths;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -60,6 +61,9 @@ final class ScoreCommand implements Callable<Integer> {
     @Option(names = "--html", paramLabel = "FILE", description = "Also write an HTML page with the tokens shaded by credit.")
     Path html;
 
+    @Mixin
+    ForceOption force;
+
     @Option(names = "--json", description = "Print JSON instead of the table.")
     boolean json;
 
@@ -71,6 +75,7 @@ final class ScoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (html != null) ForceOption.check(() -> OutputPaths.checkFile("--html", html, force.existing()));
         Credit method;
         try {
             method = Credit.parse(credit, beta);

@@ -83,8 +83,8 @@ final class TrainRmCommand implements Callable<Integer> {
     @Option(names = "--log", paramLabel = "FILE", description = "Write the per-step JSONL log here (outside OUT; it grows as training runs) instead of OUT/train_rm.jsonl.")
     Path log;
 
-    @Option(names = "--force", description = "Replace a non-empty --out.")
-    boolean force;
+    @Mixin
+    ForceOption force;
 
     @Mixin
     DeviceOption device;
@@ -95,9 +95,10 @@ final class TrainRmCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         RewardModelTrainer.Settings settings = new RewardModelTrainer.Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip,
-                evalFraction, seed, labels, log, force);
+                evalFraction, seed, labels, log, force.force);
         List<String> problems = settings.problems();
         if (!problems.isEmpty()) throw new Main.UsageException(problems.getFirst());
+        ForceOption.check(() -> RewardModelTrainer.checkOutputs(out, settings));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         RewardData rewardData = RewardData.load(data);

@@ -1,5 +1,7 @@
 package org.densify.rlhf.cli;
 
+import picocli.CommandLine.Mixin;
+import org.densify.rlhf.run.OutputPaths;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.tokenizer.BpeTrainer;
@@ -39,11 +41,15 @@ final class TrainTokenizerCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Folder to write vocab.json and merges.txt into.")
     Path out;
 
+    @Mixin
+    ForceOption force;
+
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
+        ForceOption.check(() -> OutputPaths.checkFolderEntries("--out", out, force.existing(), "vocab.json", "merges.txt"));
         if (vocabSize < 257) throw new Main.UsageException("--vocab-size must be at least 257 (256 bytes + <|endoftext|>), got " + vocabSize);
         if (!(testFraction >= 0 && testFraction < 1)) throw new Main.UsageException("--test-fraction must be in [0, 1), got " + testFraction);
         PrintWriter o = spec.commandLine().getOut();

@@ -1,5 +1,7 @@
 package org.densify.rlhf.demo;
 
+import org.densify.rlhf.run.OutputPaths;
+import org.densify.rlhf.run.RunLock;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -53,9 +55,17 @@ public final class Demo {
     /** The models the PPO runs start from, and the reviews their prompts come from. */
     public record Models(Path tokenizer, Path policy, Path rewardModel, List<Review> promptReviews) {}
 
+    /** The whole demo, holding the work folder's lock throughout. */
     public Result run(Backend backend) throws IOException {
+        OutputPaths.checkFolderPath("--work", work);
+        try (RunLock _ = RunLock.inside(work)) {
+            return runLocked(backend);
+        }
+    }
+
+    private Result runLocked(Backend backend) throws IOException {
         long began = System.nanoTime();
-        Models models = prepare(backend);
+        Models models = prepareLocked(backend);
         Map<String, List<PpoRun.StepRecord>> runs = new LinkedHashMap<>();
         Path ppoRoot = work.resolve("ppo");
         for (int i = 0; i < methods.size(); i++) {
@@ -65,7 +75,7 @@ public final class Demo {
             Path runDir = ppoRoot.resolve(credit.name());
             Checkpoints.deleteTree(runDir);
             PpoRun.Result r = new PpoRun(new PpoRun.Setup(plan.ppo(), credit, plan.ppoSteps(), seed, models.policy(), models.rewardModel(),
-                    models.promptReviews(), "bundled sample", runDir, false, plan.ppoSteps())).run(backend, err);
+                    models.promptReviews(), "bundled sample", runDir, false, plan.ppoSteps(), OutputPaths.Existing.REFUSE)).run(backend, err);
             runs.put(credit.name(), r.steps());
         }
 
@@ -92,6 +102,13 @@ public final class Demo {
      * each built unless a complete one is already there.
      */
     public Models prepare(Backend backend) throws IOException {
+        OutputPaths.checkFolderPath("--work", work);
+        try (RunLock _ = RunLock.inside(work)) {
+            return prepareLocked(backend);
+        }
+    }
+
+    private Models prepareLocked(Backend backend) throws IOException {
         Files.createDirectories(work);
         List<Review> reviews = ImdbDataset.bundledSample();
         ImdbDataset.Split split = ImdbDataset.split(reviews, 0.1);
@@ -116,7 +133,8 @@ public final class Demo {
             TokenData data = TokenData.encode(split.train(), split.test(), tok);
             boolean resume = Files.exists(policy.resolve("checkpoints").resolve(Checkpoints.LATEST));
             Pretrainer.Result r = new Pretrainer(new Pretrainer.Setup(plan.pretrain(), data, "bundled sample", tokenizer, policy, resume, backend,
-                    "demo", new PrintWriter(PrintWriter.nullWriter()), err, terminal)).run();
+                    "demo", new PrintWriter(PrintWriter.nullWriter()), err, terminal,
+                    OutputPaths.Existing.REPLACE)).run(); // the demo's own cache: what a stopped run left is redone
             stage("    held-out loss %.3f nats/token (unigram %.3f) in %.0f s", r.evalLoss(), r.unigramEntropy(), r.seconds());
         } else {
             stage("2/4 policy: cached in %s", policyModel);

@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Stream;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.cpu.CpuThreads;
@@ -29,11 +28,15 @@ import org.densify.rlhf.demo.Demo;
 import org.densify.rlhf.experiment.ExperimentConfig.Cell;
 import org.densify.rlhf.ppo.PpoRun;
 import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.OutputPaths;
+import org.densify.rlhf.run.RunLock;
 
 /**
  * Runs a study's grid into a folder and reports on it. Each cell is one {@link PpoRun} in {@code
- * runs/<group>/seed-<s>/}; a cell whose log already holds every step is skipped, one with a
- * checkpoint resumes from it, any other starts afresh. The folder keeps the config ({@code
+ * runs/<group>/seed-<s>/}; a cell whose latest checkpoint is at the last step is skipped (as
+ * {@code ppo --resume} would find nothing to do: the log alone is not enough, since a run stopped
+ * while writing its final checkpoint has logged every step), one with an earlier checkpoint resumes
+ * from it, any other starts afresh. The folder is locked for the invocation ({@link RunLock}). The folder keeps the config ({@code
  * config.json}, normal form) and the backend ({@code device.txt}) it was started with, and refuses
  * to continue with others, so one folder never mixes runs of two settings.
  *
@@ -84,58 +87,66 @@ public final class Experiment {
         return n != null && n >= 1 ? n : Runtime.getRuntime().availableProcessors();
     }
 
+    /** Runs the pending cells and writes the report, holding the folder's lock throughout. */
     public Result run() throws IOException {
         long began = System.nanoTime();
+        OutputPaths.checkFolderPath("--out", dir);
         int threads = Math.max(1, cores() / parallel);
         List<Backend> backends = new ArrayList<>();
         try {
-            for (int i = 0; i < parallel; i++) backends.add(backend(threads));
-            String backendName = backends.getFirst().name();
-            JsonNode normal = checkFolder(backendName);
-            Models models = prepareModels(backends.getFirst());
-            List<Cell> cells = config.cells(dir);
-            checkLengths(models, cells);
-            // recorded only now, so that a config refused above can be corrected and rerun into the same folder
-            Files.createDirectories(dir);
-            if (!Files.exists(dir.resolve(CONFIG_FILE))) {
-                AtomicFiles.write(dir.resolve(CONFIG_FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(normal));
+            for (int i = 0; i < parallel; i++) backends.add(backend(threads)); // an unknown device is refused before the folder is made
+            try (RunLock _ = RunLock.inside(dir)) {
+                return runLocked(began, threads, backends);
             }
-            AtomicFiles.write(dir.resolve(DEVICE_FILE), (backendName + "\n").getBytes(StandardCharsets.UTF_8));
-
-            List<Cell> pending = new ArrayList<>();
-            int skipped = 0;
-            for (Cell c : cells) {
-                int logged = completeRecords(c.dir().resolve("log.jsonl")).size();
-                if (logged >= config.steps()) {
-                    out.printf(Locale.ROOT, "%s seed %d: finished already (%d of %d steps in %s), skipped%n", c.group(), c.seed(), logged,
-                            config.steps(), dir.relativize(c.dir().resolve("log.jsonl")));
-                    skipped++;
-                } else {
-                    pending.add(c);
-                }
-            }
-            out.printf(Locale.ROOT, "experiment %s: %d runs (%s), %d finished already, %d to run, %d at a time on %s with %d thread%s each%n",
-                    config.name(), cells.size(), shape(cells), skipped, pending.size(), Math.min(parallel, Math.max(1, pending.size())),
-                    backendName, threads, threads == 1 ? "" : "s");
-            out.flush();
-            runCells(pending, models, backends);
-
-            List<ExperimentStats.Group> groups = groups(cells);
-            double seconds = (System.nanoTime() - began) / 1e9;
-            List<JsonNode> invocations = recordInvocation(pending.size(), skipped, seconds);
-            double allSeconds = invocations.stream().mapToDouble(r -> r.path("seconds").asDouble(0)).sum();
-            ExperimentReport report = new ExperimentReport(config, groups, models.description(),
-                    new ExperimentReport.Execution(backendName, parallel, threads, pending.size(), skipped, seconds, invocations.size(), allSeconds));
-            report.write(dir);
-            out.println();
-            out.println(report.table());
-            out.println();
-            out.printf(Locale.ROOT, "report: %s  (summary.csv, runs.csv, reward.png, kl_reward.png, length.png beside it; %.0f s)%n", dir.resolve("report.md"), seconds);
-            out.flush();
-            return new Result(groups, report, pending.size(), skipped, seconds);
         } finally {
             for (Backend b : backends) b.close();
         }
+    }
+
+    private Result runLocked(long began, int threads, List<Backend> backends) throws IOException {
+        String backendName = backends.getFirst().name();
+        JsonNode normal = checkFolder(backendName);
+        Models models = prepareModels(backends.getFirst());
+        List<Cell> cells = config.cells(dir);
+        checkLengths(models, cells);
+        // recorded only now, so that a config refused above can be corrected and rerun into the same folder
+        Files.createDirectories(dir);
+        if (!Files.exists(dir.resolve(CONFIG_FILE))) {
+            AtomicFiles.write(dir.resolve(CONFIG_FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(normal));
+        }
+        AtomicFiles.write(dir.resolve(DEVICE_FILE), (backendName + "\n").getBytes(StandardCharsets.UTF_8));
+
+        List<Cell> pending = new ArrayList<>();
+        int skipped = 0;
+        for (Cell c : cells) {
+            int checkpointed = new Checkpoints(c.dir().resolve("checkpoints"), PpoRun.FORMAT).latestStep();
+            if (checkpointed >= config.steps()) {
+                out.printf(Locale.ROOT, "%s seed %d: finished already (checkpoint of step %d of %d in %s), skipped%n", c.group(), c.seed(),
+                        checkpointed, config.steps(), dir.relativize(c.dir().resolve("checkpoints")));
+                skipped++;
+            } else {
+                pending.add(c);
+            }
+        }
+        out.printf(Locale.ROOT, "experiment %s: %d runs (%s), %d finished already, %d to run, %d at a time on %s with %d thread%s each%n",
+                config.name(), cells.size(), shape(cells), skipped, pending.size(), Math.min(parallel, Math.max(1, pending.size())),
+                backendName, threads, threads == 1 ? "" : "s");
+        out.flush();
+        runCells(pending, models, backends);
+
+        List<ExperimentStats.Group> groups = groups(cells);
+        double seconds = (System.nanoTime() - began) / 1e9;
+        List<JsonNode> invocations = recordInvocation(pending.size(), skipped, seconds);
+        double allSeconds = invocations.stream().mapToDouble(r -> r.path("seconds").asDouble(0)).sum();
+        ExperimentReport report = new ExperimentReport(config, groups, models.description(),
+                new ExperimentReport.Execution(backendName, parallel, threads, pending.size(), skipped, seconds, invocations.size(), allSeconds));
+        report.write(dir);
+        out.println();
+        out.println(report.table());
+        out.println();
+        out.printf(Locale.ROOT, "report: %s  (summary.csv, runs.csv, reward.png, kl_reward.png, length.png beside it; %.0f s)%n", dir.resolve("report.md"), seconds);
+        out.flush();
+        return new Result(groups, report, pending.size(), skipped, seconds);
     }
 
     private Backend backend(int threads) {
@@ -181,12 +192,8 @@ public final class Experiment {
                 throw new IllegalArgumentException(dir + " was run on device '" + was + "', not '" + backendName
                         + "': results differ between backends; continue with --device " + was + " or choose another --out");
             }
-        } else if (Files.isDirectory(dir)) {
-            try (Stream<Path> entries = Files.list(dir)) {
-                if (entries.findAny().isPresent()) {
-                    throw new IllegalArgumentException(dir + " is not empty and holds no experiment " + CONFIG_FILE + "; choose a new or empty --out");
-                }
-            }
+        } else if (Files.isDirectory(dir) && !OutputPaths.isEmpty(dir)) {
+            throw new OutputPaths.Refused("--out " + dir + ": is not empty and holds no experiment " + CONFIG_FILE + "; choose a new or empty --out");
         }
         return now;
     }
@@ -282,7 +289,7 @@ public final class Experiment {
         // A progress bar per run only when one run goes at a time: parallel bars would garble each other.
         PrintWriter progress = parallel == 1 ? err : new PrintWriter(PrintWriter.nullWriter());
         PpoRun.Result r = new PpoRun(new PpoRun.Setup(c.ppo(), c.credit(), config.steps(), c.seed(), models.policy(), models.rewardModel(),
-                models.reviews(), models.dataName(), c.dir(), resume, config.checkpointEvery())).run(backend, progress);
+                models.reviews(), models.dataName(), c.dir(), resume, config.checkpointEvery(), OutputPaths.Existing.REFUSE)).run(backend, progress);
         List<JsonNode> records = completeRecords(c.dir().resolve("log.jsonl"));
         JsonNode last = records.isEmpty() ? null : records.getLast();
         out.printf(Locale.ROOT, "[%d/%d] %s seed %d: %d steps in %.0f s, reward %.3f, KL %.3f at step %d%n", finished.incrementAndGet(), total,

@@ -228,7 +228,8 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
         if (batch % minibatch != 0) throw p.bad("minibatch", "must divide batch (" + batch + "), got " + minibatch + (p.has("minibatch") ? "" : " (the default)"));
         int epochs = p.integer("ppo_epochs", d.ppoEpochs(), 1);
         double lr = p.number("lr", d.learningRate());
-        if (!(lr > 0) || Double.isInfinite(lr)) throw p.bad("lr", "must be a positive number, got " + lr);
+        String lrProblem = org.densify.rlhf.run.TrainingChecks.learningRateProblem("lr", lr);
+        if (lrProblem != null) throw p.bad("lr", lrProblem.substring("lr ".length()));
         double klInit = p.number("kl_init", d.initKlCoef());
         if (!(klInit >= 0) || Double.isInfinite(klInit)) throw p.bad("kl_init", "must be >= 0, got " + klInit);
         boolean adaptive = p.bool("adaptive_kl", d.adaptiveKl());

@@ -26,7 +26,8 @@ public record PpoConfig(int batchSize, int miniBatchSize, int ppoEpochs, double 
         require(batchSize >= 1, "batch", "must be >= 1, got " + batchSize);
         require(miniBatchSize >= 1 && batchSize % miniBatchSize == 0, "minibatch", "must divide the batch (" + batchSize + "), got " + miniBatchSize);
         require(ppoEpochs >= 1, "ppo-epochs", "must be >= 1, got " + ppoEpochs);
-        require(learningRate > 0 && Double.isFinite(learningRate), "lr", "must be > 0, got " + learningRate);
+        String lrProblem = org.densify.rlhf.run.TrainingChecks.learningRateProblem("--lr", learningRate);
+        if (lrProblem != null) throw new IllegalArgumentException(lrProblem);
         require(initKlCoef >= 0, "kl-init", "must be >= 0, got " + initKlCoef);
         require(!adaptiveKl || klTarget > 0, "kl-target", "must be > 0, got " + klTarget);
         require(!adaptiveKl || klHorizon > 0, "kl-horizon", "must be > 0, got " + klHorizon);

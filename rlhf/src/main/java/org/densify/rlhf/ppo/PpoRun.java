@@ -25,6 +25,10 @@ import org.densify.rlhf.credit.ScoredCompletion;
 import org.densify.rlhf.pretrain.Checkpoints;
 import org.densify.rlhf.pretrain.ProgressBar;
 import org.densify.rlhf.pretrain.TrainingLog;
+import org.densify.rlhf.run.OutputFolder;
+import org.densify.rlhf.run.OutputPaths;
+import org.densify.rlhf.run.RunLock;
+import org.densify.rlhf.run.TrainingChecks;
 
 /**
  * A PPO run: each step draws prompts, samples completions from the policy, scores them with the
@@ -34,7 +38,8 @@ import org.densify.rlhf.pretrain.TrainingLog;
  *
  * <p>Output folder: {@code log.jsonl}, {@code run.json} (the settings; a resume must match them),
  * {@code checkpoints/step-N/} (policy with value head, tokenizer, Adam moments, state), and
- * {@code checkpoints/latest}.
+ * {@code checkpoints/latest}. The folder is locked for the run ({@link RunLock}); a fresh run refuses
+ * a folder holding any of these unless told to replace them.
  */
 public final class PpoRun {
     /**
@@ -43,15 +48,18 @@ public final class PpoRun {
      * otherwise, so it is not resumed under the new rules.
      */
     public static final String FORMAT = "densify-ppo/2";
+    /** The entries of a run folder that a run writes. */
+    static final String LOG = "log.jsonl", SETTINGS = "run.json", CHECKPOINTS = "checkpoints";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
      * @param policy       the initial policy folder (the frozen reference is loaded from it too); a value
      *                     head is added fresh (seeded) if it has none
      * @param checkpointEvery write a checkpoint every this many steps (and after the last)
+     * @param existing     whether a fresh run may replace the outputs of an earlier one in {@code out} ({@code --force})
      */
     public record Setup(PpoConfig config, Credit credit, int steps, long seed, Path policy, Path rewardModel,
-                        List<Review> reviews, String dataName, Path out, boolean resume, int checkpointEvery) {}
+                        List<Review> reviews, String dataName, Path out, boolean resume, int checkpointEvery, OutputPaths.Existing existing) {}
 
     /** One step's figures, as written to the log. */
     public record StepRecord(int step, double rewardMean, double rewardStd, double kl, double klCoef, double policyLoss,
@@ -67,12 +75,39 @@ public final class PpoRun {
         this.setup = setup;
     }
 
+    /**
+     * Refuses a run folder that cannot be used: {@code --resume} needs a folder; a fresh run one
+     * without an earlier run's log, settings or checkpoints, unless they may be replaced.
+     */
+    public static void checkOutputs(Path out, boolean resume, OutputPaths.Existing existing) {
+        OutputPaths.checkFolderPath("--out", out);
+        if (resume) return;
+        if (existing == OutputPaths.Existing.REFUSE && Files.exists(out.resolve(CHECKPOINTS).resolve(Checkpoints.LATEST))) {
+            throw new OutputPaths.Refused("--out " + out + ": holds a PPO run already; pass --resume to continue it, --force to replace it, "
+                    + "or choose another --out");
+        }
+        OutputPaths.checkFolderEntries("--out", out, existing, LOG, SETTINGS, CHECKPOINTS);
+    }
+
+    /** Runs the steps, holding the run folder's lock throughout. */
     public Result run(Backend backend, PrintWriter progress) throws IOException {
+        checkOutputs(setup.out(), setup.resume(), setup.existing());
+        try (RunLock _ = RunLock.inside(setup.out())) {
+            checkOutputs(setup.out(), setup.resume(), setup.existing());
+            Checkpoints checkpoints = new Checkpoints(setup.out().resolve(CHECKPOINTS), FORMAT);
+            checkpoints.cleanStale(progress); // under the lock: nothing else is writing here
+            if (!setup.resume()) {
+                OutputFolder.deleteTree(checkpoints.root()); // only there when replacing (checked above)
+                Files.deleteIfExists(setup.out().resolve(LOG));
+            }
+            return runLocked(backend, progress, checkpoints);
+        }
+    }
+
+    private Result runLocked(Backend backend, PrintWriter progress, Checkpoints checkpoints) throws IOException {
         PpoConfig c = setup.config();
-        Files.createDirectories(setup.out());
-        Checkpoints checkpoints = new Checkpoints(setup.out().resolve("checkpoints"), FORMAT);
         ObjectNode settings = settings();
-        Path runFile = setup.out().resolve("run.json");
+        Path runFile = setup.out().resolve(SETTINGS);
         int start = 0;
         Path policyDir = setup.policy();
         Checkpoints.Saved saved = null;
@@ -105,9 +140,11 @@ public final class PpoRun {
              Gpt2Model reference = loadReference(backend);
              RewardModel rm = RewardModel.load(backend, setup.rewardModel());
              PpoTrainer trainer = new PpoTrainer(policy, reference, c);
-             TrainingLog log = start > 0 ? TrainingLog.resume(setup.out().resolve("log.jsonl"), start)
-                     : TrainingLog.create(setup.out().resolve("log.jsonl"))) {
+             TrainingLog log = start > 0 ? TrainingLog.resume(setup.out().resolve(LOG), start)
+                     : TrainingLog.create(setup.out().resolve(LOG))) {
             if (saved != null) {
+                String bad = TrainingChecks.firstNonFinite(policy);
+                if (bad != null) throw new IOException("checkpoint " + saved.dir() + ": " + bad + ", though checkpoints are written only when finite (a damaged checkpoint)");
                 Checkpoints.restoreMoments(saved.dir(), policy, trainer.optimizer(), saved.state().path("adam_steps").asInt());
                 trainer.klController().restore(saved.state().path("kl_coef").asDouble());
             }

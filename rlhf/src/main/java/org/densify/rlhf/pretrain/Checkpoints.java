@@ -15,14 +15,16 @@ import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.safetensors.SafetensorsFile;
 import org.densify.loaders.safetensors.SafetensorsWriter;
 import org.densify.loaders.safetensors.TensorInfo;
+import org.densify.rlhf.run.FileDigests;
+import org.densify.rlhf.run.TrainingChecks;
 
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -35,9 +37,12 @@ import java.util.stream.Stream;
  * <pre>
  * step-{N}/            a Hugging Face model folder (config.json, model.safetensors, vocab.json, merges.txt)
  *   optimizer.safetensors   AdamW moments: m.{name}, v.{name} for every parameter, F32
- *   state.json              step, hyper-parameters, data identity, AdamW step count, run totals
+ *   state.json              step, hyper-parameters, data identity, AdamW step count, run totals,
+ *                           and "files": the SHA-256 of every other file of the checkpoint
  * latest               one line naming the newest complete step-{N} folder
  * </pre>
+ * Nothing is written when a parameter or moment is not finite ({@link TrainingChecks}); on resume
+ * every file is checked against its recorded SHA-256, so a damaged file is named, not trained on.
  * A checkpoint is written into a hidden {@code .step-{N}.partial} folder, renamed to {@code step-{N}}
  * when every file is on disk, and only then named by {@code latest} (replaced atomically): a crash at
  * any point leaves {@code latest} naming a complete checkpoint. The two newest are kept.
@@ -46,6 +51,8 @@ public final class Checkpoints {
     public static final String LATEST = "latest";
     public static final String STATE = "state.json";
     public static final String OPTIMIZER = "optimizer.safetensors";
+    /** The field of state.json that maps each other file of the checkpoint to its SHA-256. */
+    public static final String FILES = "files";
     /** The state format of pretraining checkpoints. */
     public static final String FORMAT = "densify-pretrain/1";
     private static final Pattern NAME = Pattern.compile("step-(\\d{1,9})");
@@ -75,6 +82,15 @@ public final class Checkpoints {
         return Files.exists(root.resolve(LATEST));
     }
 
+    /**
+     * The step of the checkpoint {@code latest} names, read from its name alone (0 when there is
+     * none): how far a run got. {@link #latest} reads and checks the checkpoint itself.
+     */
+    public int latestStep() throws IOException {
+        Matcher m = NAME.matcher(latestName());
+        return m.matches() ? Integer.parseInt(m.group(1)) : 0;
+    }
+
     /** A checkpoint as read back: its folder and state; the model and moments are loaded by {@link #restore}. */
     public record Saved(Path dir, int step, ObjectNode state) {}
 
@@ -87,14 +103,19 @@ public final class Checkpoints {
         if (target.getFileName().toString().equals(latestName())) {
             throw new IllegalStateException("checkpoint " + target + " is the latest one and cannot be rewritten");
         }
+        TrainingChecks.requireFiniteParameters(model, "checkpoint " + target);
         deleteTree(partial);
         Files.createDirectories(partial);
         model.save(partial, ModelKind.LM);
         copyTokenizer(tokenizerDir, partial);
-        writeMoments(partial.resolve(OPTIMIZER), model, optimizer, step);
+        writeMoments(partial.resolve(OPTIMIZER), model, optimizer, step, target);
+        ObjectNode digests = state.putObject(FILES);
+        try (Stream<Path> files = Files.list(partial)) {
+            for (Path f : files.sorted().toList()) digests.put(f.getFileName().toString(), FileDigests.sha256(f));
+        }
         AtomicFiles.write(partial.resolve(STATE), JSON.writeValueAsBytes(state));
         deleteTree(target); // a step-N a crash left before latest could name it
-        Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
+        AtomicFiles.rename(partial, target);
         AtomicFiles.write(root.resolve(LATEST), (name + "\n").getBytes(StandardCharsets.UTF_8));
         prune(step);
         return target;
@@ -130,7 +151,51 @@ public final class Checkpoints {
         if (state.path("step").asInt(-1) != step) {
             throw new IOException(stateFile + ": 'step' " + state.path("step") + " does not match the folder " + name);
         }
+        verifyFiles(dir, state);
         return new Saved(dir, step, state);
+    }
+
+    /**
+     * Checks every file state.json lists against its SHA-256. Checkpoints written before the digests
+     * were recorded have no list and are taken as they are.
+     */
+    private static void verifyFiles(Path dir, ObjectNode state) throws IOException {
+        JsonNode files = state.get(FILES);
+        if (files == null) return;
+        Path stateFile = dir.resolve(STATE);
+        if (!files.isObject()) throw new IOException(stateFile + ": '" + FILES + "' should map file names to SHA-256 digests");
+        for (var e : files.properties()) {
+            String name = e.getKey();
+            Path f = dir.resolve(name).normalize();
+            if (!f.getParent().equals(dir.normalize()) || name.equals(STATE)) {
+                throw new IOException(stateFile + ": '" + FILES + "' names '" + StrictJson.abbreviate(name) + "', not a file of the checkpoint");
+            }
+            if (!Files.isRegularFile(f)) throw new NoSuchFileException("checkpoint " + dir + ": " + name + " is missing (state.json lists it)");
+            String recorded = e.getValue().asText(), found = FileDigests.sha256(f);
+            if (!recorded.equals(found)) {
+                throw new IOException("checkpoint " + dir + ": " + name + " is damaged: its SHA-256 is " + found.substring(0, 12)
+                        + "..., state.json records " + StrictJson.abbreviate(recorded) + " (the file changed after the checkpoint was written; "
+                        + "restore it, or start the run afresh with --force)");
+            }
+        }
+    }
+
+    /**
+     * Deletes what an interrupted save leaves: hidden {@code .step-N.partial} folders and the
+     * temporary files of an unfinished {@code latest}. Call it only while holding the run's lock.
+     */
+    public void cleanStale(PrintWriter report) throws IOException {
+        if (!Files.isDirectory(root)) return;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
+            for (Path p : ds) {
+                String n = p.getFileName().toString();
+                if ((n.startsWith(".step-") && n.endsWith(".partial")) || (n.startsWith("." + LATEST + ".") && n.endsWith(".tmp"))) {
+                    deleteTree(p);
+                    report.printf("densify: deleted %s, left unfinished by a stopped run%n", p);
+                }
+            }
+        }
+        report.flush();
     }
 
     /** Loads the checkpoint's AdamW moments and step count into {@code optimizer} (for {@code model}'s layout). */
@@ -155,7 +220,7 @@ public final class Checkpoints {
         optimizer.restoreStepCount(adamSteps);
     }
 
-    private static void writeMoments(Path file, Gpt2Model model, AdamW optimizer, int step) throws IOException {
+    private static void writeMoments(Path file, Gpt2Model model, AdamW optimizer, int step, Path checkpoint) throws IOException {
         Backend backend = model.backend();
         SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(step))
                 .metadata("adam_steps", Integer.toString(optimizer.stepCount()));
@@ -163,6 +228,7 @@ public final class Checkpoints {
             for (String prefix : new String[]{"m.", "v."}) {
                 float[] values = new float[Math.toIntExact(e.length())];
                 backend.read(prefix.equals("m.") ? optimizer.firstMoment() : optimizer.secondMoment(), e.offset(), values);
+                TrainingChecks.requireFinite(values, prefix + e.name(), "checkpoint " + checkpoint + " (" + OPTIMIZER + ")");
                 w.add(prefix + e.name(), e.shape(), values);
             }
         }

@@ -32,7 +32,8 @@ public record Hyper(int layers, int dModel, int heads, int context, int steps, i
         if (context < 2) p.add("--context must be >= 2 (one token to read, one to predict), got " + context);
         if (steps < 1) p.add("--steps must be >= 1, got " + steps);
         if (batchTokens < context) p.add("--batch-tokens " + batchTokens + " must hold at least one window of --context " + context);
-        if (!(lr > 0) || Double.isInfinite(lr)) p.add("--lr must be a positive number, got " + lr);
+        String lrProblem = org.densify.rlhf.run.TrainingChecks.learningRateProblem("--lr", lr);
+        if (lrProblem != null) p.add(lrProblem);
         if (warmup < 0) p.add("--warmup must be >= 0, got " + warmup);
         if (!(minLrRatio >= 0 && minLrRatio <= 1)) p.add("--min-lr-ratio must be in [0, 1], got " + minLrRatio);
         if (!(weightDecay >= 0) || Double.isInfinite(weightDecay)) p.add("--weight-decay must be >= 0, got " + weightDecay);

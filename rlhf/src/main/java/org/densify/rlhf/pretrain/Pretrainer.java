@@ -11,6 +11,10 @@ import org.densify.core.model.Gpt2Model;
 import org.densify.core.model.Outputs;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelKind;
+import org.densify.rlhf.run.OutputFolder;
+import org.densify.rlhf.run.OutputPaths;
+import org.densify.rlhf.run.RunLock;
+import org.densify.rlhf.run.TrainingChecks;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -30,13 +34,23 @@ import java.util.Locale;
  * deterministic.
  *
  * <p>Output folder: {@code log.jsonl}, {@code checkpoints/} (see {@link Checkpoints}) and, at the
- * end, {@code model/} (a Hugging Face folder with the tokenizer files, ready for generation).
+ * end, {@code model/} (a Hugging Face folder with the tokenizer files, ready for generation, written
+ * whole by {@link OutputFolder}). The folder is locked for the run ({@link RunLock}); a fresh run
+ * refuses a folder holding any of these unless told to replace them.
  */
 public final class Pretrainer {
 
-    /** What the run needs besides the hyper-parameters. */
+    /** The entries of a run folder that a run writes. */
+    static final String LOG = "log.jsonl", CHECKPOINTS = "checkpoints", MODEL = "model";
+
+    /**
+     * What the run needs besides the hyper-parameters.
+     *
+     * @param existing whether a fresh run may replace the outputs of an earlier one in {@code out} ({@code --force})
+     */
     public record Setup(Hyper hyper, TokenData data, String dataSource, Path tokenizerDir, Path out, boolean resume,
-                        Backend backend, String engineVersion, PrintWriter stdout, PrintWriter stderr, boolean terminal) {}
+                        Backend backend, String engineVersion, PrintWriter stdout, PrintWriter stderr, boolean terminal,
+                        OutputPaths.Existing existing) {}
 
     /** The figures a caller reports. */
     public record Result(int steps, double trainLoss, double evalLoss, double unigramEntropy, double seconds,
@@ -49,10 +63,40 @@ public final class Pretrainer {
     public Pretrainer(Setup setup) {
         this.s = setup;
         this.h = setup.hyper();
-        this.checkpoints = new Checkpoints(setup.out().resolve("checkpoints"));
+        this.checkpoints = new Checkpoints(setup.out().resolve(CHECKPOINTS));
     }
 
+    /**
+     * Refuses a run folder that cannot be used: {@code --resume} needs a folder; a fresh run one
+     * without an earlier run's log, checkpoints or model, unless they may be replaced.
+     */
+    public static void checkOutputs(Path out, boolean resume, OutputPaths.Existing existing) {
+        OutputPaths.checkFolderPath("--out", out);
+        if (resume) return;
+        if (existing == OutputPaths.Existing.REFUSE && Files.exists(out.resolve(CHECKPOINTS).resolve(Checkpoints.LATEST))) {
+            throw new OutputPaths.Refused("--out " + out + ": holds a training run already; pass --resume to continue it, --force to replace it, "
+                    + "or choose another --out");
+        }
+        OutputPaths.checkFolderEntries("--out", out, existing, LOG, CHECKPOINTS, MODEL);
+    }
+
+    /** Trains, holding the run folder's lock throughout. */
     public Result run() throws IOException {
+        checkOutputs(s.out(), s.resume(), s.existing());
+        try (RunLock _ = RunLock.inside(s.out())) {
+            // under the lock: nothing else is writing here, so whatever is unfinished is stale
+            checkOutputs(s.out(), s.resume(), s.existing());
+            checkpoints.cleanStale(s.stderr());
+            OutputFolder.recover(s.out().resolve(MODEL), s.stderr());
+            if (!s.resume()) {
+                OutputFolder.deleteTree(checkpoints.root()); // only there when replacing (checked above)
+                Files.deleteIfExists(s.out().resolve(LOG));
+            }
+            return train();
+        }
+    }
+
+    private Result train() throws IOException {
         PrintWriter out = s.stdout();
         TokenData data = s.data();
         if (data.train().length < h.context()) {
@@ -64,10 +108,6 @@ public final class Pretrainer {
         }
         String dataHash = data.hash();
         double unigram = data.unigramEntropy();
-        if (!s.resume() && checkpoints.exist()) {
-            throw new IllegalArgumentException(s.out() + " already holds a training run (" + checkpoints.root().resolve(Checkpoints.LATEST)
-                    + "): pass --resume to continue it, or choose another --out");
-        }
 
         Gpt2Model model = null;
         AdamW optimizer = null;
@@ -81,6 +121,8 @@ public final class Pretrainer {
                 checkCompatible(saved, dataHash);
                 try {
                     model = Gpt2Model.load(s.backend(), saved.dir());
+                    String bad = TrainingChecks.firstNonFinite(model);
+                    if (bad != null) throw new IOException(bad + ", though checkpoints are written only when finite (a damaged checkpoint)");
                 } catch (IOException | RuntimeException e) {
                     throw new IOException("checkpoint " + saved.dir() + ": " + e.getMessage(), e);
                 }
@@ -96,14 +138,14 @@ public final class Pretrainer {
                 secondsBefore = saved.state().path("seconds").asDouble();
                 lastLoss = saved.state().path("loss").asDouble(Double.NaN);
                 lastEval = saved.state().path("eval_loss").asDouble(Double.NaN);
-                log = TrainingLog.resume(s.out().resolve("log.jsonl"), start);
+                log = TrainingLog.resume(s.out().resolve(LOG), start);
                 out.printf("resuming %s at step %d of %d%n", saved.dir(), start, h.steps());
             } else {
                 Files.createDirectories(s.out());
                 model = Gpt2Model.create(s.backend(), config(data.vocabSize()), Gpt2Model.Heads.NONE);
                 model.initialize(h.seed());
                 optimizer = new AdamW(model, 0.9f, 0.95f, 1e-8f, (float) h.weightDecay());
-                log = TrainingLog.create(s.out().resolve("log.jsonl"));
+                log = TrainingLog.create(s.out().resolve(LOG));
             }
             describe(out, data, model, unigram);
             out.flush();
@@ -112,6 +154,7 @@ public final class Pretrainer {
             Schedule schedule = new Schedule(h.lr(), h.warmup(), h.minLrRatio(), h.steps());
             int every = h.evalEvery() > 0 ? h.evalEvery() : Math.max(1, h.steps() / 20);
             ProgressBar bar = new ProgressBar(s.stderr(), s.terminal(), h.steps(), every);
+            TrainingChecks.DivergenceWatch divergence = new TrainingChecks.DivergenceWatch(data.vocabSize(), "tokens", s.stderr());
             long sessionStart = System.nanoTime();
             double trainSeconds = 0;
             long sessionTokens = 0;
@@ -123,6 +166,7 @@ public final class Pretrainer {
                     Outputs o = model.forward(batch, ForwardOptions.forTraining());
                     double loss = model.languageModelLoss(o);
                     if (!Double.isFinite(loss)) throw new IllegalStateException("the training loss is " + loss + " at step " + step + " (try a lower --lr)");
+                    divergence.check(step, loss);
                     model.backward(o, null, null);
                     float lr = schedule.at(step);
                     double norm = optimizer.step(lr, (float) h.gradClip());
@@ -136,6 +180,12 @@ public final class Pretrainer {
                     double evalLoss = Double.NaN;
                     if (last || (h.evalEvery() > 0 && step % h.evalEvery() == 0)) {
                         evalLoss = evaluate(model, evalBatches);
+                        if (!Double.isFinite(evalLoss)) {
+                            // finite weights can still be too large for the forward pass (an --lr of 1e30):
+                            // such a model is no result, so neither its checkpoint nor the final model is written
+                            throw new IllegalStateException("the held-out loss is " + evalLoss + " at step " + step
+                                    + ": the model's outputs are not finite, so it is not written (try a lower --lr)");
+                        }
                         lastEval = evalLoss;
                     }
                     double elapsed = secondsBefore + (System.nanoTime() - sessionStart) / 1e9;
@@ -158,9 +208,18 @@ public final class Pretrainer {
                     bar.update(step, loss, evalLoss, lastEval, sessionTokens / trainSeconds, sessionWall / done * (h.steps() - step));
                 }
             }
-            Path modelDir = s.out().resolve("model");
-            model.save(modelDir, ModelKind.LM);
-            Checkpoints.copyTokenizer(s.tokenizerDir(), modelDir);
+            Path modelDir = s.out().resolve(MODEL);
+            TrainingChecks.requireFiniteParameters(model, "the model " + modelDir);
+            Path partial = OutputFolder.partialFolder(modelDir);
+            try {
+                model.save(partial, ModelKind.LM);
+                Checkpoints.copyTokenizer(s.tokenizerDir(), partial);
+                // a resumed run replaces the model it may have written before
+                OutputFolder.publish(partial, modelDir, s.resume() ? OutputPaths.Existing.REPLACE : s.existing());
+            } catch (IOException | RuntimeException | Error e) {
+                OutputFolder.deleteTree(partial);
+                throw e;
+            }
             double totalSeconds = secondsBefore + (System.nanoTime() - sessionStart) / 1e9;
             double rate = trainSeconds > 0 ? sessionTokens / trainSeconds : Double.NaN;
             if (start == h.steps()) {

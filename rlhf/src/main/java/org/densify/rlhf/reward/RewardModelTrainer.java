@@ -19,6 +19,10 @@ import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.pretrain.Checkpoints;
 import org.densify.rlhf.pretrain.ProgressBar;
 import org.densify.rlhf.pretrain.TrainingLog;
+import org.densify.rlhf.run.OutputFolder;
+import org.densify.rlhf.run.OutputPaths;
+import org.densify.rlhf.run.RunLock;
+import org.densify.rlhf.run.TrainingChecks;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -44,7 +48,9 @@ import java.util.SplittableRandom;
  * <p>The output folder is a Hugging Face {@code GPT2ForSequenceClassification} folder with the
  * tokenizer of {@code init}, {@code train_rm.json} (settings, data, per-epoch and final metrics)
  * and, unless the log goes elsewhere, {@code train_rm.jsonl} (one record per step). It is written
- * into a hidden folder beside it and renamed into place when complete.
+ * into a hidden folder beside it and renamed into place when complete ({@link OutputFolder}: a
+ * replacement a crash interrupted is finished or undone by the next run), under a lock beside it
+ * ({@link RunLock#beside}).
  */
 public final class RewardModelTrainer {
     static final String FORMAT = "densify-train-rm/1";
@@ -71,7 +77,7 @@ public final class RewardModelTrainer {
      * @param gradClip     gradient-norm clipping (Hugging Face's default 1.0); 0 = off
      * @param evalFraction fraction of records held out by the hash split; 0 = no held-out evaluation
      * @param log          the JSONL step log, or null for {@code OUT/train_rm.jsonl}
-     * @param force        replace a non-empty output folder
+     * @param force        replace a non-empty output folder and an existing log file
      */
     public record Settings(int maxTokens, int epochs, int batch, double lr, int warmup, double weightDecay, double gradClip,
                            double evalFraction, long seed, Integer labels, Path log, boolean force) {
@@ -100,7 +106,8 @@ public final class RewardModelTrainer {
             if (maxTokens < 1) p.add("--max-tokens must be >= 1, got " + maxTokens);
             if (epochs < 1) p.add("--epochs must be >= 1, got " + epochs);
             if (batch < 1) p.add("--batch must be >= 1, got " + batch);
-            if (!(lr > 0) || Double.isInfinite(lr)) p.add("--lr must be a positive number, got " + lr);
+            String lrProblem = TrainingChecks.learningRateProblem("--lr", lr);
+            if (lrProblem != null) p.add(lrProblem);
             if (warmup < 0) p.add("--warmup must be >= 0, got " + warmup);
             if (!(weightDecay >= 0) || Double.isInfinite(weightDecay)) p.add("--weight-decay must be >= 0, got " + weightDecay);
             if (!(gradClip >= 0) || Double.isInfinite(gradClip)) p.add("--grad-clip must be >= 0 (0 = off), got " + gradClip);
@@ -139,11 +146,30 @@ public final class RewardModelTrainer {
             throws IOException {
         List<String> problems = s.problems();
         if (!problems.isEmpty()) throw new IllegalArgumentException(problems.getFirst());
-        OutputFolder.checkOut(out, s.force());
-        if (s.log() != null && s.log().toAbsolutePath().normalize().startsWith(out.toAbsolutePath().normalize())) {
-            throw new IllegalArgumentException("--log " + s.log() + " is inside --out " + out + ", which is written as a whole at the end; "
-                    + "leave --log out to log into " + out.resolve(LOG));
+        checkOutputs(out, s);
+        try (RunLock _ = RunLock.beside(out)) {
+            // under the lock no other run writes here: hidden folders beside out are a stopped run's
+            OutputFolder.recover(out, progress);
+            checkOutputs(out, s);
+            return trainLocked(backend, s, init, data, out, progress, terminal);
         }
+    }
+
+    /** Refuses an output folder (or log file) that cannot be used or would be replaced without {@code force}. */
+    public static void checkOutputs(Path out, Settings s) {
+        OutputPaths.Existing existing = OutputPaths.Existing.force(s.force());
+        OutputPaths.checkWholeFolder("--out", out, existing);
+        if (s.log() != null) {
+            if (s.log().toAbsolutePath().normalize().startsWith(out.toAbsolutePath().normalize())) {
+                throw new OutputPaths.Refused("--log " + s.log() + ": is inside --out " + out + ", which is written as a whole at the end; "
+                        + "leave --log out to log into " + out.resolve(LOG));
+            }
+            OutputPaths.checkFile("--log", s.log(), existing);
+        }
+    }
+
+    private static Result trainLocked(Backend backend, Settings s, Path init, RewardData data, Path out, PrintWriter progress, boolean terminal)
+            throws IOException {
         Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(init);
         boolean pairs = data instanceof RewardData.Preference;
 
@@ -230,6 +256,9 @@ public final class RewardModelTrainer {
             int total = perEpoch * s.epochs();
             LinearSchedule schedule = new LinearSchedule(s.lr(), s.warmup(), total);
             ProgressBar bar = new ProgressBar(progress, terminal, total, Math.max(1, total / 20));
+            // a scalar reward's Bradley-Terry loss starts at ln 2 too: a guess between the two texts
+            TrainingChecks.DivergenceWatch divergence = new TrainingChecks.DivergenceWatch(Math.max(2, labels), labels == 1 ? "texts of a pair" : "labels",
+                    progress);
             Path partial = OutputFolder.partialFolder(out);
             try {
                 List<Epoch> epochs = new ArrayList<>();
@@ -260,6 +289,7 @@ public final class RewardModelTrainer {
                                 throw new IllegalStateException("the training loss is " + loss + " at step " + step + " (epoch " + epoch
                                         + "): the model's outputs are not finite (try a lower --lr, or check " + init + ")");
                             }
+                            divergence.check(step, loss);
                             model.backward(o, null, dscores);
                             float lr = schedule.at(step);
                             double norm = optimizer.step(lr, (float) s.gradClip());
@@ -304,10 +334,11 @@ public final class RewardModelTrainer {
                 double seconds = (System.nanoTime() - start) / 1e9;
                 Result result = new Result(last.evalAccuracy(), last.evalLoss(), last.trainLoss(), total, train.size(), test.size(), labels,
                         seconds, out, List.copyOf(epochs));
+                TrainingChecks.requireFiniteParameters(model, "the reward model " + out);
                 model.save(partial, ModelKind.SEQUENCE_CLASSIFIER);
                 Checkpoints.copyTokenizer(init, partial);
                 AtomicFiles.write(partial.resolve(SUMMARY), JSON.writeValueAsBytes(summary(result, train, test, dropped[0])));
-                OutputFolder.publish(partial, out, s.force());
+                OutputFolder.publish(partial, out, OutputPaths.Existing.force(s.force()));
                 return result;
             } catch (IOException | RuntimeException | Error e) {
                 try {

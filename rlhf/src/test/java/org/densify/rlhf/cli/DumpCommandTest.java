@@ -159,7 +159,7 @@ class DumpCommandTest {
             assertFalse(f.has("loss"));
             assertArrayEquals(new long[]{1, TinyFixtures.VOCAB}, f.info("logits.1").shape());
         }
-        MainTest.Run grads = MainTest.run("dump", "--model", lm.toString(), "--ids", "7", "--out", out.toString(), "--grads");
+        MainTest.Run grads = MainTest.run("dump", "--model", lm.toString(), "--ids", "7", "--out", out.toString(), "--grads", "--force");
         assertEquals(Main.EXIT_USAGE, grads.status());
         assertTrue(grads.err().contains("--grads needs a loss"), grads.err());
     }

@@ -1,5 +1,7 @@
 package org.densify.rlhf.cli;
 
+import org.densify.rlhf.run.OutputPaths;
+import org.densify.loaders.io.AtomicFiles;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -194,7 +196,7 @@ class ExperimentCommandTest {
         ExperimentConfig.Cell cell = c.cells(out).getFirst();
         try (Backend backend = Backends.create("cpu")) {
             new PpoRun(new PpoRun.Setup(cell.ppo(), cell.credit(), 2, cell.seed(), policy, rewardModel,
-                    ImdbDataset.split(ImdbDataset.load(data), 0.1).train(), data.toString(), cell.dir(), false, 2))
+                    ImdbDataset.split(ImdbDataset.load(data), 0.1).train(), data.toString(), cell.dir(), false, 2, OutputPaths.Existing.REFUSE))
                     .run(backend, new PrintWriter(new StringWriter()));
         }
         Run r = run("--config", config.toString(), "--out", out.toString());
@@ -207,6 +209,34 @@ class ExperimentCommandTest {
             JsonNode a = JSON.readTree(unbroken.get(i)), b = JSON.readTree(resumed.get(i));
             for (String f : List.of("step", "reward_mean", "kl", "kl_coef", "policy_loss", "value_loss")) assertEquals(a.get(f), b.get(f), f + " at step " + (i + 1));
         }
+        assertEquals(Files.readString(baseline.resolve("summary.csv")), Files.readString(out.resolve("summary.csv")));
+    }
+
+    @Test
+    void aRunStoppedDuringItsFinalCheckpointIsResumedNotSkipped() throws IOException {
+        Path out = dir.resolve("killed");
+        Path cell = out.resolve("runs/sparse/seed-0");
+        // a crash while the final checkpoint's folder is renamed into place: every step is logged, latest names step 2
+        AtomicFiles.RenameHook previous = AtomicFiles.setRenameHookForTests((from, to) -> {
+            if (to.endsWith(Path.of("runs/sparse/seed-0/checkpoints/step-3"))) throw new IOException("simulated kill");
+        });
+        Run killed;
+        try {
+            killed = run("--config", config.toString(), "--out", out.toString());
+        } finally {
+            AtomicFiles.setRenameHookForTests(previous);
+        }
+        assertEquals(Main.EXIT_FAILURE, killed.status(), killed.err());
+        assertEquals(3, Files.readAllLines(cell.resolve("log.jsonl")).size());
+        assertEquals("step-2", Files.readString(cell.resolve("checkpoints/latest")).strip());
+        assertTrue(Files.isDirectory(cell.resolve("checkpoints/.step-3.partial")));
+
+        Run r = run("--config", config.toString(), "--out", out.toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("sparse seed 0: resuming from its last checkpoint"), r.out());
+        assertFalse(r.out().contains("sparse seed 0: finished already"), r.out());
+        assertEquals("step-3", Files.readString(cell.resolve("checkpoints/latest")).strip());
+        assertFalse(Files.exists(cell.resolve("checkpoints/.step-3.partial")), "the stale partial checkpoint is cleaned");
         assertEquals(Files.readString(baseline.resolve("summary.csv")), Files.readString(out.resolve("summary.csv")));
     }
 

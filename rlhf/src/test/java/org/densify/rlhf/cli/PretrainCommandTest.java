@@ -128,8 +128,8 @@ class PretrainCommandTest {
         assertTrue(gen.out().startsWith("The film"), gen.out());
 
         MainTest.Run again = pretrain(out, 30);
-        assertEquals(Main.EXIT_FAILURE, again.status());
-        assertTrue(again.err().contains("already holds a training run") && again.err().contains("--resume"), again.err());
+        assertEquals(Main.EXIT_USAGE, again.status());
+        assertTrue(again.err().contains("holds a training run already") && again.err().contains("--resume"), again.err());
     }
 
     @Test

@@ -82,7 +82,7 @@ class TrainRmCommandTest {
         }
 
         MainTest.Run again = run("--init", lm.toString(), "--data", data.toString(), "--out", out.toString());
-        assertEquals(Main.EXIT_FAILURE, again.status());
+        assertEquals(Main.EXIT_USAGE, again.status());
         assertTrue(again.err().contains("--force"), again.err());
         assertEquals(1, again.err().strip().lines().count(), again.err());
     }
@@ -105,7 +105,7 @@ class TrainRmCommandTest {
         assertFalse(Files.exists(out.resolve("train_rm.jsonl")), "the log went to --log");
         MainTest.Run inside = run("--init", lm.toString(), "--data", pairs.toString(), "--out", tmp.resolve("rm-in").toString(),
                 "--log", tmp.resolve("rm-in/log.jsonl").toString());
-        assertEquals(Main.EXIT_FAILURE, inside.status());
+        assertEquals(Main.EXIT_USAGE, inside.status());
         assertTrue(inside.err().contains("is inside --out"), inside.err());
         assertEquals(1, JSON.readTree(out.resolve("config.json").toFile()).get("id2label").size(), "pairs train one label");
 

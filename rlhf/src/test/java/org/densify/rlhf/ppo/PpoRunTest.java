@@ -1,5 +1,6 @@
 package org.densify.rlhf.ppo;
 
+import org.densify.rlhf.run.OutputPaths;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -62,7 +63,7 @@ class PpoRunTest {
 
     static PpoRun.Result run(Credit credit, int steps, Path out, boolean resume) throws IOException {
         try (Backend backend = Backends.create("cpu")) {
-            return new PpoRun(new PpoRun.Setup(config(), credit, steps, 7, policy, rewardModel, reviews, "test", out, resume, 5))
+            return new PpoRun(new PpoRun.Setup(config(), credit, steps, 7, policy, rewardModel, reviews, "test", out, resume, 5, OutputPaths.Existing.REFUSE))
                     .run(backend, new PrintWriter(new StringWriter()));
         }
     }

@@ -141,7 +141,7 @@ class PpoRunTest {
         PpoConfig c = config().withLengths(2, 4, 3, 5);
         try (Backend backend = Backends.create("cpu")) {
             PpoRun.Result result = new PpoRun(new PpoRun.Setup(c, new Credit.AbcD(0.8), 2, 7, eager, rewardModel, reviews, "test",
-                    dir.resolve("eager-run"), false, 5)).run(backend, new PrintWriter(new StringWriter()));
+                    dir.resolve("eager-run"), false, 5, OutputPaths.Existing.REFUSE)).run(backend, new PrintWriter(new StringWriter()));
             for (PpoRun.StepRecord step : result.steps()) {
                 // at least 3 tokens; then end-of-text at once where the maximum (3 or 4) leaves room for it
                 assertTrue(step.responseLength() >= 3 && step.responseLength() <= 4, "mean completion length " + step.responseLength());

@@ -14,6 +14,7 @@ import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Gpt2Model;
 import org.densify.loaders.io.AtomicFiles;
+import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.credit.Credit;
@@ -80,10 +81,17 @@ final class ScoreCommand implements Callable<Integer> {
         try (Backend backend = device.create(); RewardModel rm = RewardModel.load(backend, rewardModel)) {
             Gpt2Tokenizer tokenizer = policy == null ? rm.tokenizer() : Gpt2Tokenizer.load(policy);
             int[] q = tokenizer.encode(prompt), y = tokenizer.encode(completion);
+            ContextCheck.fits("--prompt plus --completion", rm.tokenizer().encode(prompt).length + (long) rm.tokenizer().encode(completion).length,
+                    "the reward model's", rm.model().config().nPositions());
+            if (method.needsPolicyAttention()) {
+                ContextCheck.fits("--prompt plus --completion", q.length + (long) y.length, "the policy's",
+                        Gpt2Config.read(policy.resolve("config.json")).nPositions());
+            }
             ScoredCompletion scored = new RewardScorer(rm, tokenizer)
                     .score(new int[][] {q}, new int[][] {y}, method.needsRewardAttention(), method.needsPrefixRewards())[0];
             if (method.needsPolicyAttention()) scored = scored.withPolicyAttention(policyAttention(backend, q, y));
             float[] credits = method.assign(scored);
+            requireFinite(scored.reward(), credits);
             String[] texts = new String[y.length];
             for (int t = 0; t < y.length; t++) texts[t] = tokenizer.decode(new int[] {y[t]});
             if (json) {
@@ -115,6 +123,16 @@ final class ScoreCommand implements Callable<Integer> {
             float[] row = model.forward(Batch.of(ids), ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE)
                     .withCapture(ForwardOptions.Capture.LAST_ROW)).lastRowAttention()[0];
             return Arrays.copyOfRange(row, q.length, ids.length);
+        }
+    }
+
+    /** A NaN reward printed as a number looks like a result: refuse it (JSON has no NaN either). */
+    static void requireFinite(float reward, float[] credits) {
+        boolean finite = Float.isFinite(reward);
+        for (float c : credits) finite &= Float.isFinite(c);
+        if (!finite) {
+            throw new IllegalStateException("the reward model gives a reward of " + reward + (Float.isFinite(reward) ? " but non-finite credits" : "")
+                    + ": its outputs are not finite for this text");
         }
     }
 

@@ -82,13 +82,14 @@ final class GenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException(e.getMessage().replace("temperature", "--temperature").replace("top-k", "--top-k").replace("top-p", "--top-p"));
         }
+        InputFiles.requireFolder(model);
         Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer != null ? tokenizer : model);
         // A literal <|endoftext|> is the special token (as Hugging Face reads prompts), so a prompt can
         // start a fresh document the way the pre-training stream separates them.
         int[] promptIds = tok.encodeWithSpecial(prompt);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Gpt2Config config = Gpt2Config.read(InputFiles.requireFolder(model).resolve("config.json"));
+        Gpt2Config config = Gpt2Config.read(model.resolve("config.json"));
         int V = config.vocabSize(), maxT = config.nPositions();
         if (tok.vocabSize() > V) {
             throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model's vocab_size is " + V

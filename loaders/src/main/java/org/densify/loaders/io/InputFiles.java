@@ -52,6 +52,8 @@ public final class InputFiles {
     public static String describe(IOException e) {
         if (e instanceof FileSystemException f && f.getFile() != null) {
             String reason = f.getReason();
+            // Some callers put their whole message in the file field ("DIR: no vocab.json ..."): keep it as it is.
+            if ((reason == null || reason.isBlank()) && f.getFile().contains(": ")) return e.getMessage();
             if (reason == null || reason.isBlank()) {
                 reason = e instanceof NoSuchFileException ? "not found"
                         : e instanceof AccessDeniedException ? "permission denied"

@@ -29,6 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The promises of docs/reliability.md, "Commands and streams": exit codes, stream errors, messages, memory and weight checks. */
 class CommandReliabilityTest {
+    /** Each blocking read on a thread of its own: the common pool may have a single thread on a small machine. */
+    static final java.util.concurrent.Executor OWN_THREAD = task -> Thread.ofPlatform().daemon().start(task);
+
     @TempDir
     static Path dir;
     static Path tokenizer, lm, rm, lines;
@@ -84,7 +87,7 @@ class CommandReliabilityTest {
             } catch (IOException e) {
                 return e.toString();
             }
-        });
+        }, OWN_THREAD);
         BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         assertTrue(out.readLine().startsWith("["));
         out.close(); // the reader goes away, as `| head -1` does
@@ -107,7 +110,7 @@ class CommandReliabilityTest {
                 } catch (IOException e) {
                     return e.toString();
                 }
-            });
+            }, OWN_THREAD);
             String line = first.get(120, TimeUnit.SECONDS);
             assertTrue(line.matches("\\[\\d+(,\\d+)*]"), line);
         } finally {
@@ -162,6 +165,26 @@ class CommandReliabilityTest {
         assertTrue(e.getMessage().startsWith("x needs about 4.0 MiB (a 3.0 MiB, b 1.0 MiB)"), e.getMessage());
     }
 
+    @Test
+    void anOutOfMemoryErrorIsOneLineAndStatusOne() throws Exception {
+        // One 48 MB line read into a 16 MB heap: no estimate covers a line's length.
+        Path huge = dir.resolve("huge.txt");
+        try (OutputStream o = Files.newOutputStream(huge)) {
+            byte[] chunk = "a".repeat(1 << 20).getBytes(StandardCharsets.US_ASCII);
+            o.write('"');
+            for (int i = 0; i < 48; i++) o.write(chunk);
+            o.write("\"\n".getBytes(StandardCharsets.US_ASCII));
+        }
+        ProcessBuilder pb = densify("tokenize", "--tokenizer", tokenizer.toString(), "--input", huge.toString());
+        pb.command().add(1, "-Xmx16m");
+        Process p = pb.redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        String err = text(p.getErrorStream()).replace(INCUBATOR_WARNING, "").strip();
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS));
+        assertEquals(Main.EXIT_FAILURE, p.exitValue(), err);
+        assertTrue(err.startsWith("densify: error: out of memory (Java heap space); the JVM's maximum heap is "), err);
+        assertEquals(1, err.lines().count(), err);
+    }
+
     // ---- weights -----------------------------------------------------------------------------
 
     @Test
@@ -185,6 +208,17 @@ class CommandReliabilityTest {
         MainTest.Run dump = MainTest.run("dump", "--model", broken.toString(), "--ids", "1,2,3", "--out", dir.resolve("d.safetensors").toString());
         assertEquals(Main.EXIT_FAILURE, dump.status(), dump.out());
         assertTrue(dump.err().contains("h.1.mlp.c_fc.weight"), dump.err());
+    }
+
+    @Test
+    void aNonFiniteRewardOrCreditIsAnErrorNotANumber() {
+        ScoreCommand.requireFinite(1.5f, new float[] {0.5f, 1f});
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> ScoreCommand.requireFinite(bad, new float[] {0f}));
+            assertTrue(e.getMessage().contains("reward of " + bad), e.getMessage());
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> ScoreCommand.requireFinite(1f, new float[] {bad}));
+        }
     }
 
     // ---- messages and exit codes ---------------------------------------------------------------
@@ -229,6 +263,15 @@ class CommandReliabilityTest {
             assertEquals(Main.EXIT_USAGE, r.status(), c[0] + ": " + r.err());
             assertTrue(r.err().contains("--seed must be an integer >= 0, got -1"), c[0] + ": " + r.err());
         }
+    }
+
+    @Test
+    void anExperimentConfigThatIsNotUtf8IsRefusedWithItsLine() throws IOException {
+        Path config = dir.resolve("study.json");
+        Files.write(config, "{\"name\": \"t\",\n \"methods\": [\"abc\u00ff\"]}\n".getBytes(StandardCharsets.ISO_8859_1));
+        MainTest.Run r = MainTest.run("experiment", "--config", config.toString(), "--out", dir.resolve("study").toString());
+        assertEquals(Main.EXIT_FAILURE, r.status(), r.err());
+        assertEquals("densify: error: " + config + ": line 2: not valid UTF-8", r.err().strip());
     }
 
     @Test

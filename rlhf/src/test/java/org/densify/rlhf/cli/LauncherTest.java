@@ -21,6 +21,9 @@ import org.junit.jupiter.api.io.TempDir;
  * status is checked without building the jar.
  */
 class LauncherTest {
+    /** Each blocking read on a thread of its own: the common pool may have a single thread on a small machine. */
+    static final java.util.concurrent.Executor OWN_THREAD = task -> Thread.ofPlatform().daemon().start(task);
+
     static final Path REPO = Path.of("..").toAbsolutePath().normalize();
 
     @TempDir
@@ -42,7 +45,7 @@ class LauncherTest {
                 echo "WARNING: Using incubator modules: jdk.incubator.vector" >&2
                 echo "args: ${@: -2}"
                 printf 'progress' >&2
-                for i in $(seq 1 300); do [ -f "%s" ] && break; sleep 0.1; done
+                for i in $(seq 1 600); do [ -f "%s" ] && break; sleep 0.1; done
                 printf ' done\\nWARNING: Using incubator modules: jdk.incubator.vector\\n' >&2
                 exit 3
                 """.formatted(go));
@@ -51,7 +54,7 @@ class LauncherTest {
         ProcessBuilder pb = new ProcessBuilder("bash", dir.resolve("densify").toString(), "tokenize", "--x");
         pb.environment().put("JAVA_HOME", dir.resolve("jdk").toString());
         Process p = pb.start();
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
+        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()), OWN_THREAD);
         InputStream err = p.getErrorStream();
         ByteArrayOutputStream seen = new ByteArrayOutputStream();
         // "progress" has no newline: it must come through while the program is still running.
@@ -65,8 +68,8 @@ class LauncherTest {
             } catch (IOException e) {
                 throw new RuntimeException(e);
             }
-        });
-        progress.get(60, TimeUnit.SECONDS);
+        }, OWN_THREAD);
+        progress.get(20, TimeUnit.SECONDS); // well before the stand-in gives up waiting (60 s)
         Files.writeString(go, "");
         seen.write(err.readAllBytes());
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));

@@ -6,11 +6,16 @@
 # GEMM_NO_BUILD=1; raw results go to GEMM_OUT (default a fresh /tmp/gemm-compare.* folder).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-JAVA="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java"
+# A Java 25 with javac, found as ./densify and ./verify find it.
+. scripts/java-home.sh
+use_java_home javac
+JAVA="$JAVA_HOME/bin/java"
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
 OUT="${GEMM_OUT:-$(mktemp -d /tmp/gemm-compare.XXXXXX)}"
 mkdir -p "$OUT"
 if [ "${GEMM_NO_BUILD:-0}" != 1 ]; then
-  ./mvnw -q -B -o package -DskipTests -pl benchmarks -am
+  # Not offline (-o): on a fresh machine JMH and the other benchmark dependencies come from Maven Central.
+  ./mvnw -q -B package -DskipTests -pl benchmarks -am
 fi
 "$JAVA" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -jar benchmarks/target/benchmarks.jar GemmBenchmark ${GEMM_JMH:--f 2 -wi 3 -i 5} -p threads=2 \

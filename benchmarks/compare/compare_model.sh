@@ -7,12 +7,17 @@
 # Needs Debian's python3-torch (in /usr/bin/python3) and libopenblas0-pthread; Java needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-JAVA="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java"
+# A Java 25 with javac, found as ./densify and ./verify find it.
+. scripts/java-home.sh
+use_java_home javac
+JAVA="$JAVA_HOME/bin/java"
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
 PY=/usr/bin/python3
 OUT="${MODEL_OUT:-$(mktemp -d /tmp/model-compare.XXXXXX)}"
 mkdir -p "$OUT"
 if [ "${MODEL_NO_BUILD:-0}" != 1 ]; then
-  ./mvnw -q -B -o package -DskipTests -pl benchmarks -am
+  # Not offline (-o): on a fresh machine JMH and the other benchmark dependencies come from Maven Central.
+  ./mvnw -q -B package -DskipTests -pl benchmarks -am
 fi
 "$JAVA" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -jar benchmarks/target/benchmarks.jar ModelBenchmark ${MODEL_JMH:--f 2 -wi 2 -i 3} \

@@ -11,14 +11,19 @@
 # Needs Debian's python3-torch (in /usr/bin/python3) and libopenblas0-pthread; Java needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-JAVA="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java"
+# A Java 25 with javac, found as ./densify and ./verify find it.
+. scripts/java-home.sh
+use_java_home javac
+JAVA="$JAVA_HOME/bin/java"
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
 PY=/usr/bin/python3
 OUT="${PPO_OUT:-$(mktemp -d /tmp/ppo-compare.XXXXXX)}"
 mkdir -p "$OUT"
 read -r -a SHAPE <<< "${PPO_SHAPE:---layers 4 --d 128 --heads 4 --vocab 4096 --positions 128}"
 STEPS=(--steps "${PPO_STEPS:-3}" --warmup "${PPO_WARMUP:-1}")
 if [ "${PPO_NO_BUILD:-0}" != 1 ]; then
-  ./mvnw -q -B -o package -DskipTests -pl benchmarks -am
+  # Not offline (-o): on a fresh machine JMH and the other benchmark dependencies come from Maven Central.
+  ./mvnw -q -B package -DskipTests -pl benchmarks -am
 fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$JAVA" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp benchmarks/target/benchmarks.jar \

@@ -167,14 +167,19 @@ public final class ModelFolder implements AutoCloseable {
         throw new ModelFormatException(source.path() + ": no tensor '" + displayName(canonical) + "' (it is optional for a " + describe() + ")");
     }
 
-    /** The tensor's values as floats, row-major; its shape is {@link #expectedShape(String)}. */
+    /** The tensor's values as floats, row-major; its shape is {@link #expectedShape(String)}. Non-finite values are refused. */
     public float[] floats(String canonical) throws IOException {
-        return source.readFloats(storedName(canonical));
+        String name = storedName(canonical);
+        float[] values = source.readFloats(name);
+        FiniteWeights.check(values, name, source.path());
+        return values;
     }
 
-    /** Reads the tensor as native floats into {@code dest} (exactly 4 x elements bytes). */
+    /** Reads the tensor as native floats into {@code dest} (exactly 4 x elements bytes); non-finite values are refused. */
     public void floats(String canonical, MemorySegment dest) throws IOException {
-        source.readFloats(storedName(canonical), dest);
+        String name = storedName(canonical);
+        source.readFloats(name, dest);
+        FiniteWeights.check(dest, name, source.path());
     }
 
     /** The stored dtype of a tensor that is present. */

@@ -52,6 +52,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Main.requireSeed(seed);
         DemoPlan plan = quick ? DemoPlan.quick() : DemoPlan.full();
         if (steps != null) {
             if (steps < 1) throw new Main.UsageException("--steps must be >= 1, got " + steps);

@@ -4,6 +4,8 @@ import org.densify.core.Backend;
 import org.densify.core.model.Generator;
 import org.densify.core.model.Gpt2Model;
 import org.densify.core.model.Sampler;
+import org.densify.loaders.io.InputFiles;
+import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -80,6 +82,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Main.requireSeed(seed);
         if (prompt.isEmpty()) throw new Main.UsageException("--prompt is empty: generation needs at least one token to start from");
         if (maxNewTokens < 0) throw new Main.UsageException("--max-new-tokens must be >= 0, got " + maxNewTokens);
         if (numSamples < 1) throw new Main.UsageException("--num-samples must be >= 1, got " + numSamples);
@@ -95,22 +98,37 @@ final class GenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException(e.getMessage().replace("temperature", "--temperature").replace("top-k", "--top-k").replace("top-p", "--top-p"));
         }
+        InputFiles.requireFolder(model);
         Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer != null ? tokenizer : model);
         // A literal <|endoftext|> is the special token (as Hugging Face reads prompts), so a prompt can
         // start a fresh document the way the pre-training stream separates them.
         int[] promptIds = tok.encodeWithSpecial(prompt);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        try (Backend backend = device.create(); Gpt2Model m = Gpt2Model.load(backend, model)) {
-            int V = m.config().vocabSize(), maxT = m.config().nPositions();
-            if (tok.vocabSize() > V) {
-                throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model's vocab_size is " + V
-                        + ": they do not belong together (--tokenizer)");
-            }
-            if (promptIds.length + (long) maxNewTokens > maxT) {
-                throw new Main.UsageException("the prompt (" + promptIds.length + " tokens) plus --max-new-tokens " + maxNewTokens
-                        + " is " + (promptIds.length + (long) maxNewTokens) + " tokens, more than the model's n_positions " + maxT);
-            }
+        Gpt2Config config = Gpt2Config.read(model.resolve("config.json"));
+        int V = config.vocabSize(), maxT = config.nPositions();
+        if (tok.vocabSize() > V) {
+            throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model's vocab_size is " + V
+                    + ": they do not belong together (--tokenizer)");
+        }
+        ContextCheck.fits("the prompt (" + promptIds.length + " tokens) plus --max-new-tokens " + maxNewTokens, promptIds.length + (long) maxNewTokens,
+                "the model's", maxT);
+        long positions = promptIds.length + (long) maxNewTokens;
+        MemoryBudget budget = MemoryBudget.of("generate --num-samples " + numSamples)
+                .add("parameters", MemoryBudget.parameters(config, false, false))
+                .add("KV cache", MemoryBudget.kvCache(config, numSamples, positions))
+                .add("activations", MemoryBudget.activations(config, (double) numSamples * promptIds.length, positions, numSamples, false));
+        try (Backend backend = device.create()) {
+            budget.check(backend);
+            generate(backend, tok, promptIds, sampler, out, err);
+        }
+        err.flush();
+        return 0;
+    }
+
+    private void generate(Backend backend, Gpt2Tokenizer tok, int[] promptIds, Sampler sampler, PrintWriter out, PrintWriter err)
+            throws java.io.IOException {
+        try (Gpt2Model m = Gpt2Model.load(backend, model)) {
             int stop = stopAtEot ? tok.eotId() : -1;
             Printer printer = json ? null : new Printer(out, tok, numSamples, maxNewTokens, stop);
             int[][] prompts = new int[numSamples][];
@@ -133,8 +151,6 @@ final class GenerateCommand implements Callable<Integer> {
             err.printf("densify: %d new token%s in %.2f s (%.1f tokens/s) on %s%n", tokens, tokens == 1 ? "" : "s", seconds,
                     tokens / Math.max(seconds, 1e-9), backend.name());
         }
-        err.flush();
-        return 0;
     }
 
     /** {"ids": [...], "text": "..."}: the new tokens and their text (ids past the tokenizer have none: U+FFFD). */

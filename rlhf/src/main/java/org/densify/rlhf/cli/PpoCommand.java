@@ -6,6 +6,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.densify.core.Backend;
+import org.densify.loaders.io.InputFiles;
+import org.densify.loaders.model.Gpt2Config;
+import org.densify.rlhf.pretrain.Checkpoints;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.rlhf.credit.Credit;
@@ -113,6 +116,7 @@ final class PpoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Main.requireSeed(seed);
         Credit method;
         PpoConfig config;
         try {
@@ -129,8 +133,15 @@ final class PpoCommand implements Callable<Integer> {
         ForceOption.check(() -> PpoRun.checkOutputs(out, resume, existing));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        Gpt2Config policyConfig = Gpt2Config.read(InputFiles.requireFolder(policy).resolve("config.json"));
+        Gpt2Config rmConfig = Gpt2Config.read(InputFiles.requireFolder(rewardModel).resolve("config.json"));
+        String lengths = "--prompt-max " + promptMax + " plus --gen-max " + genMax;
+        ContextCheck.fits(lengths, promptMax + (long) genMax, "the policy's", policyConfig.nPositions());
+        ContextCheck.fits(lengths, promptMax + (long) genMax, "the reward model's", rmConfig.nPositions());
+        MemoryBudget budget = budget(policyConfig, rmConfig, promptMax + (long) genMax);
         List<Review> reviews = ImdbDataset.split(ImdbDataset.loadOrSample(data), 0.1).train();
         try (Backend backend = device.create()) {
+            budget.check(backend);
             PpoRun.Result result = new PpoRun(new PpoRun.Setup(config, method, steps, seed, policy, rewardModel, reviews, data, out, resume,
                     checkpointEvery, existing)).run(backend, err);
             if (!result.steps().isEmpty()) {
@@ -138,8 +149,25 @@ final class PpoCommand implements Callable<Integer> {
                 o.printf(Locale.ROOT, "%s: reward %.3f at step %d -> %.3f at step %d, KL %.3f, %.2f s/step; log in %s%n", method.name(),
                         first.rewardMean(), first.step(), last.rewardMean(), last.step(), last.kl(), result.seconds() / result.steps().size(),
                         out.resolve("log.jsonl"));
+            } else {
+                Checkpoints.Saved latest = new Checkpoints(out.resolve("checkpoints"), PpoRun.FORMAT).latest();
+                o.printf(Locale.ROOT, "the run in %s is already finished (step %d of %d); its policy is %s%n", out, latest.step(), steps,
+                        latest.dir());
             }
         }
         return 0;
+    }
+
+    /**
+     * The policy with its value head, gradients and Adam moments, the frozen reference and the reward
+     * model; the KV cache and the rollout pass over the whole batch; one training pass per minibatch.
+     */
+    private MemoryBudget budget(Gpt2Config policyConfig, Gpt2Config rmConfig, long length) {
+        return MemoryBudget.of("ppo --batch " + batch)
+                .add("policy, gradients and Adam moments", 4 * MemoryBudget.parameters(policyConfig, false, true))
+                .add("reference and reward model", MemoryBudget.parameters(policyConfig, false, false) + MemoryBudget.parameters(rmConfig, true, false))
+                .add("KV cache", MemoryBudget.kvCache(policyConfig, batch, length))
+                .add("activations", Math.max(MemoryBudget.activations(policyConfig, (double) batch * length, length, (long) batch * length, false),
+                        MemoryBudget.activations(policyConfig, (double) minibatch * length, length, (long) minibatch * length, true)));
     }
 }

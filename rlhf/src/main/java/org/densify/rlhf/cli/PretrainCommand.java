@@ -3,6 +3,7 @@ package org.densify.rlhf.cli;
 import org.densify.core.Backend;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
+import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.pretrain.Hyper;
 import org.densify.rlhf.pretrain.Pretrainer;
@@ -109,6 +110,7 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Main.requireSeed(seed);
         Hyper hyper = new Hyper(layers, dModel, heads, context, steps, batchTokens, lr, warmup, minLrRatio, weightDecay, gradClip,
                 evalEvery, evalTokens, checkpointEvery, seed);
         List<String> problems = hyper.problems();
@@ -124,6 +126,12 @@ final class PretrainCommand implements Callable<Integer> {
             // Every tokenizer this engine loads has <|endoftext|> (Gpt2Tokenizer.load refuses one
             // without), so the reviews can always be separated by it.
             Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer);
+            Gpt2Config config = Gpt2Config.builder().vocabSize(tok.vocabSize()).nPositions(context).nEmbd(dModel).nLayer(layers).nHead(heads).build();
+            // Parameters, gradients and the two AdamW moments; one training pass over --batch-tokens.
+            MemoryBudget.of("pretrain --d-model " + dModel + " --layers " + layers)
+                    .add("parameters, gradients and AdamW moments", 4 * MemoryBudget.parameters(config, false, false))
+                    .add("activations", MemoryBudget.activations(config, batchTokens, context, batchTokens, true))
+                    .check(backend);
             List<Review> reviews = ImdbDataset.loadOrSample(data);
             ImdbDataset.Split split = ImdbDataset.split(reviews, testFraction);
             long t0 = System.nanoTime();

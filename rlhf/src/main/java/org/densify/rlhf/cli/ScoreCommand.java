@@ -16,6 +16,7 @@ import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Generator;
 import org.densify.core.model.Gpt2Model;
 import org.densify.loaders.io.AtomicFiles;
+import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.credit.Credit;
@@ -91,11 +92,18 @@ final class ScoreCommand implements Callable<Integer> {
         try (Backend backend = device.create(); RewardModel rm = RewardModel.load(backend, rewardModel)) {
             Gpt2Tokenizer tokenizer = policy == null ? rm.tokenizer() : Gpt2Tokenizer.load(policy);
             int[] q = tokenizer.encode(prompt), y = tokenizer.encode(completion);
+            ContextCheck.fits("--prompt plus --completion", rm.tokenizer().encode(prompt).length + (long) rm.tokenizer().encode(completion).length,
+                    "the reward model's", rm.model().config().nPositions());
+            if (method.needsPolicyAttention()) {
+                ContextCheck.fits("--prompt plus --completion", q.length + (long) y.length, "the policy's",
+                        Gpt2Config.read(policy.resolve("config.json")).nPositions());
+            }
             ScoredCompletion scored = new RewardScorer(rm, tokenizer)
                     .score(new int[][] {q}, new int[][] {y}, method.needsRewardAttention(), method.needsPrefixRewards())[0];
             if (method.needsPolicyAttention()) scored = scored.withPolicyAttention(policyAttention(backend, q, y));
             if (method.needsGenerationAttention()) scored = scored.withGenerationAttention(generationAttention(backend, q, y));
             float[] credits = method.assign(scored);
+            requireFinite(scored.reward(), credits);
             String[] texts = new String[y.length];
             for (int t = 0; t < y.length; t++) texts[t] = tokenizer.decode(new int[] {y[t]});
             if (json) {
@@ -138,6 +146,16 @@ final class ScoreCommand implements Callable<Integer> {
         try (ModelFolder folder = ModelFolder.open(policy); Gpt2Model model = Gpt2Model.load(backend, folder, Gpt2Model.Heads.NONE, 0)) {
             Generator.Result forced = new Generator(model).teacherForce(new int[][] {q}, new int[][] {y}, Generator.Recording.LAST_LAYER_ROWS);
             return ScoredCompletion.completionColumns(forced.attentionRows()[0], q.length);
+        }
+    }
+
+    /** A NaN reward printed as a number looks like a result: refuse it (JSON has no NaN either). */
+    static void requireFinite(float reward, float[] credits) {
+        boolean finite = Float.isFinite(reward);
+        for (float c : credits) finite &= Float.isFinite(c);
+        if (!finite) {
+            throw new IllegalStateException("the reward model gives a reward of " + reward + (Float.isFinite(reward) ? " but non-finite credits" : "")
+                    + ": its outputs are not finite for this text");
         }
     }
 

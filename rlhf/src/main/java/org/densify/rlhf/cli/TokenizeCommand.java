@@ -5,18 +5,16 @@ import com.fasterxml.jackson.core.json.JsonWriteFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import org.densify.loaders.io.InputFiles;
+import org.densify.loaders.io.Utf8Lines;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
@@ -61,21 +59,23 @@ final class TokenizeCommand implements Callable<Integer> {
         boolean stdin = input.equals("-");
         String name = stdin ? "standard input" : input;
         PrintWriter out = spec.commandLine().getOut();
-        // Standard input is not ours to close.
-        InputStream in = stdin ? System.in : Files.newInputStream(Path.of(input));
-        try {
-            BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
-            int lineNo = 0;
-            for (String line; (line = r.readLine()) != null; ) {
-                lineNo++;
-                // print, not println: the CLI's writer flushes on every println.
-                out.print(decode ? decodeLine(tok, line, name, lineNo) : encodeLine(tok, line, name, lineNo));
-                out.print('\n');
+        PrintWriter err = spec.commandLine().getErr();
+        // Standard input is not ours to close: wrap it so that closing the reader leaves it open.
+        InputStream in = stdin ? new java.io.FilterInputStream(System.in) {
+            @Override
+            public void close() {
             }
-        } finally {
-            if (!stdin) in.close();
+        } : InputFiles.open(Path.of(input));
+        try (Utf8Lines lines = new Utf8Lines(in, name, warning -> {
+            err.println("densify: warning: " + warning);
+            err.flush();
+        })) {
+            for (String line; (line = lines.next()) != null; ) {
+                int lineNo = Math.toIntExact(lines.lineNumber());
+                // println flushes: each answer goes out as soon as its line is read, also through a pipe.
+                out.println(decode ? decodeLine(tok, line, name, lineNo) : encodeLine(tok, line, name, lineNo));
+            }
         }
-        out.flush();
         return 0;
     }
 

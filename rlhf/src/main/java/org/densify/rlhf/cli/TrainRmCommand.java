@@ -94,6 +94,7 @@ final class TrainRmCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Main.requireSeed(seed);
         RewardModelTrainer.Settings settings = new RewardModelTrainer.Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip,
                 evalFraction, seed, labels, log, force.force);
         List<String> problems = settings.problems();

@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -17,6 +16,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import org.densify.loaders.data.ImdbDataset;
+import org.densify.loaders.io.InputFiles;
 import org.densify.loaders.io.StrictJson;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.demo.DemoPlan;
@@ -102,13 +102,30 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
     // ---- reading -------------------------------------------------------------------------------
 
     public static ExperimentConfig load(Path file) throws IOException {
-        byte[] bytes;
+        byte[] bytes = Files.readAllBytes(InputFiles.requireFile(file));
+        return parse(strictUtf8(bytes, file), file.toString());
+    }
+
+    /** The text of a config, refused (file and line named) where it is not UTF-8: a replaced byte would change a name silently. */
+    private static String strictUtf8(byte[] bytes, Path file) throws IOException {
+        var decoder = StandardCharsets.UTF_8.newDecoder();
         try {
-            bytes = Files.readAllBytes(file);
-        } catch (NoSuchFileException e) {
-            throw new NoSuchFileException(file + ": no such experiment config");
+            return decoder.decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            int line = 1, start = 0;
+            for (int i = 0; i <= bytes.length; i++) {
+                if (i == bytes.length || bytes[i] == '\n') {
+                    try {
+                        decoder.reset().decode(java.nio.ByteBuffer.wrap(bytes, start, i - start));
+                    } catch (java.nio.charset.CharacterCodingException bad) {
+                        break;
+                    }
+                    line++;
+                    start = i + 1;
+                }
+            }
+            throw new org.densify.loaders.data.DataFormatException(file + ": line " + line + ": not valid UTF-8");
         }
-        return parse(new String(bytes, StandardCharsets.UTF_8), file.toString());
     }
 
     /** Parses a config; {@code source} (the file) starts every error message. */

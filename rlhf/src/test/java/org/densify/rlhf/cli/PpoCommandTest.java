@@ -46,6 +46,12 @@ class PpoCommandTest {
         assertEquals(3, Files.readAllLines(out.resolve("log.jsonl")).size());
         assertTrue(Files.isDirectory(out.resolve("checkpoints/step-3")));
 
+        MainTest.Run finished = MainTest.run(args.toArray(String[]::new));
+        assertEquals(0, finished.status(), finished.err());
+        assertEquals("the run in " + out + " is already finished (step 3 of 3); its policy is " + out.resolve("checkpoints/step-3"),
+                finished.out().strip());
+        assertEquals(3, Files.readAllLines(out.resolve("log.jsonl")).size());
+
         MainTest.Run bad = MainTest.run("ppo", "--policy", policy.toString(), "--reward-model", rm.toString(), "--out", dir.resolve("x").toString(),
                 "--batch", "4", "--minibatch", "3");
         assertEquals(2, bad.status());

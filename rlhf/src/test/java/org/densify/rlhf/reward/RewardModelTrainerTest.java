@@ -11,6 +11,7 @@ import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelFolder;
+import org.densify.loaders.model.ModelFormatException;
 import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.BpeTrainer;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
@@ -86,13 +87,22 @@ class RewardModelTrainerTest {
         backend.close();
     }
 
-    /** A randomly initialised 2-layer GPT-2 LM folder with the tokenizer beside it; NaN in one weight when {@code poison}. */
+    /**
+     * A randomly initialised 2-layer GPT-2 LM folder with the tokenizer beside it; with {@code poison}
+     * 1 one weight is NaN (refused on load), with 2 the embeddings are finite but so large that the
+     * forward overflows (the loss is not finite).
+     */
     static Path writeLm(Path dir, Path tokenizer, int poison) throws IOException {
         int vocab = Gpt2Tokenizer.load(tokenizer).vocabSize();
         Gpt2Config config = Gpt2Config.builder().vocabSize(vocab).nPositions(48).nEmbd(32).nLayer(2).nHead(2).dropout(0, 0, 0).build();
         try (Backend b = Backends.create("cpu"); Gpt2Model m = Gpt2Model.create(b, config, Gpt2Model.Heads.NONE)) {
             m.initialize(5);
-            if (poison != 0) b.write(m.parameter("h.1.mlp.c_fc.weight"), 3, new float[]{Float.NaN});
+            if (poison == 1) b.write(m.parameter("h.1.mlp.c_fc.weight"), 3, new float[]{Float.NaN});
+            if (poison == 2) {
+                float[] huge = new float[Math.toIntExact(m.parameter("wte.weight").length())];
+                java.util.Arrays.fill(huge, Float.MAX_VALUE);
+                b.write(m.parameter("wte.weight"), 0, huge);
+            }
             m.save(dir, ModelKind.LM);
         }
         Checkpoints.copyTokenizer(tokenizer, dir);
@@ -268,7 +278,13 @@ class RewardModelTrainerTest {
 
     @Test
     void aNonFiniteLossStopsTheRun() throws IOException {
-        Path poisoned = writeLm(tmp.resolve("lm-nan"), tmp.resolve("tokenizer"), 1);
+        Path nan = writeLm(tmp.resolve("lm-nan"), tmp.resolve("tokenizer"), 1);
+        ModelFormatException refused = assertThrows(ModelFormatException.class,
+                () -> train(toy(), nan, new RewardData.Classification(reviews, "toy"), tmp.resolve("rm-nan-weights")));
+        assertTrue(refused.getMessage().contains("'transformer.h.1.mlp.c_fc.weight' holds NaN"), refused.getMessage());
+        assertFalse(Files.exists(tmp.resolve("rm-nan-weights")), "nothing is written");
+
+        Path poisoned = writeLm(tmp.resolve("lm-huge"), tmp.resolve("tokenizer"), 2);
         Path out = tmp.resolve("rm-nan");
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> train(toy(), poisoned, new RewardData.Classification(reviews, "toy"), out));

@@ -485,6 +485,66 @@ public final class CudaBackend implements Backend {
         if (lastRow != null) lastRowMean(plan, last, heads, at[3], NH);
     }
 
+    // ---- Llama family: not yet on the GPU -------------------------------------------------------
+
+    private static UnsupportedOperationException llamaOp(String op) {
+        return new UnsupportedOperationException("the CUDA backend has no " + op + " kernel yet: Llama, Qwen2 and Qwen3 models "
+                + "run on the CPU backends only (--device cpu)");
+    }
+
+    @Override
+    public void rmsNormForward(Tensor out, Tensor rstd, Tensor in, Tensor weight, int N, int C, float eps) {
+        throw llamaOp("rmsNormForward");
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd, int N, int C) {
+        throw llamaOp("rmsNormBackward");
+    }
+
+    @Override
+    public void ropeForward(Tensor out, Tensor in, int[] positions, Tensor invFreq, int N, int heads, int hd) {
+        throw llamaOp("ropeForward");
+    }
+
+    @Override
+    public void ropeBackward(Tensor din, Tensor dout, int[] positions, Tensor invFreq, int N, int heads, int hd) {
+        throw llamaOp("ropeBackward");
+    }
+
+    @Override
+    public void swigluForward(Tensor out, Tensor gate, Tensor up, long n) {
+        throw llamaOp("swigluForward");
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, long n) {
+        throw llamaOp("swigluBackward");
+    }
+
+    @Override
+    public void groupedAttentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor q, Tensor k, Tensor v,
+                                        int[] seqLengths, int H, int KV, int hd) {
+        throw llamaOp("groupedAttentionForward");
+    }
+
+    @Override
+    public void groupedAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor att,
+                                         int[] seqLengths, int H, int KV, int hd) {
+        throw llamaOp("groupedAttentionBackward");
+    }
+
+    @Override
+    public void groupedAttentionCached(Tensor out, Tensor q, Tensor kCache, Tensor vCache, int cacheCapacity,
+                                       int[] past, int[] count, int H, int KV, int hd, Tensor lastRow) {
+        throw llamaOp("groupedAttentionCached");
+    }
+
+    @Override
+    public void storeRows(Tensor cache, Tensor rows, int[] past, int[] count, int cacheCapacity, int width) {
+        throw llamaOp("storeRows");
+    }
+
     @Override
     public void storeKeysValues(Tensor kCache, Tensor vCache, Tensor qkv, int[] past, int[] count, int cacheCapacity, int C) {
         BackendArguments.cache(past, count, cacheCapacity, 3 * C, C);

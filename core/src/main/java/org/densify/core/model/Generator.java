@@ -2,6 +2,7 @@ package org.densify.core.model;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.densify.core.Tensor;
 
 /**
  * Batched sampling with a KV cache over ragged prompts: one prefill pass over every prompt, then
@@ -22,9 +23,9 @@ public final class Generator {
      */
     public record Result(int[][] tokens, float[][] logProbs) {}
 
-    private final Gpt2Model model;
+    private final LanguageModel model;
 
-    public Generator(Gpt2Model model) {
+    public Generator(LanguageModel model) {
         this.model = model;
     }
 
@@ -40,9 +41,9 @@ public final class Generator {
             if (prompts[s].length == 0) throw new IllegalArgumentException("prompt " + s + " is empty: generation needs at least one token to start from");
             if (maxNewTokens[s] < 0) throw new IllegalArgumentException("max new tokens must be >= 0, got " + maxNewTokens[s]);
             int total = prompts[s].length + maxNewTokens[s];
-            if (total > model.maxT) {
+            if (total > model.maxSequenceLength()) {
                 throw new IllegalArgumentException("prompt " + s + " (" + prompts[s].length + " tokens) plus " + maxNewTokens[s]
-                        + " new tokens exceeds the model's n_positions " + model.maxT);
+                        + " new tokens exceeds the model's maximum sequence length " + model.maxSequenceLength());
             }
             capacity = Math.max(capacity, total);
         }
@@ -54,8 +55,7 @@ public final class Generator {
             out[s] = new int[maxNewTokens[s]];
             logProbs[s] = new float[maxNewTokens[s]];
         }
-        ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.LAST, ForwardOptions.Capture.NONE, false);
-        try (KvCache cache = new KvCache(model, S, Math.max(capacity, 1))) {
+                try (KvCache cache = model.newCache(S, Math.max(capacity, 1))) {
             // Prefill: every prompt at once.
             Batch prompt = Batch.of(prompts);
             model.checkTokens(prompt.tokens(), prompt.seqLengths());
@@ -67,7 +67,7 @@ public final class Generator {
             int[] count = prompt.seqLengths().clone();
             int[] positions = prompt.positions();
             while (true) {
-                Activations a = model.pass(tokens, positions, count, activeCount, cache, past, options);
+                Tensor logits = model.decode(tokens, positions, count, activeCount, cache, past);
                 // Draw for each active sequence, in sequence order.
                 int next = 0;
                 int[] nextActive = new int[activeCount];
@@ -77,8 +77,8 @@ public final class Generator {
                         past[s] += count[s];
                         continue;
                     }
-                    float[] row = new float[model.V];
-                    model.backend.read(a.logits, (long) r * model.V, row);
+                    float[] row = new float[model.vocabSize()];
+                    model.backend().read(logits, (long) r * model.vocabSize(), row);
                     Sampler.Draw draw = sampler.draw(row, random);
                     int token = draw.token();
                     double lp = draw.logProbability();

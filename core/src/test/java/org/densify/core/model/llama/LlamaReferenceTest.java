@@ -258,6 +258,36 @@ class LlamaReferenceTest {
         }
     }
 
+    /** The BF16 folder split into two shards with an index loads to the same parameters. */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"qwen2-gqa4-untied-bf16"})
+    void shardedFoldersLoadTheSame(String config, @TempDir Path tmp) throws IOException {
+        Path dir = ROOT.resolve(config);
+        Files.copy(dir.resolve("config.json"), tmp.resolve("config.json"));
+        StringBuilder map = new StringBuilder();
+        try (TensorSource single = TensorSource.open(dir.resolve("model.safetensors"))) {
+            org.densify.loaders.safetensors.SafetensorsWriter[] shards = {
+                    new org.densify.loaders.safetensors.SafetensorsWriter().metadata("format", "pt"),
+                    new org.densify.loaders.safetensors.SafetensorsWriter().metadata("format", "pt")};
+            int i = 0;
+            for (var t : single.tensors().values()) {
+                int shard = i++ % 2;
+                shards[shard].add(t.name(), t.dtype(), t.shape(), single.segment(t.name()));
+                String file = "model-0000" + (shard + 1) + "-of-00002.safetensors";
+                map.append(map.isEmpty() ? "" : ", ").append('"').append(t.name()).append("\": \"").append(file).append('"');
+            }
+            shards[0].write(tmp.resolve("model-00001-of-00002.safetensors"));
+            shards[1].write(tmp.resolve("model-00002-of-00002.safetensors"));
+        }
+        Files.writeString(tmp.resolve("model.safetensors.index.json"), "{\"metadata\": {}, \"weight_map\": {" + map + "}}");
+        try (Backend backend = new VectorBackend(); LanguageModel a = Models.load(backend, dir); LanguageModel b = Models.load(backend, tmp)) {
+            float[] x = new float[Math.toIntExact(a.layout().size())], y = new float[x.length];
+            backend.read(a.parameters(), 0, x);
+            backend.read(b.parameters(), 0, y);
+            assertArrayEquals(x, y);
+        }
+    }
+
     private static int argmax(float[] x) {
         int best = 0;
         for (int i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;

@@ -359,3 +359,14 @@ extern "C" __global__ void kv_store(float* __restrict__ k, float* __restrict__ v
         v[d] = qkv[r * 3 * C + 2 * C + c];
     }
 }
+
+// Rows into a cache (grouped-query keys or values): new row r of rows [N, width] goes to cache row
+// rowDst[r] (= s * cacheCapacity + past[s] + i, computed on the host).
+extern "C" __global__ void rows_store(float* __restrict__ cache, const float* __restrict__ rows, const int* __restrict__ rowDst,
+                                      int N, int width) {
+    FOR_EACH(i, (long long)N * width) {
+        long long r = i / width;
+        int c = (int)(i - r * width);
+        cache[(long long)rowDst[r] * width + c] = rows[i];
+    }
+}

@@ -3,7 +3,7 @@ package org.densify.core;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The operations of a GPT-2 forward and backward pass, owned by one device. {@link
+ * The operations of a forward and backward pass of GPT-2 and of the Llama family, owned by one device. {@link
  * org.densify.core.cpu.ScalarBackend} is the plain-loop reference; every faster backend is tested
  * against it op by op.
  *
@@ -161,6 +161,67 @@ public interface Backend extends AutoCloseable {
      * = qkv[row, C + c]} and {@code vCache[...] = qkv[row, 2C + c]}. One call per layer, not one per row.
      */
     void storeKeysValues(Tensor kCache, Tensor vCache, Tensor qkv, int[] past, int[] count, int cacheCapacity, int C);
+
+    // ---- Llama family -------------------------------------------------------------------------
+    //
+    // Llama, Qwen2 and Qwen3 (DESIGN.md section 10). Query, key and value live in three buffers:
+    // q [N, H * hd], k and v [N, KV * hd]; query head h reads key/value head h / (H / KV).
+
+    /**
+     * Root-mean-square norm, row by row: {@code out = in * rstd * weight}, {@code rstd = 1 / sqrt(mean(in^2) + eps)}.
+     * out, in [N, C] (out may alias in); weight [C]; rstd [N] saved for the backward, or null.
+     */
+    void rmsNormForward(Tensor out, Tensor rstd, Tensor in, Tensor weight, int N, int C, float eps);
+
+    /** Accumulates din [N, C] (required, not aliasing dout) and dweight [C] (or null) from dout [N, C]. */
+    void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd, int N, int C);
+
+    /**
+     * Rotary position embedding as Hugging Face applies it ({@code rotate_half}): for every row t,
+     * head and {@code i < hd / 2}, with {@code a = positions[t] * invFreq[i]} (angle taken in double),
+     * {@code out[i] = x[i] cos a - x[i + hd/2] sin a}, {@code out[i + hd/2] = x[i + hd/2] cos a + x[i] sin a}.
+     * out, in [N, heads * hd] (out may alias in); invFreq [hd / 2]; positions of length N.
+     */
+    void ropeForward(Tensor out, Tensor in, int[] positions, Tensor invFreq, int N, int heads, int hd);
+
+    /** Accumulates din [N, heads * hd] (not aliasing dout) with the transposed rotation of dout. */
+    void ropeBackward(Tensor din, Tensor dout, int[] positions, Tensor invFreq, int N, int heads, int hd);
+
+    /** {@code out = silu(gate) * up} over n floats, {@code silu(x) = x / (1 + e^-x)}. */
+    void swigluForward(Tensor out, Tensor gate, Tensor up, long n);
+
+    /** Accumulates {@code dgate += dout * up * silu'(gate)} and {@code dup += dout * silu(gate)} over n floats. */
+    void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, long n);
+
+    /**
+     * Grouped-query causal attention over a ragged batch: q [N, H * hd], k, v [N, KV * hd]
+     * (H a multiple of KV), out [N, H * hd]; per query head {@code softmax(q k^T / sqrt(hd) + mask) v}.
+     *
+     * @param att     null, or the probabilities per sequence [H, T_s, T_s] back to back (layout of
+     *                {@link #attentionForward}); needed by the backward
+     * @param lastRow null, or [N]: each sequence's last query row averaged over the H query heads,
+     *                at the sequence's own token offsets
+     */
+    void groupedAttentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor q, Tensor k, Tensor v,
+                                 int[] seqLengths, int H, int KV, int hd);
+
+    /** Accumulates dq [N, H * hd], dk and dv [N, KV * hd] from dout [N, H * hd], given the forward's inputs and att. */
+    void groupedAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor att,
+                                  int[] seqLengths, int H, int KV, int hd);
+
+    /**
+     * {@link #attentionCached} with grouped queries: q, out [N, H * hd] (new rows, sequences back to
+     * back); kCache, vCache [numSeq, cacheCapacity, KV * hd]; lastRow null or [numSeq, cacheCapacity],
+     * averaged over the H query heads.
+     */
+    void groupedAttentionCached(Tensor out, Tensor q, Tensor kCache, Tensor vCache, int cacheCapacity,
+                                int[] past, int[] count, int H, int KV, int hd, Tensor lastRow);
+
+    /**
+     * Copies new rows into a cache: new row i of sequence s (rows [N, width], sequences back to back,
+     * {@code count[s]} each) goes to {@code cache[(s * cacheCapacity + past[s] + i) * width ..]}.
+     */
+    void storeRows(Tensor cache, Tensor rows, int[] past, int[] count, int cacheCapacity, int width);
 
     // ---- loss ---------------------------------------------------------------------------------
 

@@ -13,6 +13,14 @@ public final class BackendArguments {
         if (NH <= 0 || C % NH != 0) throw new IllegalArgumentException("C = " + C + " is not divisible by NH = " + NH);
     }
 
+    /** H query heads share KV key/value heads evenly; head size hd at least 1 (even when rotated). */
+    public static void groupedHeads(int H, int KV, int hd) {
+        if (H <= 0 || KV <= 0 || H % KV != 0) {
+            throw new IllegalArgumentException("H = " + H + " query heads cannot share KV = " + KV + " key/value heads evenly");
+        }
+        if (hd <= 0) throw new IllegalArgumentException("head size " + hd + " must be positive");
+    }
+
     /** N = sum(seqLengths), after checking that no length is negative. */
     public static int totalLength(int[] seqLengths) {
         long n = 0;

@@ -485,6 +485,98 @@ public final class CudaBackend implements Backend {
         if (lastRow != null) lastRowMean(plan, last, heads, at[3], NH);
     }
 
+    // ---- Llama family ---------------------------------------------------------------------------
+
+    private static UnsupportedOperationException llamaOp(String op) {
+        return new UnsupportedOperationException("the CUDA backend has no " + op + " kernel yet: Llama, Qwen2 and Qwen3 models "
+                + "run on the CPU backends only (--device cpu)");
+    }
+
+    @Override
+    public void rmsNormForward(Tensor out, Tensor rstd, Tensor in, Tensor weight, int N, int C, float eps) {
+        long NC = (long) N * C;
+        Object[] args = {fitted(out, NC, "out"), optional(rstd, N, "rstd"), fitted(in, NC, "in"), fitted(weight, C, "weight"), N, C, eps};
+        if (N == 0) return;
+        device.launch(Kernels.RMSNORM_FORWARD, ceilDiv(N, BLOCK / 32), 1, 1, BLOCK, 1, 1, 0, args);
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd, int N, int C) {
+        long NC = (long) N * C;
+        Address dx = fitted(din, NC, "din"), dy = fitted(dout, NC, "dout"), x = fitted(in, NC, "in");
+        Address w = fitted(weight, C, "weight"), rs = fitted(rstd, N, "rstd"), dw = optional(dweight, C, "dweight");
+        if (N == 0 || C == 0) return;
+        device.launch(Kernels.RMSNORM_BACKWARD, ceilDiv(N, BLOCK / 32), 1, 1, BLOCK, 1, 1, 0, dx, dy, x, w, rs, N, C);
+        if (dweight == null) return;
+        int chunks = ceilDiv(N, ROWS_PER_CHUNK);
+        long partials = scratch((long) chunks * C * Float.BYTES);
+        device.launch(Kernels.RMSNORM_WEIGHT_PARTIAL, ceilDiv(C, 32), chunks, 1, 32, 8, 1, 0, dy, x, rs, N, C, new Address(partials));
+        finishColumnSums(dw, partials, chunks, C);
+    }
+
+    @Override
+    public void ropeForward(Tensor out, Tensor in, int[] positions, Tensor invFreq, int N, int heads, int hd) {
+        rope(out, in, positions, invFreq, N, heads, hd, 1f, 0);
+    }
+
+    @Override
+    public void ropeBackward(Tensor din, Tensor dout, int[] positions, Tensor invFreq, int N, int heads, int hd) {
+        rope(din, dout, positions, invFreq, N, heads, hd, -1f, 1);
+    }
+
+    private void rope(Tensor out, Tensor in, int[] positions, Tensor invFreq, int N, int heads, int hd, float sign, int accumulate) {
+        if (hd % 2 != 0) throw new IllegalArgumentException("rotary head size " + hd + " is odd");
+        if (positions.length < N) throw new IllegalArgumentException(positions.length + " positions for " + N + " rows");
+        long n = (long) N * heads * hd;
+        Address o = fitted(out, n, "out"), x = fitted(in, n, "in"), f = fitted(invFreq, hd / 2, "invFreq");
+        if (n == 0) return;
+        long[] at = upload(java.util.Arrays.copyOf(positions, N));
+        device.launch(Kernels.ROPE, grid(n / 2), 1, 1, BLOCK, 1, 1, 0, o, x, new Address(at[0]), f, N, heads, hd, sign, accumulate);
+    }
+
+    @Override
+    public void swigluForward(Tensor out, Tensor gate, Tensor up, long n) {
+        elementwise(Kernels.SWIGLU_FORWARD, n, fitted(out, n, "out"), fitted(gate, n, "gate"), fitted(up, n, "up"), n);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, long n) {
+        elementwise(Kernels.SWIGLU_BACKWARD, n, fitted(dgate, n, "dgate"), fitted(dup, n, "dup"), fitted(dout, n, "dout"),
+                fitted(gate, n, "gate"), fitted(up, n, "up"), n);
+    }
+
+    @Override
+    public void storeRows(Tensor cache, Tensor rows, int[] past, int[] count, int cacheCapacity, int width) {
+        BackendArguments.cache(past, count, cacheCapacity, width, width);
+        int N = BackendArguments.totalLength(count), S = past.length;
+        Address c = fitted(cache, (long) S * cacheCapacity * width, "cache"), x = fitted(rows, (long) N * width, "rows");
+        if (N == 0 || width == 0) return;
+        if ((long) S * cacheCapacity > Integer.MAX_VALUE) throw new IllegalArgumentException("a cache of " + S + " x " + cacheCapacity + " rows is too large");
+        int[] rowDst = new int[N];
+        int r = 0;
+        for (int s = 0; s < S; s++) for (int i = 0; i < count[s]; i++) rowDst[r++] = s * cacheCapacity + past[s] + i;
+        long[] at = upload(rowDst);
+        device.launch(Kernels.ROWS_STORE, grid((long) N * width), 1, 1, BLOCK, 1, 1, 0, c, x, new Address(at[0]), N, width);
+    }
+
+    @Override
+    public void groupedAttentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor q, Tensor k, Tensor v,
+                                        int[] seqLengths, int H, int KV, int hd) {
+        throw llamaOp("groupedAttentionForward");
+    }
+
+    @Override
+    public void groupedAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor att,
+                                         int[] seqLengths, int H, int KV, int hd) {
+        throw llamaOp("groupedAttentionBackward");
+    }
+
+    @Override
+    public void groupedAttentionCached(Tensor out, Tensor q, Tensor kCache, Tensor vCache, int cacheCapacity,
+                                       int[] past, int[] count, int H, int KV, int hd, Tensor lastRow) {
+        throw llamaOp("groupedAttentionCached");
+    }
+
     @Override
     public void storeKeysValues(Tensor kCache, Tensor vCache, Tensor qkv, int[] past, int[] count, int cacheCapacity, int C) {
         BackendArguments.cache(past, count, cacheCapacity, 3 * C, C);

@@ -14,7 +14,8 @@ final class Kernels {
     }
 
     /** The PTX files, one per {@code src/main/cuda/*.cu}. */
-    static final List<String> FILES = List.of("adamw", "attention", "bias", "elementwise", "embedding", "gelu", "layernorm", "loss");
+    static final List<String> FILES = List.of("adamw", "attention", "bias", "elementwise", "embedding", "gelu", "layernorm", "loss",
+            "rmsnorm", "rope", "swiglu");
 
     private static final List<String> names = new ArrayList<>();
 
@@ -38,6 +39,13 @@ final class Kernels {
     static final String ATTENTION_BACKWARD_DQ = name("attention_backward_dq");
     static final String ATTENTION_BACKWARD_DKV = name("attention_backward_dkv");
     static final String KV_STORE = name("kv_store");
+    static final String ROWS_STORE = name("rows_store");
+    static final String RMSNORM_FORWARD = name("rmsnorm_forward");
+    static final String RMSNORM_BACKWARD = name("rmsnorm_backward");
+    static final String RMSNORM_WEIGHT_PARTIAL = name("rmsnorm_weight_partial");
+    static final String ROPE = name("rope");
+    static final String SWIGLU_FORWARD = name("swiglu_forward");
+    static final String SWIGLU_BACKWARD = name("swiglu_backward");
     static final String CROSS_ENTROPY = name("cross_entropy");
     static final String TOKEN_LOG_PROBS = name("token_log_probs");
     static final String TOKEN_LOG_PROBS_BACKWARD = name("token_log_probs_backward");

@@ -55,6 +55,7 @@ final class OpCases {
         crossEntropy(cases);
         tokenLogProbs(cases);
         adamW(cases);
+        llamaFamily(cases);
         return cases;
     }
 
@@ -267,6 +268,82 @@ final class OpCases {
                     Tensor k = e.filled(numSeq * capacity * C, 3f), v = e.filled(numSeq * capacity * C, -3f);
                     e.b.storeKeysValues(k, v, qkv, past, count, capacity, C);
                     return new double[][] {e.read(k), e.read(v)};
+                }));
+            }
+        }
+    }
+
+    /** RMSNorm, RoPE, SwiGLU and the cache row store of the Llama family (grouped attention has no kernel yet). */
+    private static void llamaFamily(List<Case> cases) {
+        for (int N : new int[] {1, 3, 37, 300}) {
+            for (int C : COLUMNS) {
+                cases.add(new Case("rmsNormForward N=" + N + " C=" + C, FORWARD, e -> {
+                    Tensor in = e.random((long) N * C, 2, 1), weight = e.random(C, 1);
+                    Tensor out = e.nan(N * C), rstd = e.nan(N), outOnly = e.nan(N * C);
+                    e.b.rmsNormForward(out, rstd, in, weight, N, C, 1e-6f);
+                    e.b.rmsNormForward(outOnly, null, in, weight, N, C, 1e-6f);
+                    return new double[][] {e.read(out), e.read(rstd), e.read(outOnly)};
+                }));
+                float eps = C == 1 ? 0.5f : 1e-6f; // one column: the gradient is all eps, see VectorBackendTest
+                cases.add(new Case("rmsNormBackward N=" + N + " C=" + C, BACKWARD, e -> {
+                    Tensor in = e.random((long) N * C, 2, 1), weight = e.random(C, 1);
+                    // rstd as the forward saves it, computed on the host so both backends get the same
+                    float[] x = e.host(in), r = new float[N];
+                    for (int i = 0; i < N; i++) {
+                        double squares = 0;
+                        for (int c = 0; c < C; c++) squares += (double) x[i * C + c] * x[i * C + c];
+                        r[i] = (float) (1 / Math.sqrt(squares / C + eps));
+                    }
+                    Tensor rstd = e.of(r), din = e.gradient(N * C), dweight = e.gradient(C), dinOnly = e.gradient(N * C);
+                    Tensor dout = e.random((long) N * C, 1);
+                    e.b.rmsNormBackward(din, dweight, dout, in, weight, rstd, N, C);
+                    e.b.rmsNormBackward(dinOnly, null, dout, in, weight, rstd, N, C);
+                    return new double[][] {e.increment(din), e.increment(dweight), e.increment(dinOnly)};
+                }));
+            }
+        }
+        for (int N : new int[] {1, 3, 37}) {
+            for (int heads : new int[] {1, 3, 4}) {
+                for (int hd : new int[] {2, 6, 64}) {
+                    String shape = " N=" + N + " heads=" + heads + " hd=" + hd;
+                    cases.add(new Case("ropeForward" + shape, FORWARD, e -> {
+                        int[] positions = e.ints(N, 5000);
+                        Tensor invFreq = e.random(hd / 2, 0.5, 0.5), in = e.random((long) N * heads * hd, 2);
+                        Tensor out = e.nan(N * heads * hd);
+                        e.b.ropeForward(out, in, positions, invFreq, N, heads, hd);
+                        e.b.ropeForward(in, in, positions, invFreq, N, heads, hd);
+                        return new double[][] {e.read(out), e.read(in)};
+                    }));
+                    cases.add(new Case("ropeBackward" + shape, BACKWARD, e -> {
+                        int[] positions = e.ints(N, 5000);
+                        Tensor invFreq = e.random(hd / 2, 0.5, 0.5), din = e.gradient(N * heads * hd);
+                        e.b.ropeBackward(din, e.random((long) N * heads * hd, 2), positions, invFreq, N, heads, hd);
+                        return new double[][] {e.increment(din)};
+                    }));
+                }
+            }
+        }
+        for (int n : LENGTHS) {
+            cases.add(new Case("swigluForward n=" + n, FORWARD, e -> {
+                Tensor gate = e.random(n, 8), up = e.random(n, 2), out = e.nan(n);
+                e.b.swigluForward(out, gate, up, n);
+                return new double[][] {e.read(out)};
+            }));
+            cases.add(new Case("swigluBackward n=" + n, BACKWARD, e -> {
+                Tensor dgate = e.gradient(n), dup = e.gradient(n);
+                e.b.swigluBackward(dgate, dup, e.random(n, 1), e.random(n, 8), e.random(n, 2), n);
+                return new double[][] {e.increment(dgate), e.increment(dup)};
+            }));
+        }
+        int[][][] configs = {{{0}, {1}, {4}}, {{5, 0, 12}, {1, 3, 1}, {16}}, {{3, 7}, {4, 0}, {16}}};
+        for (int[][] config : configs) {
+            for (int width : new int[] {6, 128}) {
+                int[] past = config[0], count = config[1];
+                int capacity = config[2][0], numSeq = past.length, N = Arrays.stream(count).sum();
+                cases.add(new Case("storeRows past=" + Arrays.toString(past) + " count=" + Arrays.toString(count) + " width=" + width, FORWARD, e -> {
+                    Tensor rows = e.random((long) N * width, 2), cache = e.filled(numSeq * capacity * width, 3f);
+                    e.b.storeRows(cache, rows, past, count, capacity, width);
+                    return new double[][] {e.read(cache)};
                 }));
             }
         }

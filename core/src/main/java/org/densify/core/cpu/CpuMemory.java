@@ -77,6 +77,19 @@ public abstract class CpuMemory implements Backend {
     }
 
     @Override
+    public void storeRows(Tensor cache, Tensor rows, int[] past, int[] count, int cacheCapacity, int width) {
+        BackendArguments.cache(past, count, cacheCapacity, width, width);
+        MemorySegment c = CpuTensor.of(cache).segment(), x = CpuTensor.of(rows).segment();
+        long rowBytes = (long) width * Float.BYTES;
+        long row = 0;
+        for (int s = 0; s < past.length; s++) {
+            for (int i = 0; i < count[s]; i++, row++) {
+                MemorySegment.copy(x, row * rowBytes, c, ((long) s * cacheCapacity + past[s] + i) * rowBytes, rowBytes);
+            }
+        }
+    }
+
+    @Override
     public void close() {
         // Tensors are freed by their owners; nothing is pooled here.
     }

@@ -345,6 +345,252 @@ public final class ScalarBackend extends CpuMemory {
         for (int j = 0; j < p.length; j++) p[j] /= sum;
     }
 
+    // ---- Llama family -------------------------------------------------------------------------
+
+    /** out, in [N, C]; weight [C]; rstd [N] or null. */
+    @Override
+    public void rmsNormForward(Tensor out, Tensor rstd, Tensor in, Tensor weight, int N, int C, float eps) {
+        CpuTensor o = CpuTensor.of(out), x = CpuTensor.of(in), w = CpuTensor.of(weight), rs = CpuTensor.ofNullable(rstd);
+        for (int i = 0; i < N; i++) {
+            long row = (long) i * C;
+            double squares = 0;
+            for (int c = 0; c < C; c++) {
+                double v = x.get(row + c);
+                squares += v * v;
+            }
+            double r = 1 / Math.sqrt(squares / C + eps);
+            for (int c = 0; c < C; c++) o.set(row + c, (float) (x.get(row + c) * r * w.get(c)));
+            if (rs != null) rs.set(i, (float) r);
+        }
+    }
+
+    /** din, dout, in [N, C]; dweight (or null), weight [C]; rstd [N] from the forward. */
+    @Override
+    public void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd, int N, int C) {
+        CpuTensor dx = CpuTensor.of(din), dw = CpuTensor.ofNullable(dweight), dy = CpuTensor.of(dout);
+        CpuTensor x = CpuTensor.of(in), w = CpuTensor.of(weight), rs = CpuTensor.of(rstd);
+        double[] dwSum = new double[C];
+        for (int i = 0; i < N; i++) {
+            long row = (long) i * C;
+            double r = rs.get(i);
+            // y = x r w: dx = r (w dy - x r^2 mean(w dy x))
+            double dot = 0;
+            for (int c = 0; c < C; c++) dot += (double) w.get(c) * dy.get(row + c) * x.get(row + c);
+            double k = dot / C * r * r;
+            for (int c = 0; c < C; c++) {
+                double xv = x.get(row + c), g = dy.get(row + c);
+                dwSum[c] += xv * r * g;
+                addAt(dx, row + c, r * (w.get(c) * g - xv * k));
+            }
+        }
+        if (dw != null) for (int c = 0; c < C; c++) addAt(dw, c, dwSum[c]);
+    }
+
+    /** out, in [N, heads * hd]; invFreq [hd / 2]. */
+    @Override
+    public void ropeForward(Tensor out, Tensor in, int[] positions, Tensor invFreq, int N, int heads, int hd) {
+        rope(CpuTensor.of(out), CpuTensor.of(in), positions, CpuTensor.of(invFreq), N, heads, hd, 1, false);
+    }
+
+    /** din += R(-angle) dout; din, dout [N, heads * hd]. */
+    @Override
+    public void ropeBackward(Tensor din, Tensor dout, int[] positions, Tensor invFreq, int N, int heads, int hd) {
+        rope(CpuTensor.of(din), CpuTensor.of(dout), positions, CpuTensor.of(invFreq), N, heads, hd, -1, true);
+    }
+
+    /** Rotates each half-pair by sign * angle; overwrites out, or adds into it. */
+    private static void rope(CpuTensor out, CpuTensor in, int[] positions, CpuTensor invFreq, int N, int heads, int hd,
+                             int sign, boolean accumulate) {
+        if (hd % 2 != 0) throw new IllegalArgumentException("rotary head size " + hd + " is odd");
+        if (positions.length < N) throw new IllegalArgumentException(positions.length + " positions for " + N + " rows");
+        int half = hd / 2;
+        for (int t = 0; t < N; t++) {
+            for (int i = 0; i < half; i++) {
+                double angle = positions[t] * (double) invFreq.get(i);
+                double cos = Math.cos(angle), sin = sign * Math.sin(angle);
+                for (int h = 0; h < heads; h++) {
+                    long at = (long) t * heads * hd + (long) h * hd + i;
+                    double a = in.get(at), b = in.get(at + half);
+                    double ra = a * cos - b * sin, rb = b * cos + a * sin;
+                    if (accumulate) {
+                        addAt(out, at, ra);
+                        addAt(out, at + half, rb);
+                    } else {
+                        out.set(at, (float) ra);
+                        out.set(at + half, (float) rb);
+                    }
+                }
+            }
+        }
+    }
+
+    @Override
+    public void swigluForward(Tensor out, Tensor gate, Tensor up, long n) {
+        CpuTensor o = CpuTensor.of(out), g = CpuTensor.of(gate), u = CpuTensor.of(up);
+        for (long i = 0; i < n; i++) {
+            double x = g.get(i);
+            o.set(i, (float) (x / (1 + Math.exp(-x)) * u.get(i)));
+        }
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, long n) {
+        CpuTensor dg = CpuTensor.of(dgate), du = CpuTensor.of(dup), dy = CpuTensor.of(dout);
+        CpuTensor g = CpuTensor.of(gate), u = CpuTensor.of(up);
+        for (long i = 0; i < n; i++) {
+            double x = g.get(i), sig = 1 / (1 + Math.exp(-x)), d = dy.get(i);
+            addAt(dg, i, d * u.get(i) * sig * (1 + x * (1 - sig)));
+            addAt(du, i, d * x * sig);
+        }
+    }
+
+    /** out, q [N, H * hd]; k, v [N, KV * hd]; att [H, T_s, T_s] per sequence or null; lastRow [N] or null. */
+    @Override
+    public void groupedAttentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor q, Tensor k, Tensor v,
+                                        int[] seqLengths, int H, int KV, int hd) {
+        BackendArguments.groupedHeads(H, KV, hd);
+        BackendArguments.totalLength(seqLengths);
+        CpuTensor o = CpuTensor.of(out), a = CpuTensor.ofNullable(att), last = CpuTensor.ofNullable(lastRow);
+        CpuTensor qs = CpuTensor.of(q), ks = CpuTensor.of(k), vs = CpuTensor.of(v);
+        int group = H / KV;
+        long qWidth = (long) H * hd, kvWidth = (long) KV * hd;
+        double scale = 1 / Math.sqrt(hd);
+        long start = 0, attStart = 0;
+        for (int T : seqLengths) {
+            double[] lastSum = new double[T];
+            for (int h = 0; h < H; h++) {
+                long qOff = (long) h * hd, kvOff = (long) (h / group) * hd;
+                for (int t = 0; t < T; t++) {
+                    long qRow = (start + t) * qWidth;
+                    double[] p = new double[t + 1];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int t2 = 0; t2 <= t; t2++) {
+                        long kRow = (start + t2) * kvWidth;
+                        double dot = 0;
+                        for (int d = 0; d < hd; d++) dot += (double) qs.get(qRow + qOff + d) * ks.get(kRow + kvOff + d);
+                        p[t2] = dot * scale;
+                        max = Math.max(max, p[t2]);
+                    }
+                    softmaxInPlace(p, max);
+                    if (a != null) {
+                        long attRow = attStart + ((long) h * T + t) * T;
+                        for (int t2 = 0; t2 < T; t2++) a.set(attRow + t2, t2 <= t ? (float) p[t2] : 0f);
+                    }
+                    if (t == T - 1) for (int t2 = 0; t2 < T; t2++) lastSum[t2] += p[t2];
+                    for (int d = 0; d < hd; d++) {
+                        double sum = 0;
+                        for (int t2 = 0; t2 <= t; t2++) sum += p[t2] * vs.get((start + t2) * kvWidth + kvOff + d);
+                        o.set(qRow + qOff + d, (float) sum);
+                    }
+                }
+            }
+            if (last != null) for (int t2 = 0; t2 < T; t2++) last.set(start + t2, (float) (lastSum[t2] / H));
+            start += T;
+            attStart += (long) H * T * T;
+        }
+    }
+
+    /** dq [N, H * hd], dk, dv [N, KV * hd] += from dout [N, H * hd]. */
+    @Override
+    public void groupedAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor att,
+                                         int[] seqLengths, int H, int KV, int hd) {
+        BackendArguments.groupedHeads(H, KV, hd);
+        BackendArguments.totalLength(seqLengths);
+        CpuTensor dqs = CpuTensor.of(dq), dks = CpuTensor.of(dk), dvs = CpuTensor.of(dv), dy = CpuTensor.of(dout);
+        CpuTensor qs = CpuTensor.of(q), ks = CpuTensor.of(k), vs = CpuTensor.of(v), a = CpuTensor.of(att);
+        int group = H / KV;
+        long qWidth = (long) H * hd, kvWidth = (long) KV * hd;
+        double scale = 1 / Math.sqrt(hd);
+        long start = 0, attStart = 0;
+        for (int T : seqLengths) {
+            for (int kvh = 0; kvh < KV; kvh++) {
+                long kvOff = (long) kvh * hd;
+                double[][] dkSum = new double[T][hd], dvSum = new double[T][hd];
+                for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+                    long qOff = (long) h * hd;
+                    for (int t = 0; t < T; t++) {
+                        long attRow = attStart + ((long) h * T + t) * T;
+                        long qRow = (start + t) * qWidth;
+                        double[] datt = new double[t + 1];
+                        for (int t2 = 0; t2 <= t; t2++) {
+                            long kvRow = (start + t2) * kvWidth;
+                            double p = a.get(attRow + t2);
+                            for (int d = 0; d < hd; d++) {
+                                double g = dy.get(qRow + qOff + d);
+                                datt[t2] += g * vs.get(kvRow + kvOff + d);
+                                dvSum[t2][d] += p * g;
+                            }
+                        }
+                        double pDotDatt = 0;
+                        for (int t2 = 0; t2 <= t; t2++) pDotDatt += a.get(attRow + t2) * datt[t2];
+                        double[] dqRow = new double[hd];
+                        for (int t2 = 0; t2 <= t; t2++) {
+                            long kvRow = (start + t2) * kvWidth;
+                            double dpre = a.get(attRow + t2) * (datt[t2] - pDotDatt) * scale;
+                            for (int d = 0; d < hd; d++) {
+                                dqRow[d] += dpre * ks.get(kvRow + kvOff + d);
+                                dkSum[t2][d] += dpre * qs.get(qRow + qOff + d);
+                            }
+                        }
+                        for (int d = 0; d < hd; d++) addAt(dqs, qRow + qOff + d, dqRow[d]);
+                    }
+                }
+                for (int t2 = 0; t2 < T; t2++) {
+                    long kvRow = (start + t2) * kvWidth;
+                    for (int d = 0; d < hd; d++) {
+                        addAt(dks, kvRow + kvOff + d, dkSum[t2][d]);
+                        addAt(dvs, kvRow + kvOff + d, dvSum[t2][d]);
+                    }
+                }
+            }
+            start += T;
+            attStart += (long) H * T * T;
+        }
+    }
+
+    /** out, q [N, H * hd] (new rows); kCache, vCache [numSeq, cacheCapacity, KV * hd]; lastRow [numSeq, cacheCapacity] or null. */
+    @Override
+    public void groupedAttentionCached(Tensor out, Tensor q, Tensor kCache, Tensor vCache, int cacheCapacity,
+                                       int[] past, int[] count, int H, int KV, int hd, Tensor lastRow) {
+        BackendArguments.groupedHeads(H, KV, hd);
+        BackendArguments.cache(past, count, cacheCapacity, KV * hd, KV * hd);
+        CpuTensor o = CpuTensor.of(out), qs = CpuTensor.of(q), kc = CpuTensor.of(kCache), vc = CpuTensor.of(vCache);
+        CpuTensor last = CpuTensor.ofNullable(lastRow);
+        int group = H / KV;
+        long qWidth = (long) H * hd, kvWidth = (long) KV * hd;
+        double scale = 1 / Math.sqrt(hd);
+        long row = 0;
+        for (int s = 0; s < past.length; s++) {
+            int total = past[s] + count[s];
+            long cacheStart = (long) s * cacheCapacity * kvWidth;
+            double[] lastSum = new double[total];
+            for (int i = 0; i < count[s]; i++, row++) {
+                int L = past[s] + i + 1;
+                for (int h = 0; h < H; h++) {
+                    long qOff = row * qWidth + (long) h * hd, kvOff = (long) (h / group) * hd;
+                    double[] p = new double[L];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < L; j++) {
+                        double dot = 0;
+                        for (int d = 0; d < hd; d++) dot += (double) qs.get(qOff + d) * kc.get(cacheStart + j * kvWidth + kvOff + d);
+                        p[j] = dot * scale;
+                        max = Math.max(max, p[j]);
+                    }
+                    softmaxInPlace(p, max);
+                    if (i == count[s] - 1) for (int j = 0; j < L; j++) lastSum[j] += p[j];
+                    for (int d = 0; d < hd; d++) {
+                        double sum = 0;
+                        for (int j = 0; j < L; j++) sum += p[j] * vc.get(cacheStart + j * kvWidth + kvOff + d);
+                        o.set(qOff + d, (float) sum);
+                    }
+                }
+            }
+            if (last != null && count[s] > 0) {
+                for (int j = 0; j < total; j++) last.set((long) s * cacheCapacity + j, (float) (lastSum[j] / H));
+            }
+        }
+    }
+
     // ---- loss ---------------------------------------------------------------------------------
 
     /** losses [N] (or null), dlogits [N, V] (or null, or logits itself), logits [N, V]. */

@@ -924,6 +924,310 @@ public final class VectorBackend extends CpuMemory {
         });
     }
 
+    // ---- Llama family -------------------------------------------------------------------------
+
+    /** out, in [N, C]; weight [C]; rstd [N] or null. Parallel over rows. */
+    @Override
+    public void rmsNormForward(Tensor out, Tensor rstd, Tensor in, Tensor weight, int N, int C, float eps) {
+        MemorySegment o = seg(out), x = seg(in), w = seg(weight), rs = rstd == null ? null : seg(rstd);
+        threads.forEach(N, i -> {
+            long row = (long) i * C;
+            FloatVector acc = FloatVector.zero(S);
+            int c = 0;
+            for (; c <= C - VL; c += VL) {
+                FloatVector v = load(x, row + c);
+                acc = v.fma(v, acc);
+            }
+            float squares = sumLanes(acc);
+            for (; c < C; c++) {
+                float v = x.getAtIndex(F, row + c);
+                squares = Math.fma(v, v, squares);
+            }
+            float r = (float) (1 / Math.sqrt(squares / C + eps));
+            for (c = 0; c <= C - VL; c += VL) load(x, row + c).mul(r).mul(load(w, c)).intoMemorySegment(o, (row + c) * 4, ORDER);
+            for (; c < C; c++) o.setAtIndex(F, row + c, x.getAtIndex(F, row + c) * r * w.getAtIndex(F, c));
+            if (rs != null) rs.setAtIndex(F, i, r);
+        });
+    }
+
+    /** din [N, C] parallel over rows; dweight [C] (or null) parallel over column blocks, rows summed in order. */
+    @Override
+    public void rmsNormBackward(Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight, Tensor rstd, int N, int C) {
+        MemorySegment dx = seg(din), dy = seg(dout), x = seg(in), w = seg(weight), rs = seg(rstd);
+        threads.forEach(N, i -> {
+            long row = (long) i * C;
+            float r = rs.getAtIndex(F, i);
+            FloatVector acc = FloatVector.zero(S);
+            int c = 0;
+            for (; c <= C - VL; c += VL) acc = load(w, c).mul(load(dy, row + c)).fma(load(x, row + c), acc);
+            float dot = sumLanes(acc);
+            for (; c < C; c++) dot = Math.fma(w.getAtIndex(F, c) * dy.getAtIndex(F, row + c), x.getAtIndex(F, row + c), dot);
+            // dx = r (w dy - x k), k = r^2 mean(w dy x)
+            float k = dot / C * r * r;
+            for (c = 0; c <= C - VL; c += VL) {
+                load(w, c).mul(load(dy, row + c)).sub(load(x, row + c).mul(k)).fma(FloatVector.broadcast(S, r), load(dx, row + c))
+                        .intoMemorySegment(dx, (row + c) * 4, ORDER);
+            }
+            for (; c < C; c++) {
+                float g = w.getAtIndex(F, c) * dy.getAtIndex(F, row + c) - x.getAtIndex(F, row + c) * k;
+                dx.setAtIndex(F, row + c, Math.fma(g, r, dx.getAtIndex(F, row + c)));
+            }
+        });
+        if (dweight == null) return;
+        MemorySegment dw = seg(dweight);
+        columnBlocks(C, (from, to) -> {
+            float[] sum = new float[to - from];
+            for (int i = 0; i < N; i++) {
+                long row = (long) i * C;
+                float r = rs.getAtIndex(F, i);
+                for (int c = from; c < to; c++) sum[c - from] = Math.fma(x.getAtIndex(F, row + c) * r, dy.getAtIndex(F, row + c), sum[c - from]);
+            }
+            for (int c = from; c < to; c++) dw.setAtIndex(F, c, dw.getAtIndex(F, c) + sum[c - from]);
+        });
+    }
+
+    /** out, in [N, heads * hd]; invFreq [hd / 2]. Parallel over rows; the angles of a row are shared by its heads. */
+    @Override
+    public void ropeForward(Tensor out, Tensor in, int[] positions, Tensor invFreq, int N, int heads, int hd) {
+        rope(seg(out), seg(in), positions, seg(invFreq), N, heads, hd, 1f, false);
+    }
+
+    @Override
+    public void ropeBackward(Tensor din, Tensor dout, int[] positions, Tensor invFreq, int N, int heads, int hd) {
+        rope(seg(din), seg(dout), positions, seg(invFreq), N, heads, hd, -1f, true);
+    }
+
+    private void rope(MemorySegment out, MemorySegment in, int[] positions, MemorySegment invFreq, int N, int heads, int hd,
+                      float sign, boolean accumulate) {
+        if (hd % 2 != 0) throw new IllegalArgumentException("rotary head size " + hd + " is odd");
+        if (positions.length < N) throw new IllegalArgumentException(positions.length + " positions for " + N + " rows");
+        int half = hd / 2;
+        threads.forEach(N, t -> {
+            float[] cos = new float[half], sin = new float[half];
+            for (int i = 0; i < half; i++) {
+                double angle = positions[t] * (double) invFreq.getAtIndex(F, i);
+                cos[i] = (float) Math.cos(angle);
+                sin[i] = sign * (float) Math.sin(angle);
+            }
+            for (int h = 0; h < heads; h++) {
+                long base = (long) t * heads * hd + (long) h * hd;
+                int i = 0;
+                for (; i <= half - VL; i += VL) {
+                    FloatVector a = load(in, base + i), b = load(in, base + half + i);
+                    FloatVector c = FloatVector.fromArray(S, cos, i), sn = FloatVector.fromArray(S, sin, i);
+                    FloatVector ra = a.mul(c).sub(b.mul(sn)), rb = b.mul(c).add(a.mul(sn));
+                    if (accumulate) {
+                        ra = ra.add(load(out, base + i));
+                        rb = rb.add(load(out, base + half + i));
+                    }
+                    ra.intoMemorySegment(out, (base + i) * 4, ORDER);
+                    rb.intoMemorySegment(out, (base + half + i) * 4, ORDER);
+                }
+                for (; i < half; i++) {
+                    float a = in.getAtIndex(F, base + i), b = in.getAtIndex(F, base + half + i);
+                    float ra = a * cos[i] - b * sin[i], rb = b * cos[i] + a * sin[i];
+                    if (accumulate) {
+                        ra += out.getAtIndex(F, base + i);
+                        rb += out.getAtIndex(F, base + half + i);
+                    }
+                    out.setAtIndex(F, base + i, ra);
+                    out.setAtIndex(F, base + half + i, rb);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void swigluForward(Tensor out, Tensor gate, Tensor up, long n) {
+        MemorySegment o = seg(out), g = seg(gate), u = seg(up);
+        chunks(n, (from, to) -> {
+            long i = from;
+            for (; i <= to - VL; i += VL) {
+                FloatVector x = load(g, i);
+                x.div(exp(x.neg()).add(1f)).mul(load(u, i)).intoMemorySegment(o, i * 4, ORDER);
+            }
+            for (; i < to; i++) {
+                float x = g.getAtIndex(F, i);
+                o.setAtIndex(F, i, x / (expScalar(-x) + 1f) * u.getAtIndex(F, i));
+            }
+        });
+    }
+
+    // silu'(x) = sig (1 + x (1 - sig)), sig = 1 / (1 + e^-x)
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, long n) {
+        MemorySegment dg = seg(dgate), du = seg(dup), dy = seg(dout), g = seg(gate), u = seg(up);
+        chunks(n, (from, to) -> {
+            long i = from;
+            for (; i <= to - VL; i += VL) {
+                FloatVector x = load(g, i), d = load(dy, i);
+                FloatVector sig = FloatVector.broadcast(S, 1f).div(exp(x.neg()).add(1f));
+                FloatVector grad = x.mul(sig.neg().add(1f)).add(1f).mul(sig);
+                d.mul(load(u, i)).fma(grad, load(dg, i)).intoMemorySegment(dg, i * 4, ORDER);
+                d.mul(x).fma(sig, load(du, i)).intoMemorySegment(du, i * 4, ORDER);
+            }
+            for (; i < to; i++) {
+                float x = g.getAtIndex(F, i), d = dy.getAtIndex(F, i);
+                float sig = 1f / (expScalar(-x) + 1f);
+                float grad = (x * (1f - sig) + 1f) * sig;
+                dg.setAtIndex(F, i, Math.fma(d * u.getAtIndex(F, i), grad, dg.getAtIndex(F, i)));
+                du.setAtIndex(F, i, Math.fma(d * x, sig, du.getAtIndex(F, i)));
+            }
+        });
+    }
+
+    /**
+     * Grouped-query causal attention; one task per (sequence, query head), the same blocked kernels
+     * as {@link #attentionForward} with k and v read from the head's key/value group.
+     */
+    @Override
+    public void groupedAttentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor q, Tensor k, Tensor v,
+                                        int[] seqLengths, int H, int KV, int hd) {
+        BackendArguments.groupedHeads(H, KV, hd);
+        BackendArguments.totalLength(seqLengths);
+        MemorySegment o = seg(out), a = att == null ? null : seg(att), qs = seg(q), ks = seg(k), vs = seg(v);
+        int numSeq = seqLengths.length, hsp = roundUp(hd, 2 * VL), group = H / KV, qWidth = H * hd, kvWidth = KV * hd;
+        float scale = (float) (1 / Math.sqrt(hd));
+        int[] starts = starts(seqLengths);
+        long[] attStarts = attStarts(seqLengths, H);
+        float[][] lastRows = lastRow == null ? null : new float[numSeq * H][];
+        threads.forEach(numSeq * H, task -> {
+            int s = task / H, h = task % H, T = seqLengths[s], start = starts[s], kvCol = h / group * hd;
+            if (T == 0) return;
+            int W = roundUp(T, 2 * VL);
+            float[] qh = gatherHead(qs, start, T, qWidth, h * hd, hd, hsp);
+            float[] kT = gatherHeadTransposed(ks, start, T, kvWidth, kvCol, hd, W);
+            float[] vh = gatherHead(vs, start, T, kvWidth, kvCol, hd, hsp);
+            float[] p = new float[ROWS * W], o4 = new float[ROWS * hsp];
+            for (int t0 = 0; t0 < T; t0 += ROWS) {
+                int keys = Math.min(t0 + ROWS, T), width = roundUp(keys, 2 * VL);
+                scoreBlock(qh, t0 * hsp, hsp, hd, kT, W, width, scale, p, W);
+                for (int r = 0; r < ROWS; r++) {
+                    int t = t0 + r, row = r * W;
+                    if (t >= T) {
+                        Arrays.fill(p, row, row + width, 0f);
+                        continue;
+                    }
+                    Arrays.fill(p, row + t + 1, row + width, Float.NEGATIVE_INFINITY);
+                    softmaxInPlace(p, row, width);
+                    if (a != null) {
+                        long attRow = attStarts[s] + ((long) h * T + t) * T;
+                        MemorySegment.copy(p, row, a, F, attRow * 4, t + 1);
+                        a.asSlice((attRow + t + 1) * 4, (long) (T - t - 1) * 4).fill((byte) 0);
+                    }
+                    if (lastRows != null && t == T - 1) lastRows[task] = Arrays.copyOfRange(p, row, row + T);
+                }
+                weightedBlock(p, W, keys, vh, hsp, hsp, o4, hsp);
+                for (int r = 0; r < ROWS && t0 + r < T; r++) {
+                    MemorySegment.copy(o4, r * hsp, o, F, ((long) (start + t0 + r) * qWidth + h * hd) * 4, hd);
+                }
+            }
+        });
+        if (lastRow != null) {
+            MemorySegment last = seg(lastRow);
+            for (int s = 0; s < numSeq; s++) {
+                if (seqLengths[s] > 0) writeHeadMean(last, starts[s], lastRows, s * H, H, seqLengths[s]);
+            }
+        }
+    }
+
+    /**
+     * dq, dk, dv += from dout; one task per (sequence, key/value head), its query heads in order, so
+     * that dk and dv of a group are summed by one task in a fixed order.
+     */
+    @Override
+    public void groupedAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor att,
+                                         int[] seqLengths, int H, int KV, int hd) {
+        BackendArguments.groupedHeads(H, KV, hd);
+        BackendArguments.totalLength(seqLengths);
+        MemorySegment dqs = seg(dq), dks = seg(dk), dvs = seg(dv), dy = seg(dout), qs = seg(q), ks = seg(k), vs = seg(v), a = seg(att);
+        int numSeq = seqLengths.length, hsp = roundUp(hd, 2 * VL), group = H / KV, qWidth = H * hd, kvWidth = KV * hd;
+        float scale = (float) (1 / Math.sqrt(hd));
+        int[] starts = starts(seqLengths);
+        long[] attStarts = attStarts(seqLengths, H);
+        threads.forEach(numSeq * KV, task -> {
+            int s = task / KV, kvh = task % KV, T = seqLengths[s], start = starts[s], kvCol = kvh * hd;
+            if (T == 0) return;
+            int W = roundUp(T, 2 * VL);
+            float[] kh = gatherHead(ks, start, T, kvWidth, kvCol, hd, hsp);
+            float[] vT = gatherHeadTransposed(vs, start, T, kvWidth, kvCol, hd, W);
+            float[] dkh = new float[T * hsp], dvh = new float[T * hsp], dq4 = new float[ROWS * hsp];
+            float[] p = new float[ROWS * W], dpre = new float[ROWS * W];
+            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+                float[] qh = gatherHead(qs, start, T, qWidth, h * hd, hd, hsp);
+                float[] g = gatherHead(dy, start, T, qWidth, h * hd, hd, hsp);
+                for (int t0 = 0; t0 < T; t0 += ROWS) {
+                    int keys = Math.min(t0 + ROWS, T), width = roundUp(keys, 2 * VL);
+                    for (int r = 0; r < ROWS; r++) {
+                        int t = t0 + r, row = r * W, L = t < T ? t + 1 : 0;
+                        if (L > 0) MemorySegment.copy(a, F, (attStarts[s] + ((long) h * T + t) * T) * 4, p, row, L);
+                        Arrays.fill(p, row + L, row + width, 0f);
+                    }
+                    scoreBlock(g, t0 * hsp, hsp, hd, vT, W, width, 1f, dpre, W);
+                    for (int row = 0; row < ROWS * W; row += W) {
+                        FloatVector acc = FloatVector.zero(S);
+                        for (int j = row; j < row + width; j += VL) {
+                            acc = FloatVector.fromArray(S, p, j).fma(FloatVector.fromArray(S, dpre, j), acc);
+                        }
+                        float pDotDatt = sumLanes(acc);
+                        for (int j = row; j < row + width; j += VL) {
+                            FloatVector.fromArray(S, dpre, j).sub(pDotDatt).mul(FloatVector.fromArray(S, p, j)).mul(scale)
+                                    .intoArray(dpre, j);
+                        }
+                    }
+                    weightedBlock(dpre, W, keys, kh, hsp, hsp, dq4, hsp);
+                    for (int r = 0; r < ROWS && t0 + r < T; r++) addInto(dqs, (long) (start + t0 + r) * qWidth + h * hd, dq4, r * hsp, hd);
+                    addOuterBlock(dkh, dpre, W, keys, qh, t0 * hsp, hsp, hsp);
+                    addOuterBlock(dvh, p, W, keys, g, t0 * hsp, hsp, hsp);
+                }
+            }
+            for (int t = 0; t < T; t++) {
+                long row = (long) (start + t) * kvWidth + kvCol;
+                addInto(dks, row, dkh, t * hsp, hd);
+                addInto(dvs, row, dvh, t * hsp, hd);
+            }
+        });
+    }
+
+    /** Grouped attention of new rows against the cache; one task per (sequence, key/value head), its query heads in order. */
+    @Override
+    public void groupedAttentionCached(Tensor out, Tensor q, Tensor kCache, Tensor vCache, int cacheCapacity,
+                                       int[] past, int[] count, int H, int KV, int hd, Tensor lastRow) {
+        BackendArguments.groupedHeads(H, KV, hd);
+        BackendArguments.cache(past, count, cacheCapacity, KV * hd, KV * hd);
+        MemorySegment o = seg(out), qs = seg(q), kc = seg(kCache), vc = seg(vCache);
+        int numSeq = past.length, group = H / KV, qWidth = H * hd, kvWidth = KV * hd;
+        float scale = (float) (1 / Math.sqrt(hd));
+        int[] rowStarts = starts(count);
+        float[][] lastRows = lastRow == null ? null : new float[numSeq * H][];
+        threads.forEach(numSeq * KV, task -> {
+            int s = task / KV, kvh = task % KV, n = count[s];
+            if (n == 0) return;
+            int pStride = roundUp(past[s] + n, VL);
+            long cacheStart = (long) s * cacheCapacity * kvWidth + (long) kvh * hd;
+            float[] qRow = new float[hd], p = new float[pStride], o1 = new float[hd], tile = new float[4 * VL];
+            for (int i = 0; i < n; i++) {
+                long row = rowStarts[s] + i;
+                int L = past[s] + i + 1, Lp = roundUp(L, VL);
+                for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+                    MemorySegment.copy(qs, F, (row * qWidth + (long) h * hd) * 4, qRow, 0, hd);
+                    scoresAgainstRows(qRow, 1, hd, kc, cacheStart, kvWidth, L, scale, p, pStride, tile);
+                    Arrays.fill(p, L, Lp, Float.NEGATIVE_INFINITY);
+                    softmaxInPlace(p, 0, Lp);
+                    weightedRows(p, pStride, 1, hd, L, vc, cacheStart, kvWidth, o1);
+                    MemorySegment.copy(o1, 0, o, F, (row * qWidth + (long) h * hd) * 4, hd);
+                    if (lastRows != null && i == n - 1) lastRows[s * H + h] = Arrays.copyOf(p, L);
+                }
+            }
+        });
+        if (lastRow != null) {
+            MemorySegment last = seg(lastRow);
+            for (int s = 0; s < numSeq; s++) {
+                if (count[s] > 0) writeHeadMean(last, (long) s * cacheCapacity, lastRows, s * H, H, past[s] + count[s]);
+            }
+        }
+    }
+
     // ---- exp --------------------------------------------------------------------------------
 
     // Cephes expf: x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-7 polynomial, 2^n built in the exponent bits.

@@ -22,7 +22,6 @@ final class Activations {
     final Tensor values;     // [N]
     final Tensor lastRow;    // [N] head-averaged last query row of the last layer, or null
     final Tensor losses;     // [N]
-    boolean logitsHoldGradient;
 
     record Layer(Tensor ln1, Tensor ln1Mean, Tensor ln1Rstd, // [N, C], [N], [N]
                  Tensor qkv,                                 // [N, 3C]

@@ -9,13 +9,13 @@ import org.densify.core.Tensor;
  * two blocks of the parameter layout. Gradient-norm clipping as torch.nn.utils.clip_grad_norm_.
  */
 public final class AdamW implements AutoCloseable {
-    private final Gpt2Model model;
+    private final LanguageModel model;
     private final Backend backend;
     private final Tensor m, v;
     private final float beta1, beta2, eps, weightDecay;
     private int step;
 
-    public AdamW(Gpt2Model model, float beta1, float beta2, float eps, float weightDecay) {
+    public AdamW(LanguageModel model, float beta1, float beta2, float eps, float weightDecay) {
         this.model = model;
         this.backend = model.backend();
         this.beta1 = beta1;
@@ -27,7 +27,7 @@ public final class AdamW implements AutoCloseable {
     }
 
     /** GPT-2 pre-training defaults: betas (0.9, 0.95), eps 1e-8, weight decay 0.1. */
-    public static AdamW forPretraining(Gpt2Model model) {
+    public static AdamW forPretraining(LanguageModel model) {
         return new AdamW(model, 0.9f, 0.95f, 1e-8f, 0.1f);
     }
 

@@ -8,20 +8,20 @@ import org.densify.core.Tensor;
  * grows: {@link #reserve} reallocates when a layout needs more than it holds, so a steady loop of
  * same-sized passes allocates once.
  */
-final class Block implements AutoCloseable {
+public final class Block implements AutoCloseable {
     private final Backend backend;
     private final String what;
     private Tensor memory;
     private long capacity;
     private long cursor;
 
-    Block(Backend backend, String what) {
+    public Block(Backend backend, String what) {
         this.backend = backend;
         this.what = what;
     }
 
     /** Starts a new layout of at most {@code floats} floats (alignment padding included). */
-    void reserve(long floats) {
+    public void reserve(long floats) {
         if (memory == null || floats > capacity) {
             if (memory != null) backend.free(memory);
             memory = null;
@@ -37,14 +37,15 @@ final class Block implements AutoCloseable {
     }
 
     /** The next {@code length} floats of the current layout. */
-    Tensor take(long length) {
+    public Tensor take(long length) {
         if (cursor + length > capacity) throw new IllegalStateException(what + ": layout overran its reservation");
         Tensor t = memory.slice(cursor, length);
         cursor += align(length);
         return t;
     }
 
-    static long align(long length) {
+    /** {@code length} rounded up to whole 16-float slots. */
+    public static long align(long length) {
         return (length + 15) & ~15L;
     }
 

@@ -8,7 +8,7 @@ package org.densify.core.model;
  * @param capture  attention to capture: nothing (free), each sequence's last query row of the last
  *                 layer averaged over heads (what Attention Based Credit needs, written by the
  *                 attention kernel itself), or every layer's full maps (inspection, tests)
- * @param training keep every layer's activations so that {@link Gpt2Model#backward} can follow
+ * @param training keep every layer's activations so that {@link LanguageModel#backward} can follow
  */
 public record ForwardOptions(Logits logits, Capture capture, boolean training) {
 

@@ -40,9 +40,9 @@ public final class Generator {
      */
     public record Result(int[][] tokens, float[][] logProbs, float[][][] attentionRows) {}
 
-    private final Gpt2Model model;
+    private final LanguageModel model;
 
-    public Generator(Gpt2Model model) {
+    public Generator(LanguageModel model) {
         this.model = model;
     }
 
@@ -83,7 +83,7 @@ public final class Generator {
         for (int s = 0; s < prompts.length; s++) {
             lengths[s] = completions[s].length;
             for (int t : completions[s]) {
-                if (t < 0 || t >= model.V) throw new IllegalArgumentException("completion " + s + ": token id " + t + " is outside the vocabulary [0, " + model.V + ")");
+                if (t < 0 || t >= model.vocabSize()) throw new IllegalArgumentException("completion " + s + ": token id " + t + " is outside the vocabulary [0, " + model.vocabSize() + ")");
             }
         }
         return run(prompts, new int[prompts.length], lengths, completions, null, 0, -1, recording, null);
@@ -98,9 +98,9 @@ public final class Generator {
             if (prompts[s].length == 0) throw new IllegalArgumentException("prompt " + s + " is empty: generation needs at least one token to start from");
             if (maxNewTokens[s] < 0) throw new IllegalArgumentException("max new tokens must be >= 0, got " + maxNewTokens[s]);
             int total = prompts[s].length + maxNewTokens[s];
-            if (total > model.maxT) {
+            if (total > model.maxSequenceLength()) {
                 throw new IllegalArgumentException("prompt " + s + " (" + prompts[s].length + " tokens) plus " + maxNewTokens[s]
-                        + " new tokens exceeds the model's n_positions " + model.maxT);
+                        + " new tokens exceeds the model's maximum sequence length " + model.maxSequenceLength());
             }
             capacity = Math.max(capacity, total);
         }
@@ -115,10 +115,9 @@ public final class Generator {
             logProbs[s] = new float[maxNewTokens[s]];
             if (rows != null) rows[s] = new float[maxNewTokens[s]][];
         }
-        ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.LAST, ForwardOptions.Capture.NONE, false);
-        Tensor lastRows = rows == null ? null : model.backend.allocate((long) S * capacity);
+        Tensor lastRows = rows == null ? null : model.backend().allocate((long) S * capacity);
         float[] hostRows = rows == null ? null : new float[S * capacity];
-        try (KvCache cache = new KvCache(model, S, capacity)) {
+        try (KvCache cache = model.newCache(S, capacity)) {
             // Prefill: every prompt at once.
             Batch prompt = Batch.of(prompts);
             model.checkTokens(prompt.tokens(), prompt.seqLengths());
@@ -130,8 +129,8 @@ public final class Generator {
             int[] count = prompt.seqLengths().clone();
             int[] positions = prompt.positions();
             while (true) {
-                Activations a = model.pass(tokens, positions, count, activeCount, cache, past, options, lastRows);
-                if (hostRows != null) model.backend.read(lastRows, 0, hostRows);
+                Tensor logits = model.decode(tokens, positions, count, activeCount, cache, past, lastRows);
+                if (hostRows != null) model.backend().read(lastRows, 0, hostRows);
                 // Draw for each active sequence, in sequence order.
                 int next = 0;
                 int[] nextActive = new int[activeCount];
@@ -141,8 +140,8 @@ public final class Generator {
                         past[s] += count[s];
                         continue;
                     }
-                    float[] row = new float[model.V];
-                    model.backend.read(a.logits, (long) r * model.V, row);
+                    float[] row = new float[model.vocabSize()];
+                    model.backend().read(logits, (long) r * model.vocabSize(), row);
                     int token;
                     double lp;
                     if (forced != null) {
@@ -179,7 +178,7 @@ public final class Generator {
                 }
             }
         } finally {
-            if (lastRows != null) model.backend.free(lastRows);
+            if (lastRows != null) model.backend().free(lastRows);
         }
         for (int s = 0; s < S; s++) {
             out[s] = Arrays.copyOf(out[s], produced[s]);

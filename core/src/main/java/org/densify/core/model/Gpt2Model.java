@@ -11,6 +11,7 @@ import org.densify.core.Tensor;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.Gpt2Tensors;
 import org.densify.loaders.model.ModelFolder;
+import org.densify.loaders.model.ModelFamily;
 import org.densify.loaders.model.ModelFormatException;
 import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.model.ModelWriter;
@@ -20,11 +21,11 @@ import org.densify.loaders.model.ModelWriter;
  * ParameterLayout}, activations in one block re-laid for every pass, forward over ragged batches,
  * the LM / classifier / value heads, attention capture, and the backward of all of it.
  *
- * <p>A forward pass returns {@link Outputs}, a view of the model's activation block that stays
- * valid until the next forward. {@link #backward} differentiates the most recent training forward.
+ * <p>One family behind {@link LanguageModel}. A forward pass returns {@link Outputs}, a view of the
+ * model's activation block that stays valid until the next forward. {@link #backward} differentiates the most recent training forward.
  * Dropout is not applied (every pass is deterministic). Not thread-safe: one pass at a time.
  */
-public final class Gpt2Model implements AutoCloseable {
+public final class Gpt2Model implements LanguageModel {
 
     /** Which heads beside the tied LM head the model carries. */
     public record Heads(boolean classifier, boolean value) {
@@ -44,8 +45,8 @@ public final class Gpt2Model implements AutoCloseable {
 
     private final Block acts;
     private final Block gradActs;
-    /** The activations of the latest pass; Outputs of earlier passes are stale. */
-    Activations current;
+    /** Numbers the passes; Outputs of earlier passes are stale. */
+    private final Outputs.PassCounter passes = new Outputs.PassCounter();
 
     private Gpt2Model(Backend backend, Gpt2Config config, Heads heads) {
         if (config.activation() != Gpt2Config.Activation.GELU_NEW) {
@@ -135,6 +136,7 @@ public final class Gpt2Model implements AutoCloseable {
      * projections ({@code c_proj}) scaled by 1/sqrt(2 n_layer), biases 0, layer-norm weights 1.
      * Deterministic in {@code seed}.
      */
+    @Override
     public void initialize(long seed) {
         SplittableRandom random = new SplittableRandom(seed);
         double std = config.initializerRange();
@@ -154,6 +156,7 @@ public final class Gpt2Model implements AutoCloseable {
      * Writes the model as a Hugging Face folder of {@code kind} (config.json + model.safetensors),
      * atomically file by file. The classifier and value heads are written when the model has them.
      */
+    @Override
     public void save(Path dir, ModelKind kind) throws IOException {
         Gpt2Config out = config.toBuilder().kind(kind).build();
         ModelWriter writer = new ModelWriter(out);
@@ -168,32 +171,63 @@ public final class Gpt2Model implements AutoCloseable {
 
     // ---- accessors ---------------------------------------------------------------------------
 
+    @Override
+    public ModelFamily family() {
+        return ModelFamily.GPT2;
+    }
+
+    @Override
     public Backend backend() {
         return backend;
+    }
+
+    @Override
+    public int vocabSize() {
+        return V;
+    }
+
+    @Override
+    public int hiddenSize() {
+        return C;
+    }
+
+    @Override
+    public int maxSequenceLength() {
+        return maxT;
+    }
+
+    @Override
+    public int numLabels() {
+        return labels;
     }
 
     public Gpt2Config config() {
         return config;
     }
 
+    @Override
     public ParameterLayout layout() {
         return layout;
     }
 
+    @Override
     public boolean hasClassifier() {
         return labels > 0;
     }
 
+    @Override
     public boolean hasValueHead() {
         return layout.has(Gpt2Tensors.VALUE_HEAD_WEIGHT);
     }
 
     /** The whole parameter block, [layout().size()]. */
+    @Override
     public Tensor parameters() {
         return params;
     }
 
     /** The whole gradient block, allocated (zeroed) on first use, same layout as the parameters. */
+    @Override
     public Tensor gradients() {
         if (grads == null) {
             grads = backend.allocate(layout.size());
@@ -202,23 +236,27 @@ public final class Gpt2Model implements AutoCloseable {
         return grads;
     }
 
+    @Override
     public Tensor parameter(String name) {
         ParameterLayout.Entry e = layout.get(name);
         return params.slice(e.offset(), e.length());
     }
 
+    @Override
     public Tensor gradient(String name) {
         ParameterLayout.Entry e = layout.get(name);
         return gradients().slice(e.offset(), e.length());
     }
 
+    @Override
     public void zeroGradients() {
         backend.zero(gradients());
     }
 
     /** Copies every parameter from a model of the same config and heads (e.g. a frozen reference). */
-    public void copyParametersFrom(Gpt2Model other) {
-        if (other.layout.size() != layout.size() || !other.config.equals(config)) {
+    @Override
+    public void copyParametersFrom(LanguageModel model) {
+        if (!(model instanceof Gpt2Model other) || other.layout.size() != layout.size() || !other.config.equals(config)) {
             throw new IllegalArgumentException("cannot copy parameters between models of different shapes");
         }
         if (other.backend == backend) {
@@ -233,15 +271,19 @@ public final class Gpt2Model implements AutoCloseable {
     // ---- forward -----------------------------------------------------------------------------
 
     /** Runs the model on {@code batch}; the result views the activation block until the next forward. */
+    @Override
     public Outputs forward(Batch batch, ForwardOptions options) {
         checkTokens(batch.tokens(), batch.seqLengths());
+        long pass = passes.next();
         Activations a = Activations.layOut(this, acts, batch, options);
-        int N = batch.tokenCount();
         backend.embeddingForward(a.encoded, batch.tokens(), batch.positions(), w.wte, w.wpe, C);
         trunk(a, batch.seqLengths(), null, null, null);
         heads(a, batch.lastIndices());
-        current = a;
-        return new Outputs(this, a, batch, N);
+        Tensor[] maps = new Tensor[L];
+        for (int l = 0; l < L; l++) maps[l] = a.layer(l).att();
+        Outputs.Views views = new Outputs.Views(a.logits, labels > 0 ? a.scores : null, hasValueHead() ? a.values : null, a.lastRow,
+                maps, a.lnf, w.score);
+        return new Outputs(this, passes, pass, a, batch, options, views, NH);
     }
 
     /**
@@ -251,19 +293,20 @@ public final class Gpt2Model implements AutoCloseable {
      *
      * @return the mean loss, summed in double in token order
      */
+    @Override
     public double languageModelLoss(Outputs out) {
         out.checkCurrent();
-        if (out.activations.options.logits() != ForwardOptions.Logits.ALL) {
+        Activations a = out.state(this, Activations.class);
+        if (a.options.logits() != ForwardOptions.Logits.ALL) {
             throw new IllegalStateException("the language-model loss needs the logits of every position (ForwardOptions.Logits.ALL)");
         }
-        Activations a = out.activations;
         int[] targets = out.batch.nextTokenTargets();
         int count = 0;
         for (int t : targets) if (t >= 0) count++;
         if (count == 0) throw new IllegalArgumentException("no sequence has two tokens: there is nothing to predict");
         boolean grad = a.options.training();
         backend.crossEntropy(a.losses, grad ? a.logits : null, a.logits, targets, 1f / count, out.tokenCount, V);
-        a.logitsHoldGradient = grad;
+        out.setLogitsHoldGradient(grad);
         float[] losses = new float[out.tokenCount];
         backend.read(a.losses, 0, losses);
         double sum = 0;
@@ -278,8 +321,9 @@ public final class Gpt2Model implements AutoCloseable {
      * Outputs#logitsHoldGradient}), {@code dvalues} [N] for the value head, {@code dscores} [S][labels]
      * for the classifier head (either may be null).
      */
+    @Override
     public void backward(Outputs out, float[] dvalues, float[][] dscores) {
-        Activations a = out.activations;
+        Activations a = out.state(this, Activations.class);
         out.checkCurrent();
         if (!a.options.training()) {
             throw new IllegalStateException("backward needs a training forward (ForwardOptions.forTraining()); this one kept no activations");
@@ -291,7 +335,7 @@ public final class Gpt2Model implements AutoCloseable {
 
         // ---- heads -> dlnf [N, C]
         backend.zero(g.dlnf);
-        if (a.logitsHoldGradient) {
+        if (out.holdsLogitGradient()) {
             // logits [N, V] = lnf [N, C] @ wte^T
             backend.matmul(g.dlnf, a.logits, w.lmHead, null, N, C, V, false, false, true);
             backend.matmul(dw.lmHead, a.logits, a.lnf, null, V, C, N, true, false, true);
@@ -358,18 +402,18 @@ public final class Gpt2Model implements AutoCloseable {
             backend.layerNormBackward(g.dres, d.ln1W(), d.ln1B(), g.dln, residual, p.ln1W(), x.ln1Mean(), x.ln1Rstd(), N, C);
         }
         backend.embeddingBackward(dw.wte, dw.wpe, g.dres, out.batch.tokens(), out.batch.positions(), C);
-        a.logitsHoldGradient = false;
+        out.setLogitsHoldGradient(false);
     }
 
-    /**
-     * A forward of new rows against a KV cache (generation): {@code count[s]} rows of sequence s
-     * (0 for sequences not advancing), at {@code positions}, after {@code past[s]} cached positions.
-     * Logits as {@code options} asks, for each advancing sequence's last row. {@code lastRows}: null,
-     * or [numSeq, cache capacity], where the last layer's attention kernel writes each advancing
-     * sequence's head-averaged last row over its positions {@code 0 .. past + count - 1}.
-     */
-    Activations pass(int[] tokens, int[] positions, int[] count, int advancing, KvCache cache, int[] past, ForwardOptions options,
-                     Tensor lastRows) {
+    @Override
+    public KvCache newCache(int sequences, int capacity) {
+        return new KvCache(backend, L, sequences, capacity, C);
+    }
+
+    @Override
+    public Tensor decode(int[] tokens, int[] positions, int[] count, int advancing, KvCache cache, int[] past, Tensor lastRows) {
+        passes.next();
+        ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.LAST, ForwardOptions.Capture.NONE, false);
         Activations a = Activations.forCache(this, acts, tokens.length, advancing, options);
         backend.embeddingForward(a.encoded, tokens, positions, w.wte, w.wpe, C);
         trunk(a, count, cache, past, lastRows);
@@ -381,8 +425,7 @@ public final class Gpt2Model implements AutoCloseable {
             lastIndices[r++] = at - 1;
         }
         heads(a, lastIndices);
-        current = a;
-        return a;
+        return a.logits;
     }
 
     // ---- shared pieces -----------------------------------------------------------------------
@@ -404,7 +447,7 @@ public final class Gpt2Model implements AutoCloseable {
             if (cache == null) {
                 backend.attentionForward(x.atty(), x.att(), lastLayer ? a.lastRow : null, x.qkv(), seqLengths, NH, C);
             } else {
-                cache.store(l, x.qkv(), past, seqLengths);
+                cache.storeFromQkv(l, x.qkv(), past, seqLengths);
                 backend.attentionCached(x.atty(), x.qkv(), 3 * C, cache.keys(l), cache.values(l), cache.capacity(),
                         past, seqLengths, NH, C, lastLayer ? cacheLastRow : null);
             }
@@ -438,7 +481,8 @@ public final class Gpt2Model implements AutoCloseable {
         if (hasValueHead()) backend.matmul(a.values, a.lnf, w.vHeadWeight, w.vHeadBias, N, 1, C, false, true, false);
     }
 
-    void checkTokens(int[] tokens, int[] seqLengths) {
+    @Override
+    public void checkTokens(int[] tokens, int[] seqLengths) {
         for (int t : tokens) {
             if (t < 0 || t >= V) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + V + ")");
         }

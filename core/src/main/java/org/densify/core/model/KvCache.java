@@ -5,38 +5,43 @@ import org.densify.core.Tensor;
 
 /**
  * Keys and values of every layer for S sequences of up to {@code capacity} positions, in one block:
- * [L, 2, S, capacity, C] (layer, keys then values, sequence, position, channel).
+ * [L, 2, S, capacity, width] (layer, keys then values, sequence, position, channel); width is C for
+ * GPT-2 and {@code KV * head_dim} for grouped-query attention. Made by {@link LanguageModel#newCache}.
  */
-final class KvCache implements AutoCloseable {
+public final class KvCache implements AutoCloseable {
     private final Backend backend;
     private final Tensor block;
-    private final int S, capacity, C;
+    private final int capacity, width;
     private final long perTensor;
 
-    KvCache(Gpt2Model model, int sequences, int capacity) {
-        this.backend = model.backend;
-        this.S = sequences;
+    public KvCache(Backend backend, int layers, int sequences, int capacity, int width) {
+        this.backend = backend;
         this.capacity = capacity;
-        this.C = model.C;
-        this.perTensor = (long) sequences * capacity * C;
-        this.block = backend.allocate(2L * model.L * perTensor);
+        this.width = width;
+        this.perTensor = (long) sequences * capacity * width;
+        this.block = backend.allocate(2L * layers * perTensor);
     }
 
-    int capacity() {
+    public int capacity() {
         return capacity;
     }
 
-    Tensor keys(int layer) {
+    /** Floats per cached position of one layer's keys (or values). */
+    public int width() {
+        return width;
+    }
+
+    public Tensor keys(int layer) {
         return block.slice(2L * layer * perTensor, perTensor);
     }
 
-    Tensor values(int layer) {
+    public Tensor values(int layer) {
         return block.slice((2L * layer + 1) * perTensor, perTensor);
     }
 
-    /** Copies k and v of the new rows of qkv [N, 3C] to positions {@code past[s] + i} of sequence s. */
-    void store(int layer, Tensor qkv, int[] past, int[] count) {
-        backend.storeKeysValues(keys(layer), values(layer), qkv, past, count, capacity, C);
+    /** Copies k and v of the new rows of a GPT-2 qkv [N, 3C] to positions {@code past[s] + i} of sequence s. */
+    void storeFromQkv(int layer, Tensor qkv, int[] past, int[] count) {
+        backend.storeKeysValues(keys(layer), values(layer), qkv, past, count, capacity, width);
     }
 
     @Override

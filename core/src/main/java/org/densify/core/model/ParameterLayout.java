@@ -10,8 +10,9 @@ import org.densify.loaders.model.Gpt2Tensors;
 
 /**
  * Where each parameter lives in the one parameter block (and, at the same offsets, in the gradient
- * and optimiser blocks). Names are canonical Hugging Face names without the {@code transformer.}
- * prefix; the order is Hugging Face's state-dict order, then the heads.
+ * and optimiser blocks). Names are canonical Hugging Face names without the body prefix
+ * ({@code transformer.} for GPT-2, {@code model.} for the Llama family); the order is Hugging Face's
+ * state-dict order, then the heads. GPT-2's table:
  *
  * <pre>
  * wte.weight            [V, C]         token embedding, also the tied LM head
@@ -42,6 +43,10 @@ public final class ParameterLayout {
     private final long size;
 
     public ParameterLayout(Gpt2Config config, boolean classifierHead, boolean valueHead) {
+        this(gpt2Shapes(config, classifierHead, valueHead));
+    }
+
+    private static Map<String, long[]> gpt2Shapes(Gpt2Config config, boolean classifierHead, boolean valueHead) {
         Map<String, long[]> shapes = Gpt2Tensors.body(config);
         if (!config.tieWordEmbeddings()) shapes.put(Gpt2Tensors.LM_HEAD, Gpt2Tensors.headShape(Gpt2Tensors.LM_HEAD, config));
         if (classifierHead) shapes.put(Gpt2Tensors.SCORE, Gpt2Tensors.headShape(Gpt2Tensors.SCORE, config));
@@ -49,6 +54,11 @@ public final class ParameterLayout {
             shapes.put(Gpt2Tensors.VALUE_HEAD_WEIGHT, Gpt2Tensors.headShape(Gpt2Tensors.VALUE_HEAD_WEIGHT, config));
             shapes.put(Gpt2Tensors.VALUE_HEAD_BIAS, Gpt2Tensors.headShape(Gpt2Tensors.VALUE_HEAD_BIAS, config));
         }
+        return shapes;
+    }
+
+    /** A layout of the named shapes in the given order (any family). */
+    public ParameterLayout(Map<String, long[]> shapes) {
         Map<String, Entry> m = new LinkedHashMap<>();
         long offset = 0;
         for (var e : shapes.entrySet()) {

@@ -89,6 +89,7 @@ class VectorBackendTest {
         crossEntropy(cases);
         tokenLogProbs(cases);
         adamW(cases);
+        llamaFamily(cases);
         return cases;
     }
 
@@ -323,6 +324,120 @@ class VectorBackendTest {
                         () -> b.crossEntropy(e.nan(2), null, e.random(2 * V, 1), new int[] {1, 17}, 1f, 2, V));
                 assertTrue(badTarget.getMessage().contains("17"), badTarget.getMessage());
             }
+        }
+    }
+
+    /** RMSNorm, RoPE, SwiGLU and grouped-query attention (the Llama family's ops). */
+    private static void llamaFamily(List<Case> cases) {
+        for (int N : ROWS) {
+            for (int C : COLUMNS) {
+                cases.add(new Case("rmsNormForward N=" + N + " C=" + C, FORWARD, e -> {
+                    Tensor in = e.random((long) N * C, 2, 1), weight = e.random(C, 1);
+                    Tensor out = e.nan(N * C), rstd = e.nan(N), outOnly = e.nan(N * C);
+                    e.b.rmsNormForward(out, rstd, in, weight, N, C, 1e-6f);
+                    e.b.rmsNormForward(outOnly, null, in, weight, N, C, 1e-6f);
+                    return new double[][] {e.read(out), e.read(rstd), e.read(outOnly)};
+                }));
+                // One column: x / sqrt(x^2 + eps) is flat but for eps, so its gradient would vanish under
+                // the float resolution of the starting gradient; a large eps keeps it measurable.
+                float eps = C == 1 ? 0.5f : 1e-6f;
+                cases.add(new Case("rmsNormBackward N=" + N + " C=" + C, BACKWARD, e -> {
+                    Tensor in = e.random((long) N * C, 2, 1), weight = e.random(C, 1), rstd = e.nan(N);
+                    REFERENCE.rmsNormForward(e.nan(N * C), rstd, in, weight, N, C, eps);
+                    Tensor din = e.gradient(N * C), dweight = e.gradient(C), dinOnly = e.gradient(N * C);
+                    Tensor dout = e.random((long) N * C, 1);
+                    e.b.rmsNormBackward(din, dweight, dout, in, weight, rstd, N, C);
+                    e.b.rmsNormBackward(dinOnly, null, dout, in, weight, rstd, N, C);
+                    return new double[][] {e.increment(din), e.increment(dweight), e.increment(dinOnly)};
+                }));
+            }
+        }
+        for (int N : ROWS) {
+            for (int heads : HEADS) {
+                for (int hd : new int[] {2, 6, 26, 64}) {
+                    String shape = " N=" + N + " heads=" + heads + " hd=" + hd;
+                    cases.add(new Case("ropeForward" + shape, FORWARD, e -> {
+                        int[] positions = e.ints(N, 5000);
+                        Tensor invFreq = e.random(hd / 2, 0.5, 0.5), in = e.random((long) N * heads * hd, 2);
+                        Tensor out = e.nan(N * heads * hd);
+                        e.b.ropeForward(out, in, positions, invFreq, N, heads, hd);
+                        e.b.ropeForward(in, in, positions, invFreq, N, heads, hd); // in place
+                        return new double[][] {e.read(out), e.read(in)};
+                    }));
+                    cases.add(new Case("ropeBackward" + shape, BACKWARD, e -> {
+                        int[] positions = e.ints(N, 5000);
+                        Tensor invFreq = e.random(hd / 2, 0.5, 0.5), din = e.gradient(N * heads * hd);
+                        e.b.ropeBackward(din, e.random((long) N * heads * hd, 2), positions, invFreq, N, heads, hd);
+                        return new double[][] {e.increment(din)};
+                    }));
+                }
+            }
+        }
+        for (int n : LENGTHS) {
+            cases.add(new Case("swigluForward n=" + n, FORWARD, e -> {
+                Tensor gate = e.random(n, 8), up = e.random(n, 2), out = e.nan(n);
+                e.b.swigluForward(out, gate, up, n);
+                return new double[][] {e.read(out)};
+            }));
+            cases.add(new Case("swigluBackward n=" + n, BACKWARD, e -> {
+                Tensor dgate = e.gradient(n), dup = e.gradient(n);
+                e.b.swigluBackward(dgate, dup, e.random(n, 1), e.random(n, 8), e.random(n, 2), n);
+                return new double[][] {e.increment(dgate), e.increment(dup)};
+            }));
+        }
+        int[][] groups = {{1, 1}, {3, 1}, {4, 2}, {6, 2}};
+        for (int[] seqLengths : SEQUENCES) {
+            for (int[] hk : groups) {
+                for (int hd : HEAD_SIZES) {
+                    int H = hk[0], KV = hk[1], N = Arrays.stream(seqLengths).sum();
+                    int attLength = H * Arrays.stream(seqLengths).map(t -> t * t).sum();
+                    String shape = " T=" + Arrays.toString(seqLengths) + " H=" + H + " KV=" + KV + " hd=" + hd;
+                    cases.add(new Case("groupedAttentionForward" + shape, FORWARD, e -> {
+                        Tensor q = e.random((long) N * H * hd, 2), k = e.random((long) N * KV * hd, 2), v = e.random((long) N * KV * hd, 1);
+                        Tensor out = e.nan(N * H * hd), att = e.nan(attLength), lastRow = e.nan(N), outOnly = e.nan(N * H * hd);
+                        e.b.groupedAttentionForward(out, att, lastRow, q, k, v, seqLengths, H, KV, hd);
+                        e.b.groupedAttentionForward(outOnly, null, null, q, k, v, seqLengths, H, KV, hd);
+                        return new double[][] {e.read(out), e.read(att), e.read(lastRow), e.read(outOnly)};
+                    }));
+                    cases.add(new Case("groupedAttentionBackward" + shape, BACKWARD, e -> {
+                        Tensor q = e.random((long) N * H * hd, 2), k = e.random((long) N * KV * hd, 2), v = e.random((long) N * KV * hd, 1);
+                        Tensor att = e.nan(attLength);
+                        REFERENCE.groupedAttentionForward(e.nan(N * H * hd), att, null, q, k, v, seqLengths, H, KV, hd);
+                        Tensor dq = e.gradient(N * H * hd), dk = e.gradient(N * KV * hd), dv = e.gradient(N * KV * hd);
+                        e.b.groupedAttentionBackward(dq, dk, dv, e.random((long) N * H * hd, 1), q, k, v, att, seqLengths, H, KV, hd);
+                        return new double[][] {e.increment(dq), e.increment(dk), e.increment(dv)};
+                    }));
+                }
+            }
+        }
+        int[][][] configs = {{{0}, {1}, {4}}, {{5, 0, 12}, {1, 3, 1}, {16}}, {{63, 100}, {1, 1}, {130}}, {{3, 7}, {4, 0}, {16}}};
+        for (int[][] config : configs) {
+            for (int[] hk : groups) {
+                for (int hd : new int[] {6, 64}) {
+                    int[] past = config[0], count = config[1];
+                    int capacity = config[2][0], numSeq = past.length, H = hk[0], KV = hk[1], N = Arrays.stream(count).sum();
+                    long cacheLength = (long) numSeq * capacity * KV * hd;
+                    String name = "groupedAttentionCached past=" + Arrays.toString(past) + " count=" + Arrays.toString(count)
+                            + " H=" + H + " KV=" + KV + " hd=" + hd;
+                    cases.add(new Case(name, FORWARD, e -> {
+                        Tensor q = e.random((long) N * H * hd, 2), k = e.random(cacheLength, 2), v = e.random(cacheLength, 1);
+                        Tensor out = e.nan(N * H * hd), lastRow = e.filled(numSeq * capacity, 7f), outOnly = e.nan(N * H * hd);
+                        e.b.groupedAttentionCached(out, q, k, v, capacity, past, count, H, KV, hd, lastRow);
+                        e.b.groupedAttentionCached(outOnly, q, k, v, capacity, past, count, H, KV, hd, null);
+                        return new double[][] {e.read(out), e.read(lastRow), e.read(outOnly)};
+                    }));
+                }
+            }
+        }
+    }
+
+    @Test
+    void groupedAttentionRejectsUnevenGroups() {
+        try (Env e = new Env(BY_THREADS[1], 1)) {
+            Tensor t = e.random(4 * 3 * 2, 1);
+            IllegalArgumentException x = assertThrows(IllegalArgumentException.class,
+                    () -> e.b.groupedAttentionForward(t, null, null, t, t, t, new int[] {2}, 3, 2, 2));
+            assertTrue(x.getMessage().contains("H = 3") && x.getMessage().contains("KV = 2"), x.getMessage());
         }
     }
 

@@ -1,0 +1,531 @@
+package org.densify.core.model.llama;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.densify.core.Backend;
+import org.densify.core.Tensor;
+import org.densify.core.model.Batch;
+import org.densify.core.model.Block;
+import org.densify.core.model.ForwardOptions;
+import org.densify.core.model.Heads;
+import org.densify.core.model.KvCache;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.Outputs;
+import org.densify.core.model.ParameterLayout;
+import org.densify.loaders.model.LlamaConfig;
+import org.densify.loaders.model.LlamaFolder;
+import org.densify.loaders.model.LlamaTensors;
+import org.densify.loaders.model.LlamaWriter;
+import org.densify.loaders.model.ModelFamily;
+import org.densify.loaders.model.ModelFormatException;
+import org.densify.loaders.model.ModelKind;
+
+/**
+ * The Llama family (Llama 2/3, SmolLM2, Qwen2/2.5, Qwen3) on a {@link Backend}, as Hugging Face runs
+ * it (DESIGN.md section 10): pre-RMSNorm blocks, grouped-query attention with rotary positions
+ * (Qwen2's q/k/v biases, Qwen3's per-head q/k RMSNorm), a SwiGLU MLP, a final RMSNorm, and an LM
+ * head tied to the embedding or not; a classifier ({@code score.weight}) and TRL's value head on top.
+ * Parameters, gradients and activations each live in one block of named slices, as for GPT-2.
+ */
+public final class LlamaModel implements LanguageModel {
+    final Backend backend;
+    final LlamaConfig config;
+    final ParameterLayout layout;
+    final int L, d, F, V, H, KV, hd, qWidth, kvWidth, maxT, labels;
+    final boolean qkNorm;
+    final float eps;
+
+    private final Tensor params;
+    private final Weights w;
+    private Tensor grads;
+    private Weights dw;
+    /** [hd / 2] rotary inverse frequencies, computed once on the host (llama3 scaling included). */
+    private final Tensor invFreq;
+    /** [d] zeros: the position-embedding row the shared embedding op adds (Llama has no position embedding). */
+    private final Tensor noPosition;
+    private final Block acts, gradActs;
+    private final Outputs.PassCounter passes = new Outputs.PassCounter();
+
+    private LlamaModel(Backend backend, LlamaConfig config, Heads heads) {
+        this.backend = backend;
+        this.config = config;
+        this.L = config.numLayers();
+        this.d = config.hiddenSize();
+        this.F = config.intermediateSize();
+        this.V = config.vocabSize();
+        this.H = config.numHeads();
+        this.KV = config.numKeyValueHeads();
+        this.hd = config.headDim();
+        this.qWidth = config.queryWidth();
+        this.kvWidth = config.keyValueWidth();
+        this.maxT = config.maxPositionEmbeddings();
+        this.labels = heads.classifier() ? config.numLabels() : 0;
+        this.qkNorm = config.hasQueryKeyNorm();
+        this.eps = (float) config.rmsNormEps();
+        this.layout = new ParameterLayout(shapes(config, heads));
+        this.params = backend.allocate(layout.size());
+        this.w = new Weights(this, params);
+        double[] f = config.inverseFrequencies();
+        float[] f32 = new float[f.length];
+        for (int i = 0; i < f.length; i++) f32[i] = (float) f[i];
+        this.invFreq = backend.allocate(f.length);
+        backend.write(invFreq, 0, f32);
+        this.noPosition = backend.allocate(d);
+        this.acts = new Block(backend, "activations");
+        this.gradActs = new Block(backend, "activation gradients");
+    }
+
+    private static Map<String, long[]> shapes(LlamaConfig c, Heads heads) {
+        Map<String, long[]> m = new LinkedHashMap<>(LlamaTensors.body(c));
+        if (!c.tieWordEmbeddings()) m.put(LlamaTensors.LM_HEAD, LlamaTensors.headShape(LlamaTensors.LM_HEAD, c));
+        if (heads.classifier()) m.put(LlamaTensors.SCORE, LlamaTensors.headShape(LlamaTensors.SCORE, c));
+        if (heads.value()) {
+            m.put(LlamaTensors.VALUE_HEAD_WEIGHT, LlamaTensors.headShape(LlamaTensors.VALUE_HEAD_WEIGHT, c));
+            m.put(LlamaTensors.VALUE_HEAD_BIAS, LlamaTensors.headShape(LlamaTensors.VALUE_HEAD_BIAS, c));
+        }
+        return m;
+    }
+
+    // ---- construction ------------------------------------------------------------------------
+
+    /** A model with every parameter 0; see {@link #initialize}. */
+    public static LlamaModel create(Backend backend, LlamaConfig config, Heads heads) {
+        return new LlamaModel(backend, config, heads);
+    }
+
+    /** Loads a folder with the heads it stores. */
+    public static LlamaModel load(Backend backend, Path dir) throws IOException {
+        try (LlamaFolder folder = LlamaFolder.open(dir)) {
+            return load(backend, folder, new Heads(folder.hasTensor(LlamaTensors.SCORE), folder.hasValueHead()), 0);
+        }
+    }
+
+    /**
+     * Loads a folder with the requested heads; a requested head the folder lacks starts fresh
+     * (normal(0, initializer_range) weights, zero bias, from {@code seed}); an unrequested stored head is left out.
+     */
+    public static LlamaModel load(Backend backend, LlamaFolder folder, Heads heads, long seed) throws IOException {
+        if (heads.classifier() && folder.config().numLabels() < 1) {
+            throw new ModelFormatException(folder.dir() + "/config.json: a classifier head needs num_labels >= 1");
+        }
+        LlamaModel model = new LlamaModel(backend, folder.config(), heads);
+        try {
+            SplittableRandom random = new SplittableRandom(seed);
+            try (Arena arena = Arena.ofConfined()) {
+                for (ParameterLayout.Entry e : model.layout.entries()) {
+                    if (folder.hasTensor(e.name())) {
+                        MemorySegment staging = arena.allocate(e.length() * Float.BYTES, 64);
+                        folder.floats(e.name(), staging);
+                        backend.write(model.params, e.offset(), staging);
+                    } else if (!e.name().equals(LlamaTensors.VALUE_HEAD_BIAS)) {
+                        float[] values = new float[Math.toIntExact(e.length())];
+                        for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * folder.config().initializerRange());
+                        backend.write(model.params, e.offset(), values);
+                    }
+                }
+            }
+            return model;
+        } catch (IOException | RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /** Hugging Face's initialisation: matrices and embeddings normal(0, initializer_range), biases 0, RMSNorm weights 1. */
+    @Override
+    public void initialize(long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        double std = config.initializerRange();
+        for (ParameterLayout.Entry e : layout.entries()) {
+            float[] values = new float[Math.toIntExact(e.length())];
+            if (e.name().endsWith("norm.weight")) {
+                Arrays.fill(values, 1f);
+            } else if (e.isMatrix()) {
+                for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * std);
+            }
+            backend.write(params, e.offset(), values);
+        }
+    }
+
+    /** Writes a Hugging Face folder of {@code kind} (a bare model keeps only the body). */
+    @Override
+    public void save(Path dir, ModelKind kind) throws IOException {
+        LlamaWriter writer = new LlamaWriter(config, kind);
+        Map<String, long[]> body = LlamaTensors.body(config);
+        for (ParameterLayout.Entry e : layout.entries()) {
+            if (kind == ModelKind.BASE && !body.containsKey(e.name())) continue;
+            float[] values = new float[Math.toIntExact(e.length())];
+            backend.read(params, e.offset(), values);
+            writer.put(e.name(), values);
+        }
+        writer.write(dir);
+    }
+
+    // ---- accessors ---------------------------------------------------------------------------
+
+    @Override
+    public ModelFamily family() {
+        return config.family();
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    @Override
+    public Backend backend() {
+        return backend;
+    }
+
+    @Override
+    public ParameterLayout layout() {
+        return layout;
+    }
+
+    @Override
+    public int vocabSize() {
+        return V;
+    }
+
+    @Override
+    public int hiddenSize() {
+        return d;
+    }
+
+    @Override
+    public int maxSequenceLength() {
+        return maxT;
+    }
+
+    @Override
+    public int numLabels() {
+        return labels;
+    }
+
+    @Override
+    public boolean hasValueHead() {
+        return layout.has(LlamaTensors.VALUE_HEAD_WEIGHT);
+    }
+
+    @Override
+    public Tensor parameters() {
+        return params;
+    }
+
+    @Override
+    public Tensor gradients() {
+        if (grads == null) {
+            grads = backend.allocate(layout.size());
+            dw = new Weights(this, grads);
+        }
+        return grads;
+    }
+
+    @Override
+    public void copyParametersFrom(LanguageModel model) {
+        if (!(model instanceof LlamaModel other) || !other.layout.entries().stream().map(ParameterLayout.Entry::name).toList()
+                .equals(layout.entries().stream().map(ParameterLayout.Entry::name).toList())
+                || other.layout.size() != layout.size() || !other.config.equals(config)) {
+            throw new IllegalArgumentException("cannot copy parameters between models of different shapes");
+        }
+        if (other.backend == backend) {
+            backend.copy(params, other.params, layout.size());
+        } else {
+            float[] staging = new float[Math.toIntExact(layout.size())];
+            other.backend.read(other.params, 0, staging);
+            backend.write(params, 0, staging);
+        }
+    }
+
+    // ---- forward -----------------------------------------------------------------------------
+
+    @Override
+    public Outputs forward(Batch batch, ForwardOptions options) {
+        checkTokens(batch.tokens(), batch.seqLengths());
+        long pass = passes.next();
+        int N = batch.tokenCount();
+        LlamaActivations a = LlamaActivations.forBatch(this, acts, N, batch.size(), batch.attentionSize(H), options);
+        embed(a, batch.tokens());
+        trunk(a, batch.positions(), batch.seqLengths(), null, null, null);
+        heads(a, batch.lastIndices());
+        Tensor[] maps = new Tensor[L];
+        for (int l = 0; l < L; l++) maps[l] = a.layer(l).att();
+        Outputs.Views views = new Outputs.Views(a.logits, labels > 0 ? a.scores : null, hasValueHead() ? a.values : null, a.lastRow,
+                maps, a.normed, w.score);
+        return new Outputs(this, passes, pass, a, batch, options, views, H);
+    }
+
+    @Override
+    public double languageModelLoss(Outputs out) {
+        out.checkCurrent();
+        LlamaActivations a = out.state(this, LlamaActivations.class);
+        if (a.options.logits() != ForwardOptions.Logits.ALL) {
+            throw new IllegalStateException("the language-model loss needs the logits of every position (ForwardOptions.Logits.ALL)");
+        }
+        int[] targets = out.batch().nextTokenTargets();
+        int count = 0;
+        for (int t : targets) if (t >= 0) count++;
+        if (count == 0) throw new IllegalArgumentException("no sequence has two tokens: there is nothing to predict");
+        boolean grad = a.options.training();
+        int N = out.tokenCount();
+        backend.crossEntropy(a.losses, grad ? a.logits : null, a.logits, targets, 1f / count, N, V);
+        out.setLogitsHoldGradient(grad);
+        float[] losses = new float[N];
+        backend.read(a.losses, 0, losses);
+        double sum = 0;
+        for (float l : losses) sum += l;
+        return sum / count;
+    }
+
+    @Override
+    public void backward(Outputs out, float[] dvalues, float[][] dscores) {
+        LlamaActivations a = out.state(this, LlamaActivations.class);
+        out.checkCurrent();
+        if (!a.options.training()) {
+            throw new IllegalStateException("backward needs a training forward (ForwardOptions.forTraining()); this one kept no activations");
+        }
+        gradients();
+        int N = out.tokenCount(), S = out.batch().size();
+        LlamaActivations.Grads g = new LlamaActivations.Grads(this, gradActs, N, S);
+
+        // ---- heads -> dnormed [N, d]
+        backend.zero(g.dnormed);
+        if (out.holdsLogitGradient()) {
+            // logits [N, V] = normed [N, d] @ lmHead^T
+            backend.matmul(g.dnormed, a.logits, w.lmHead, null, N, d, V, false, false, true);
+            backend.matmul(dw.lmHead, a.logits, a.normed, null, V, d, N, true, false, true);
+        }
+        if (dvalues != null) {
+            if (!hasValueHead()) throw new IllegalStateException("this model has no value head");
+            if (dvalues.length != N) throw new IllegalArgumentException("dvalues has " + dvalues.length + " entries for " + N + " tokens");
+            backend.write(g.dvalues, 0, dvalues);
+            backend.matmul(g.dnormed, g.dvalues, w.vHeadWeight, null, N, d, 1, false, false, true);
+            backend.matmul(dw.vHeadWeight, g.dvalues, a.normed, null, 1, d, N, true, false, true);
+            backend.biasBackward(dw.vHeadBias, g.dvalues, N, 1);
+        }
+        if (dscores != null) {
+            if (labels == 0) throw new IllegalStateException("this model has no classifier head");
+            if (dscores.length != S) throw new IllegalArgumentException("dscores has " + dscores.length + " rows for " + S + " sequences");
+            float[] flat = new float[S * labels];
+            for (int s = 0; s < S; s++) {
+                if (dscores[s].length != labels) throw new IllegalArgumentException("dscores[" + s + "] has " + dscores[s].length + " entries, expected " + labels);
+                System.arraycopy(dscores[s], 0, flat, s * labels, labels);
+            }
+            backend.write(g.dscores, 0, flat);
+            backend.matmul(g.dlastNormed, g.dscores, w.score, null, S, d, labels, false, false, false);
+            backend.matmul(dw.score, g.dscores, a.lastNormed, null, labels, d, S, true, false, true);
+            int[] lastIdx = out.batch().lastIndices();
+            for (int s = 0; s < S; s++) {
+                backend.accumulate(g.dnormed.slice((long) lastIdx[s] * d, d), g.dlastNormed.slice((long) s * d, d), d);
+            }
+        }
+
+        // ---- final norm -> dres [N, d]
+        backend.zero(g.dres);
+        backend.rmsNormBackward(g.dres, dw.norm, g.dnormed, a.layer(L - 1).res2(), w.norm, a.normRstd, N, d);
+
+        int[] lengths = out.batch().seqLengths(), positions = out.batch().positions();
+        for (int l = L - 1; l >= 0; l--) {
+            LlamaActivations.Layer x = a.layer(l);
+            Weights.Layer p = w.layers[l], dp = dw.layers[l];
+            Tensor residual = l == 0 ? a.embedded : a.layer(l - 1).res2();
+
+            // MLP: res2 = res1 + down(silu(gate(ln2)) * up(ln2)), ln2 = rms(res1)
+            backend.matmul(g.dhidden, g.dres, p.down(), null, N, F, d, false, false, false);
+            backend.matmul(dp.down(), g.dres, x.hidden(), null, d, F, N, true, false, true);
+            backend.zero(g.dgate);
+            backend.zero(g.dup);
+            backend.swigluBackward(g.dgate, g.dup, g.dhidden, x.gate(), x.up(), (long) N * F);
+            backend.matmul(g.dln, g.dgate, p.gate(), null, N, d, F, false, false, false);
+            backend.matmul(g.dln, g.dup, p.up(), null, N, d, F, false, false, true);
+            backend.matmul(dp.gate(), g.dgate, x.ln2(), null, F, d, N, true, false, true);
+            backend.matmul(dp.up(), g.dup, x.ln2(), null, F, d, N, true, false, true);
+            backend.rmsNormBackward(g.dres, dp.postNorm(), g.dln, x.res1(), p.postNorm(), x.rstd2(), N, d);
+
+            // attention: res1 = residual + o(attn(rope(q), rope(k), v)), q/k/v = proj(rms(residual))
+            backend.matmul(g.datty, g.dres, p.o(), null, N, qWidth, d, false, false, false);
+            backend.matmul(dp.o(), g.dres, x.atty(), null, d, qWidth, N, true, false, true);
+            if (p.oBias() != null) backend.biasBackward(dp.oBias(), g.dres, N, d);
+            backend.zero(g.dqRot);
+            backend.zero(g.dkRot);
+            backend.zero(g.dv);
+            backend.groupedAttentionBackward(g.dqRot, g.dkRot, g.dv, g.datty, x.qRot(), x.kRot(), x.v(), x.att(), lengths, H, KV, hd);
+            Tensor dq = qkNorm ? g.dqNormed : g.dq, dk = qkNorm ? g.dkNormed : g.dk;
+            backend.zero(dq);
+            backend.zero(dk);
+            backend.ropeBackward(dq, g.dqRot, positions, invFreq, N, H, hd);
+            backend.ropeBackward(dk, g.dkRot, positions, invFreq, N, KV, hd);
+            if (qkNorm) {
+                backend.zero(g.dq);
+                backend.zero(g.dk);
+                backend.rmsNormBackward(g.dq, dp.qNorm(), g.dqNormed, x.q(), p.qNorm(), x.qRstd(), N * H, hd);
+                backend.rmsNormBackward(g.dk, dp.kNorm(), g.dkNormed, x.k(), p.kNorm(), x.kRstd(), N * KV, hd);
+            }
+            backend.matmul(g.dln, g.dq, p.q(), null, N, d, qWidth, false, false, false);
+            backend.matmul(g.dln, g.dk, p.k(), null, N, d, kvWidth, false, false, true);
+            backend.matmul(g.dln, g.dv, p.v(), null, N, d, kvWidth, false, false, true);
+            backend.matmul(dp.q(), g.dq, x.ln1(), null, qWidth, d, N, true, false, true);
+            backend.matmul(dp.k(), g.dk, x.ln1(), null, kvWidth, d, N, true, false, true);
+            backend.matmul(dp.v(), g.dv, x.ln1(), null, kvWidth, d, N, true, false, true);
+            if (p.qBias() != null) {
+                backend.biasBackward(dp.qBias(), g.dq, N, qWidth);
+                backend.biasBackward(dp.kBias(), g.dk, N, kvWidth);
+                backend.biasBackward(dp.vBias(), g.dv, N, kvWidth);
+            }
+            backend.rmsNormBackward(g.dres, dp.inNorm(), g.dln, residual, p.inNorm(), x.rstd1(), N, d);
+        }
+        backend.embeddingBackward(dw.embed, null, g.dres, out.batch().tokens(), new int[N], d);
+        out.setLogitsHoldGradient(false);
+    }
+
+    @Override
+    public KvCache newCache(int sequences, int capacity) {
+        return new KvCache(backend, L, sequences, capacity, kvWidth);
+    }
+
+    @Override
+    public Tensor decode(int[] tokens, int[] positions, int[] count, int advancing, KvCache cache, int[] past, Tensor lastRows) {
+        passes.next();
+        ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.LAST, ForwardOptions.Capture.NONE, false);
+        LlamaActivations a = LlamaActivations.forBatch(this, acts, tokens.length, advancing, 0, options);
+        embed(a, tokens);
+        trunk(a, positions, count, cache, past, lastRows);
+        int[] lastIndices = new int[advancing];
+        int at = 0, r = 0;
+        for (int c : count) {
+            if (c == 0) continue;
+            at += c;
+            lastIndices[r++] = at - 1;
+        }
+        heads(a, lastIndices);
+        return a.logits;
+    }
+
+    // ---- shared pieces -----------------------------------------------------------------------
+
+    private void embed(LlamaActivations a, int[] tokens) {
+        // The shared embedding op adds a position row; every row reads the zero row 0.
+        backend.embeddingForward(a.embedded, tokens, new int[tokens.length], w.embed, noPosition, d);
+    }
+
+    /** The decoder layers and the final norm; with a cache, new keys/values are stored at {@code past[s] + i} and attention reads the cache. */
+    private void trunk(LlamaActivations a, int[] positions, int[] seqLengths, KvCache cache, int[] past, Tensor cacheLastRow) {
+        int N = a.rows;
+        for (int l = 0; l < L; l++) {
+            LlamaActivations.Layer x = a.layer(l);
+            Weights.Layer p = w.layers[l];
+            Tensor residual = l == 0 ? a.embedded : a.layer(l - 1).res2();
+
+            backend.rmsNormForward(x.ln1(), x.rstd1(), residual, p.inNorm(), N, d, eps);
+            // nn.Linear: y = x W^T + b, W [out, in]
+            backend.matmul(x.q(), x.ln1(), p.q(), p.qBias(), N, qWidth, d, false, true, false);
+            backend.matmul(x.k(), x.ln1(), p.k(), p.kBias(), N, kvWidth, d, false, true, false);
+            backend.matmul(x.v(), x.ln1(), p.v(), p.vBias(), N, kvWidth, d, false, true, false);
+            if (qkNorm) {
+                backend.rmsNormForward(x.qNormed(), x.qRstd(), x.q(), p.qNorm(), N * H, hd, eps);
+                backend.rmsNormForward(x.kNormed(), x.kRstd(), x.k(), p.kNorm(), N * KV, hd, eps);
+            }
+            backend.ropeForward(x.qRot(), x.qNormed(), positions, invFreq, N, H, hd);
+            backend.ropeForward(x.kRot(), x.kNormed(), positions, invFreq, N, KV, hd);
+            if (cache == null) {
+                backend.groupedAttentionForward(x.atty(), x.att(), l == L - 1 ? a.lastRow : null, x.qRot(), x.kRot(), x.v(),
+                        seqLengths, H, KV, hd);
+            } else {
+                backend.storeRows(cache.keys(l), x.kRot(), past, seqLengths, cache.capacity(), kvWidth);
+                backend.storeRows(cache.values(l), x.v(), past, seqLengths, cache.capacity(), kvWidth);
+                backend.groupedAttentionCached(x.atty(), x.qRot(), cache.keys(l), cache.values(l), cache.capacity(), past, seqLengths,
+                        H, KV, hd, l == L - 1 ? cacheLastRow : null);
+            }
+            backend.matmul(a.proj, x.atty(), p.o(), p.oBias(), N, d, qWidth, false, true, false);
+            backend.add(x.res1(), residual, a.proj, (long) N * d);
+            backend.rmsNormForward(x.ln2(), x.rstd2(), x.res1(), p.postNorm(), N, d, eps);
+            backend.matmul(x.gate(), x.ln2(), p.gate(), null, N, F, d, false, true, false);
+            backend.matmul(x.up(), x.ln2(), p.up(), null, N, F, d, false, true, false);
+            backend.swigluForward(x.hidden(), x.gate(), x.up(), (long) N * F);
+            backend.matmul(a.proj, x.hidden(), p.down(), null, N, d, F, false, true, false);
+            backend.add(x.res2(), x.res1(), a.proj, (long) N * d);
+        }
+        backend.rmsNormForward(a.normed, a.normRstd, a.layer(L - 1).res2(), w.norm, N, d, eps);
+    }
+
+    /** The heads over the final norm: logits, classifier scores at each last row, values at every row. */
+    private void heads(LlamaActivations a, int[] lastIndices) {
+        int N = a.rows, S = lastIndices.length;
+        ForwardOptions.Logits which = a.options.logits();
+        if (which == ForwardOptions.Logits.LAST || labels > 0) {
+            for (int s = 0; s < S; s++) backend.copy(a.lastNormed.slice((long) s * d, d), a.normed.slice((long) lastIndices[s] * d, d), d);
+        }
+        if (which == ForwardOptions.Logits.ALL) {
+            backend.matmul(a.logits, a.normed, w.lmHead, null, N, V, d, false, true, false);
+        } else if (which == ForwardOptions.Logits.LAST) {
+            backend.matmul(a.logits, a.lastNormed, w.lmHead, null, S, V, d, false, true, false);
+        }
+        if (labels > 0) backend.matmul(a.scores, a.lastNormed, w.score, null, S, labels, d, false, true, false);
+        if (hasValueHead()) backend.matmul(a.values, a.normed, w.vHeadWeight, w.vHeadBias, N, 1, d, false, true, false);
+    }
+
+    @Override
+    public void checkTokens(int[] tokens, int[] seqLengths) {
+        for (int t : tokens) {
+            if (t < 0 || t >= V) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + V + ")");
+        }
+        for (int len : seqLengths) {
+            if (len > maxT) throw new IllegalArgumentException("a sequence of " + len + " tokens exceeds max_position_embeddings " + maxT);
+        }
+    }
+
+    @Override
+    public void close() {
+        acts.close();
+        gradActs.close();
+        backend.free(params);
+        backend.free(invFreq);
+        backend.free(noPosition);
+        if (grads != null) backend.free(grads);
+    }
+
+    /** Per-layer slices of a parameter-shaped block (parameters or gradients); absent optional tensors are null. */
+    static final class Weights {
+        final Tensor embed, norm, lmHead, score, vHeadWeight, vHeadBias;
+        final Layer[] layers;
+
+        record Layer(Tensor inNorm, Tensor q, Tensor qBias, Tensor k, Tensor kBias, Tensor v, Tensor vBias, Tensor o, Tensor oBias,
+                     Tensor qNorm, Tensor kNorm, Tensor postNorm, Tensor gate, Tensor up, Tensor down) {}
+
+        Weights(LlamaModel m, Tensor block) {
+            ParameterLayout layout = m.layout;
+            embed = slice(layout, block, "embed_tokens.weight");
+            norm = slice(layout, block, "norm.weight");
+            lmHead = layout.has(LlamaTensors.LM_HEAD) ? slice(layout, block, LlamaTensors.LM_HEAD) : embed;
+            score = slice(layout, block, LlamaTensors.SCORE);
+            vHeadWeight = slice(layout, block, LlamaTensors.VALUE_HEAD_WEIGHT);
+            vHeadBias = slice(layout, block, LlamaTensors.VALUE_HEAD_BIAS);
+            layers = new Layer[m.L];
+            for (int l = 0; l < m.L; l++) {
+                String a = "layers." + l + ".self_attn.", f = "layers." + l + ".mlp.";
+                layers[l] = new Layer(slice(layout, block, "layers." + l + ".input_layernorm.weight"),
+                        slice(layout, block, a + "q_proj.weight"), slice(layout, block, a + "q_proj.bias"),
+                        slice(layout, block, a + "k_proj.weight"), slice(layout, block, a + "k_proj.bias"),
+                        slice(layout, block, a + "v_proj.weight"), slice(layout, block, a + "v_proj.bias"),
+                        slice(layout, block, a + "o_proj.weight"), slice(layout, block, a + "o_proj.bias"),
+                        slice(layout, block, a + "q_norm.weight"), slice(layout, block, a + "k_norm.weight"),
+                        slice(layout, block, "layers." + l + ".post_attention_layernorm.weight"),
+                        slice(layout, block, f + "gate_proj.weight"), slice(layout, block, f + "up_proj.weight"),
+                        slice(layout, block, f + "down_proj.weight"));
+            }
+        }
+
+        /** The named slice, or null when the layout has no such tensor. */
+        private static Tensor slice(ParameterLayout layout, Tensor block, String name) {
+            if (!layout.has(name)) return null;
+            ParameterLayout.Entry e = layout.get(name);
+            return block.slice(e.offset(), e.length());
+        }
+    }
+}

@@ -17,7 +17,9 @@
 //                              skip_special_tokens. Names: llama3, qwen2_5, qwen3, and two variants
 //                              (llama3_bos: the file with Meta's original post-processor, which adds
 //                              <|begin_of_text|>; qwen3_strip: <|im_start|> with rstrip and <|im_end|>
-//                              with lstrip), whose patches are in variants.json.
+//                              with lstrip; qwen3_bytelevel: ByteLevel with GPT-2's regex as the whole
+//                              pre-tokenizer; qwen3_prefix: add_prefix_space after the Split), whose
+//                              patches are in variants.json.
 //   onig_classes.txt           the class of every code point for this library's regex engine
 //                              (Oniguruma): \s, \p{L}, \p{N}, as runs (hex first code point + S/L/N/O)
 //   nfc.txt                    every code point that NFC changes, with its NFC form (hex code points)
@@ -64,6 +66,7 @@ function extraCases() {
     add('contractions-fold', "'S 'ſ 'K 'ﬅ 'ß 'LL 'Ll 'lL 'VE 'vE 'RE 'D 'M 'T 'İ 'ı");
     add('contractions-upper-words', "DON'T IT'S WE'RE THEY'LL I'M YOU'VE HE'D");
     add('contractions-glued', "'s's'S'll'LL'x 'd'");
+    add('contractions-fold-then-letters', "'ſtop 'Ste 'LLama 'ſ 'Ttt 'DDay 'REd 'VEry 'Mm");
     // Digits: \p{N}{1,3} (Llama 3) and \p{N} (Qwen).
     add('digits-runs', '1 12 123 1234 12345 123456 1234567 12345678 1234567890123');
     add('digits-other', '٣٤٥٦ ०१२३ ①②③④ Ⅻⅻ ²³¹ ½¾ 𝟙𝟚𝟛 ３４５');
@@ -95,6 +98,9 @@ function extraCases() {
     add('script-cjk', 'こんにちは世界、テスト。中文测试，标点！한국어 안녕하세요');
     add('script-new-unicode', '\u{10D50}\u{10D51} \u{11F04}\u{11F05} \u{1E4D0}\u{1E4D1} \u{2EBF0}\u{2EBF1} \u{11380}');
     add('script-mixed-case', 'HELLO World ÀÉÎ ǅungla ǈ Σίσυφος');
+    // Words whose token Llama 3's merges do not reach (ignore_merges takes them whole).
+    add('ignore-merges', 'Tiếng Việt: việc hợp nhiều điều ngoài nhiên. Turkish: gerçekleştirilmektedir, ektedir, '
+        + 'yapıldı. Czech: jeho. Persian: ایران');
     // Odd characters.
     add('odd-byte-level-chars', 'ĠĠĊ Ġhello Ċ');
     add('odd-controls', '\u0000\u0001\u007f\u0080\u009f x');
@@ -136,11 +142,25 @@ const VARIANTS = {
         base: 'qwen3',
         added_token_flags: { '<|im_start|>': { rstrip: true }, '<|im_end|>': { lstrip: true } },
     },
+    // ByteLevel's own regex (GPT-2's pattern), as SmolLM2's and GPT-2's files use it.
+    qwen3_bytelevel: {
+        base: 'qwen3',
+        pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    },
+    // add_prefix_space after a Split: a space before every piece that lacks one.
+    qwen3_prefix: {
+        base: 'qwen3',
+        pre_tokenizer: { type: 'Sequence', pretokenizers: [
+            { type: 'Split', pattern: { Regex: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" },
+                behavior: 'Isolated', invert: false },
+            { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: false }] },
+    },
 };
 
 function applyVariant(json, variant) {
     const j = JSON.parse(json);
     if (variant.post_processor) j.post_processor = variant.post_processor;
+    if (variant.pre_tokenizer) j.pre_tokenizer = variant.pre_tokenizer;
     for (const [content, flags] of Object.entries(variant.added_token_flags || {})) {
         const t = j.added_tokens.find((a) => a.content === content);
         if (!t) throw new Error(`variant: no added token ${content}`);
@@ -265,7 +285,7 @@ async function main() {
         const cases = [...jsonl(path.join(res, 'cases.jsonl')), ...extra].filter((c) => c.text.isWellFormed());
 
         const targets = [['llama3', 'llama3', null], ['qwen2_5', 'qwen2_5', null], ['qwen3', 'qwen3', null],
-            ['llama3_bos', 'llama3', VARIANTS.llama3_bos], ['qwen3_strip', 'qwen3', VARIANTS.qwen3_strip]];
+            ...['llama3_bos', 'qwen3_strip', 'qwen3_bytelevel', 'qwen3_prefix'].map((v) => [v, VARIANTS[v].base, VARIANTS[v]])];
         for (const [name, base, variant] of targets) {
             const raw = files[base].json.toString('utf-8');
             const json = variant ? applyVariant(raw, variant) : raw;

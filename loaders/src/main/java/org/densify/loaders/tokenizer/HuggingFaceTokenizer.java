@@ -1,6 +1,13 @@
 package org.densify.loaders.tokenizer;
 
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.densify.loaders.io.StrictJson;
 
 import java.io.IOException;
@@ -102,22 +109,126 @@ public final class HuggingFaceTokenizer implements Tokenizer {
      */
     public static HuggingFaceTokenizer read(byte[] tokenizerJson, String jsonName, byte[] tokenizerConfig, String configName)
             throws IOException {
-        JsonNode root = parse(tokenizerJson, jsonName);
-        JsonNode config = tokenizerConfig == null ? null : parse(tokenizerConfig, configName);
-        return read(root, jsonName, config, configName);
-    }
-
-    /** Builds a tokenizer from parsed files; {@code config} may be null. */
-    public static HuggingFaceTokenizer read(JsonNode root, String jsonName, JsonNode config, String configName)
-            throws IOException {
-        return new Builder(jsonName).build(root, config, configName);
-    }
-
-    private static JsonNode parse(byte[] bytes, String name) throws IOException {
+        JsonNode config;
         try {
-            return StrictJson.parse(bytes);
+            config = tokenizerConfig == null ? null : StrictJson.parse(tokenizerConfig);
         } catch (StrictJson.Malformed e) {
-            throw new IOException(name + ": " + e.getMessage(), e);
+            throw new IOException(configName + ": " + e.getMessage(), e);
+        }
+        return read(tokenizerJson, jsonName, config, configName, Map.of());
+    }
+
+    /**
+     * {@link #read(byte[], String, byte[], String)} with a parsed configuration (or null) and some
+     * top-level fields of {@code tokenizer.json} other than {@code model} replaced (for tests that try
+     * settings the real files do not use).
+     */
+    static HuggingFaceTokenizer read(byte[] tokenizerJson, String jsonName, JsonNode config, String configName,
+                                     Map<String, JsonNode> replaced) throws IOException {
+        Parsed parsed = Parsed.stream(tokenizerJson, jsonName);
+        parsed.top.setAll(replaced);
+        return new Builder(jsonName).build(parsed, config, configName);
+    }
+
+    /**
+     * A {@code tokenizer.json} as parts: {@code model.vocab} and {@code model.merges} streamed into
+     * tables (a tree of a 10 MB file costs seconds), every other field as a small tree. The JSON is as
+     * strict as {@link StrictJson}'s: strict UTF-8, no duplicate keys, nothing after the object.
+     */
+    private static final class Parsed {
+        final ObjectNode top = StrictJson.MAPPER.createObjectNode(), model = StrictJson.MAPPER.createObjectNode();
+        /** The strict mapper, reading one value out of a larger document. */
+        private static final ObjectReader SUBTREE = StrictJson.MAPPER.reader()
+                .without(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+        boolean hasModel;
+        Map<String, Integer> vocab;
+        List<String[]> merges;
+
+        /** Reads the value at the parser as a tree, leaving the parser after it. */
+        private static JsonNode subtree(JsonParser p) throws IOException {
+            return SUBTREE.readTree(p);
+        }
+
+        static Parsed stream(byte[] bytes, String name) throws IOException {
+            String text;
+            try {
+                text = StrictJson.decodeUtf8(bytes);
+            } catch (StrictJson.Malformed e) {
+                throw new IOException(name + ": " + e.getMessage(), e);
+            }
+            Parsed out = new Parsed();
+            try (JsonParser p = StrictJson.MAPPER.createParser(text)) {
+                if (p.nextToken() != JsonToken.START_OBJECT) throw new IOException(name + ": expected a JSON object");
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String field = p.currentName();
+                    if (p.nextToken() == JsonToken.START_OBJECT && field.equals("model")) {
+                        out.hasModel = true;
+                        while (p.nextToken() == JsonToken.FIELD_NAME) {
+                            String m = p.currentName();
+                            JsonToken t = p.nextToken();
+                            if (m.equals("vocab") && t == JsonToken.START_OBJECT) {
+                                out.vocab = vocab(p, name);
+                            } else if (m.equals("merges") && t == JsonToken.START_ARRAY) {
+                                out.merges = merges(p, name);
+                            } else {
+                                out.model.set(m, subtree(p));
+                            }
+                        }
+                    } else {
+                        out.top.set(field, subtree(p));
+                    }
+                }
+                if (p.nextToken() != null) {
+                    throw new IOException(name + ": unexpected " + p.getText() + " after the JSON object");
+                }
+            } catch (JsonProcessingException e) {
+                JsonLocation at = e.getLocation();
+                throw new IOException(name + ": not valid JSON: " + e.getOriginalMessage()
+                        + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"), e);
+            }
+            return out;
+        }
+
+        private static Map<String, Integer> vocab(JsonParser p, String name) throws IOException {
+            Map<String, Integer> vocab = new HashMap<>(1 << 18);
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String token = p.currentName();
+                JsonToken v = p.nextToken();
+                if (v != JsonToken.VALUE_NUMBER_INT || p.getNumberType() != JsonParser.NumberType.INT || p.getIntValue() < 0) {
+                    throw new IOException(name + ": model.vocab: token " + quote(token) + " has id "
+                            + StrictJson.abbreviate(subtree(p)) + ", expected a non-negative integer");
+                }
+                vocab.put(token, p.getIntValue());
+            }
+            return vocab;
+        }
+
+        private static List<String[]> merges(JsonParser p, String name) throws IOException {
+            List<String[]> merges = new ArrayList<>(1 << 18);
+            for (JsonToken t; (t = p.nextToken()) != JsonToken.END_ARRAY; ) {
+                String field = "model.merges[" + merges.size() + "]";
+                if (t == JsonToken.VALUE_STRING) {
+                    String[] parts = p.getText().split(" ", -1);
+                    if (parts.length != 2) {
+                        throw new IOException(name + ": " + field + ": " + quote(p.getText())
+                                + ", expected two tokens separated by one space");
+                    }
+                    merges.add(parts);
+                } else if (t == JsonToken.START_ARRAY && p.nextToken() == JsonToken.VALUE_STRING) {
+                    String left = p.getText();
+                    if (p.nextToken() != JsonToken.VALUE_STRING) throw badMerge(name, field);
+                    String right = p.getText();
+                    if (p.nextToken() != JsonToken.END_ARRAY) throw badMerge(name, field);
+                    merges.add(new String[]{left, right});
+                } else {
+                    throw badMerge(name, field);
+                }
+            }
+            return merges;
+        }
+
+        private static IOException badMerge(String name, String field) {
+            return new IOException(name + ": " + field + ": expected \"a b\" or [\"a\", \"b\"]");
         }
     }
 
@@ -145,14 +256,15 @@ public final class HuggingFaceTokenizer implements Tokenizer {
             return new IOException(name + ": " + field + ": " + problem);
         }
 
-        HuggingFaceTokenizer build(JsonNode root, JsonNode config, String configName) throws IOException {
-            if (!root.isObject()) throw bad("(top level)", "expected a JSON object");
+        HuggingFaceTokenizer build(Parsed parsed, JsonNode config, String configName) throws IOException {
+            JsonNode root = parsed.top;
             for (String off : new String[]{"truncation", "padding"}) {
                 if (root.has(off) && !root.get(off).isNull()) {
                     throw bad(off, "expected null (the engine neither truncates nor pads while encoding)");
                 }
             }
-            model(object(root, "model"));
+            if (!parsed.hasModel) throw bad("model", "expected an object");
+            model(parsed.model, parsed.vocab, parsed.merges);
             addedTokens(root.get("added_tokens"));
             normalizer(root.get("normalizer"), "normalizer");
             preTokenizer(root.get("pre_tokenizer"));
@@ -179,7 +291,7 @@ public final class HuggingFaceTokenizer implements Tokenizer {
             return f == null || f.isNull() ? absent : f.asBoolean();
         }
 
-        private void model(JsonNode m) throws IOException {
+        private void model(JsonNode m, Map<String, Integer> vocab, List<String[]> list) throws IOException {
             if (!"BPE".equals(type(m, "model"))) {
                 throw bad("model.type", "\"" + m.get("type").asText() + "\", expected \"BPE\"");
             }
@@ -193,18 +305,10 @@ public final class HuggingFaceTokenizer implements Tokenizer {
                 }
             }
             ignoreMerges = flag(m, "ignore_merges", false);
-            JsonNode vocab = object(m, "vocab");
-            modelVocab = HashMap.newHashMap(vocab.size());
+            if (vocab == null) throw bad("model.vocab", "expected an object");
+            modelVocab = vocab;
             int maxId = -1;
-            for (Map.Entry<String, JsonNode> e : vocab.properties()) {
-                JsonNode v = e.getValue();
-                if (!v.canConvertToInt() || !v.isIntegralNumber() || v.asInt() < 0) {
-                    throw bad("model.vocab", "token " + quote(e.getKey()) + " has id " + StrictJson.abbreviate(v)
-                            + ", expected a non-negative integer");
-                }
-                modelVocab.put(e.getKey(), v.asInt());
-                maxId = Math.max(maxId, v.asInt());
-            }
+            for (int id : vocab.values()) maxId = Math.max(maxId, id);
             // Ids are dense; the added tokens may extend them, so the table grows in addedTokens().
             tokens = new String[maxId + 1];
             for (Map.Entry<String, Integer> e : modelVocab.entrySet()) {
@@ -227,26 +331,10 @@ public final class HuggingFaceTokenizer implements Tokenizer {
             if (unk != null && !unk.isNull() && !modelVocab.containsKey(unk.asText())) {
                 throw bad("model.unk_token", quote(unk.asText()) + " is not in model.vocab");
             }
-            JsonNode list = m.get("merges");
-            if (list == null || !list.isArray()) throw bad("model.merges", "expected an array");
+            if (list == null) throw bad("model.merges", "expected an array");
             LongLongMap table = new LongLongMap(list.size() + 64);
             for (int i = 0; i < list.size(); i++) {
-                JsonNode merge = list.get(i);
-                String left, right;
-                if (merge.isTextual()) {
-                    String[] parts = merge.asText().split(" ", -1);
-                    if (parts.length != 2) {
-                        throw bad("model.merges[" + i + "]", quote(merge.asText()) + ", expected two tokens separated by one space");
-                    }
-                    left = parts[0];
-                    right = parts[1];
-                } else if (merge.isArray() && merge.size() == 2 && merge.get(0).isTextual() && merge.get(1).isTextual()) {
-                    left = merge.get(0).asText();
-                    right = merge.get(1).asText();
-                } else {
-                    throw bad("model.merges[" + i + "]", StrictJson.abbreviate(merge)
-                            + ", expected \"a b\" or [\"a\", \"b\"]");
-                }
+                String left = list.get(i)[0], right = list.get(i)[1];
                 Integer a = modelVocab.get(left), b = modelVocab.get(right), ab = modelVocab.get(left + right);
                 if (a == null || b == null || ab == null) {
                     String missing = a == null ? left : b == null ? right : left + right;

@@ -33,8 +33,9 @@ import static org.junit.jupiter.api.Assertions.*;
  * {@link HuggingFaceTokenizer} against Hugging Face {@code tokenizers} 0.23.2 on real files, from the
  * answers {@code scripts/tokenizer/make_hf_json_expected.js} committed under {@code tokenizer/hf/}:
  * Qwen2.5 and Qwen3 (committed, Apache-2.0), Llama 3 (fetched by {@code scripts/tokenizer/fetch_llama3.sh},
- * not committed) and two variants that exercise what the real files leave unused (a post-processor
- * that adds a BOS; {@code lstrip}/{@code rstrip} added tokens). Every case of {@code cases.jsonl} and
+ * not committed) and variants that exercise what the real files leave unused (a post-processor
+ * that adds a BOS; {@code lstrip}/{@code rstrip} added tokens; ByteLevel's own GPT-2 regex, as SmolLM2
+ * uses it; {@code add_prefix_space}). Every case of {@code cases.jsonl} and
  * {@code hf/hf_cases.jsonl} is encoded with and without special tokens and decoded, and random id
  * sequences are decoded with and without the special tokens.
  */
@@ -106,15 +107,19 @@ class HuggingFaceTokenizerTest {
     static HuggingFaceTokenizer variant(String name) throws Exception {
         JsonNode patch = StrictJson.parse(resourceBytes("variants.json")).get(name);
         String family = patch.get("base").asText();
-        ObjectNode root = (ObjectNode) StrictJson.parse(tokenizerJson(family));
-        if (patch.has("post_processor")) root.set("post_processor", patch.get("post_processor"));
+        Map<String, JsonNode> replaced = new HashMap<>();
+        for (String field : List.of("post_processor", "pre_tokenizer")) {
+            if (patch.has(field)) replaced.put(field, patch.get(field));
+        }
         if (patch.has("added_token_flags")) {
-            for (JsonNode t : root.get("added_tokens")) {
+            ArrayNode added = (ArrayNode) StrictJson.parse(tokenizerJson(family)).get("added_tokens");
+            for (JsonNode t : added) {
                 JsonNode flags = patch.get("added_token_flags").get(t.get("content").asText());
                 if (flags != null) ((ObjectNode) t).setAll((ObjectNode) flags);
             }
+            replaced.put("added_tokens", added);
         }
-        return HuggingFaceTokenizer.read(root, name, null, null);
+        return HuggingFaceTokenizer.read(tokenizerJson(family), name, null, null, replaced);
     }
 
     /** Every well-formed case of cases.jsonl and hf/hf_cases.jsonl, by name. */
@@ -220,6 +225,16 @@ class HuggingFaceTokenizerTest {
     }
 
     @Test
+    void byteLevelWithGpt2sRegex() throws Exception {
+        compare(variant("qwen3_bytelevel"), "qwen3_bytelevel", "qwen3");
+    }
+
+    @Test
+    void addPrefixSpaceAfterASplit() throws Exception {
+        compare(variant("qwen3_prefix"), "qwen3_prefix", "qwen3");
+    }
+
+    @Test
     void specialTokensComeFromTokenizerConfig() throws Exception {
         HuggingFaceTokenizer qwen = open("qwen3");
         assertEquals(151669, qwen.vocabSize());
@@ -242,20 +257,20 @@ class HuggingFaceTokenizerTest {
         String config = """
                 {"bos_token": {"__type": "AddedToken", "content": "<x>", "lstrip": false},
                  "eos_token": "<|endoftext|>", "pad_token": null}""";
-        HuggingFaceTokenizer tok = HuggingFaceTokenizer.read(small(), "q/tokenizer.json",
+        HuggingFaceTokenizer tok = read(small(), "q/tokenizer.json",
                 StrictJson.parse(config), "q/tokenizer_config.json");
         assertEquals(258, tok.bosId().getAsInt());
         assertEquals(257, tok.eosId().getAsInt());
         assertTrue(tok.padId().isEmpty());
         JsonNode bad = StrictJson.parse("{\"eos_token\": \"<|nope|>\"}");
-        IOException e = assertThrows(IOException.class, () -> HuggingFaceTokenizer.read(small(),
+        IOException e = assertThrows(IOException.class, () -> read(small(),
                 "q/tokenizer.json", bad, "q/tokenizer_config.json"));
         assertTrue(e.getMessage().startsWith("q/tokenizer_config.json: eos_token: \"<|nope|>\""), e.getMessage());
     }
 
     @Test
     void withoutConfigTheEndOfTextIsUnknown() throws Exception {
-        HuggingFaceTokenizer tok = HuggingFaceTokenizer.read(small(), "q/tokenizer.json", null, null);
+        HuggingFaceTokenizer tok = read(small(), "q/tokenizer.json", null, null);
         assertTrue(tok.eosId().isEmpty());
         IllegalStateException e = assertThrows(IllegalStateException.class, tok::eotId);
         assertTrue(e.getMessage().contains("q/tokenizer.json"), e.getMessage());
@@ -323,9 +338,13 @@ class HuggingFaceTokenizerTest {
 
     // ---------------------------------------------------------------- refusals and the factory
 
+    static HuggingFaceTokenizer read(ObjectNode json, String name, JsonNode config, String configName) throws IOException {
+        return HuggingFaceTokenizer.read(StrictJson.MAPPER.writeValueAsBytes(json), name, config, configName, Map.of());
+    }
+
     @Test
     void smallTokenizerEncodesAndDecodes() throws Exception {
-        HuggingFaceTokenizer tok = HuggingFaceTokenizer.read(small(), "small", null, null);
+        HuggingFaceTokenizer tok = read(small(), "small", null, null);
         assertEquals(259, tok.vocabSize());
         int i = tok.id("i"), n = tok.id("n"), x = tok.id("x");
         assertArrayEquals(new int[]{256, 258, x, i, 257, tok.id("Ġ"), n}, tok.encode("in<x>xi<|endoftext|> n"));
@@ -336,7 +355,7 @@ class HuggingFaceTokenizerTest {
     private static IOException refusal(Consumer<ObjectNode> edit) throws Exception {
         ObjectNode root = small();
         edit.accept(root);
-        return assertThrows(IOException.class, () -> HuggingFaceTokenizer.read(root, "dir/tokenizer.json", null, null));
+        return assertThrows(IOException.class, () -> read(root, "dir/tokenizer.json", null, null));
     }
 
     @Test

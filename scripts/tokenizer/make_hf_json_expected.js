@@ -20,6 +20,9 @@
 //                              with lstrip; qwen3_bytelevel: ByteLevel with GPT-2's regex as the whole
 //                              pre-tokenizer; qwen3_prefix: add_prefix_space after the Split), whose
 //                              patches are in variants.json.
+//   pretokenized.jsonl.gz      the pre-tokenizer's pieces (byte-level spelling) of every case, for
+//                              Llama 3's, Qwen's and ByteLevel's own (GPT-2) pattern: checks the
+//                              splitting directly, where BPE could hide a wrong cut
 //   onig_classes.txt           the class of every code point for this library's regex engine
 //                              (Oniguruma): \s, \p{L}, \p{N}, as runs (hex first code point + S/L/N/O)
 //   nfc.txt                    every code point that NFC changes, with its NFC form (hex code points)
@@ -67,6 +70,7 @@ function extraCases() {
     add('contractions-upper-words', "DON'T IT'S WE'RE THEY'LL I'M YOU'VE HE'D");
     add('contractions-glued', "'s's'S'll'LL'x 'd'");
     add('contractions-fold-then-letters', "'ſtop 'Ste 'LLama 'ſ 'Ttt 'DDay 'REd 'VEry 'Mm");
+    add('contractions-after-letters', "itſ'ſtop word'ſt x'ſſ IT'Sok HE'LLo WE'REd YOU'VEr I'Mm HE'Dx 'K 'ﬅ'ß");
     // Digits: \p{N}{1,3} (Llama 3) and \p{N} (Qwen).
     add('digits-runs', '1 12 123 1234 12345 123456 1234567 12345678 1234567890123');
     add('digits-other', '٣٤٥٦ ०१२३ ①②③④ Ⅻⅻ ²³¹ ½¾ 𝟙𝟚𝟛 ３４５');
@@ -295,6 +299,19 @@ async function main() {
             const lines = await expectedLines(tk, name, json, cases, header);
             fs.writeFileSync(path.join(out, `${name}.expected.jsonl.gz`), zlib.gzipSync(lines.join('\n') + '\n', { level: 9 }));
         }
+
+        const preTokenizers = {
+            llama3: tk.Tokenizer.fromString(files.llama3.json.toString('utf-8')).getPreTokenizer(),
+            qwen2: tk.Tokenizer.fromString(files.qwen3.json.toString('utf-8')).getPreTokenizer(),
+            gpt2: tk.Tokenizer.fromString(applyVariant(files.qwen3.json.toString('utf-8'), VARIANTS.qwen3_bytelevel))
+                .getPreTokenizer(),
+        };
+        const pieces = cases.map((c) => {
+            const line = { name: c.name };
+            for (const [k, pre] of Object.entries(preTokenizers)) line[k] = pre.preTokenizeString(c.text).map((p) => p[0]);
+            return JSON.stringify(line);
+        });
+        fs.writeFileSync(path.join(out, 'pretokenized.jsonl.gz'), zlib.gzipSync(pieces.join('\n') + '\n', { level: 9 }));
 
         const runs = onigClasses(tk);
         fs.writeFileSync(path.join(out, 'onig_classes.txt'), `# tokenizers ${TOKENIZERS}: \\s \\p{L} \\p{N} of its regex engine\n`

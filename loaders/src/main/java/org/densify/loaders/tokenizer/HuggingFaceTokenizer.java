@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
 /**
  * A byte-level BPE tokenizer read from Hugging Face's {@code tokenizer.json} (Llama 3, Qwen2/2.5/3,
@@ -633,24 +634,40 @@ public final class HuggingFaceTokenizer implements Tokenizer {
                 if (seg.id() >= 0) {
                     out.add(seg.id());
                 } else {
-                    preTokenize(part.substring(seg.start(), seg.end()), 0, out);
+                    preTokenize(part.substring(seg.start(), seg.end()), 0, piece -> bpe(piece, out));
                 }
             }
         }
     }
 
-    /** Applies the pre-tokenizer's splits from number {@code step} on, then BPE to each piece. */
-    private void preTokenize(String piece, int step, IntList out) {
+    /**
+     * The pieces the pre-tokenizer alone cuts {@code text} into (no added tokens, no normalizer), in
+     * byte-level spelling: the library's {@code pre_tokenizer.pre_tokenize_str}, for tests.
+     */
+    List<String> preTokenize(String text) {
+        List<String> out = new ArrayList<>();
+        preTokenize(wellFormed(text), 0, piece -> {
+            int[] bytes = new int[3 * piece.length()];
+            int n = ByteLevel.utf8(piece, 0, piece.length(), bytes);
+            StringBuilder sb = new StringBuilder(n);
+            for (int i = 0; i < n; i++) sb.append(ByteLevel.byteChar(bytes[i]));
+            out.add(sb.toString());
+        });
+        return out;
+    }
+
+    /** Applies the pre-tokenizer's splits from number {@code step} on, then {@code action} to each piece. */
+    private void preTokenize(String piece, int step, Consumer<String> action) {
         // ByteLevel's add_prefix_space acts on each piece the Split steps before it made.
         if (step == prefixStep && addPrefixSpace && !piece.startsWith(" ")) piece = " " + piece;
         if (step == splits.size()) {
-            bpe(piece, out);
+            action.accept(piece);
             return;
         }
         SplitPattern p = splits.get(step);
         for (int start = 0, end; start < piece.length(); start = end) {
             end = p.pieceEnd(piece, start, piece.length());
-            preTokenize(start == 0 && end == piece.length() ? piece : piece.substring(start, end), step + 1, out);
+            preTokenize(start == 0 && end == piece.length() ? piece : piece.substring(start, end), step + 1, action);
         }
     }
 

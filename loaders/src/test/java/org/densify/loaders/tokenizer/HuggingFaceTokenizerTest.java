@@ -234,6 +234,30 @@ class HuggingFaceTokenizerTest {
         compare(variant("qwen3_prefix"), "qwen3_prefix", "qwen3");
     }
 
+    /** The pre-tokenizers' cuts themselves, which BPE could hide. */
+    @Test
+    void preTokenizersCutWhereTheLibraryCuts() throws Exception {
+        Map<String, HuggingFaceTokenizer> byPattern = Map.of("llama3", open("llama3"), "qwen2", open("qwen3"),
+                "gpt2", variant("qwen3_bytelevel"));
+        Map<String, String> cases = cases();
+        List<String> failures = new ArrayList<>();
+        int checked = 0;
+        for (String line : new String(resourceBytes("pretokenized.jsonl.gz"), StandardCharsets.UTF_8).split("\n")) {
+            JsonNode l = Fixtures.JSON.readTree(line);
+            String text = cases.get(l.get("name").asText());
+            for (Map.Entry<String, HuggingFaceTokenizer> e : byPattern.entrySet()) {
+                List<String> want = new ArrayList<>();
+                l.get(e.getKey()).forEach(p -> want.add(p.asText()));
+                List<String> got = e.getValue().preTokenize(text);
+                if (!want.equals(got)) failures.add(l.get("name").asText() + " (" + e.getKey() + "): " + want + " != " + got);
+                checked++;
+            }
+        }
+        assertEquals(3 * cases.size(), checked);
+        assertTrue(failures.isEmpty(), () -> failures.size() + " cuts differ, first: " + StrictJson.abbreviate(
+                String.join("\n  ", failures.subList(0, Math.min(4, failures.size())))));
+    }
+
     @Test
     void specialTokensComeFromTokenizerConfig() throws Exception {
         HuggingFaceTokenizer qwen = open("qwen3");

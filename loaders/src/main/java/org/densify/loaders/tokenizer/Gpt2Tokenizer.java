@@ -326,6 +326,7 @@ public final class Gpt2Tokenizer implements Tokenizer {
     }
 
     /** The bytes a token stands for (a copy). */
+    @Override
     public byte[] tokenBytes(int id) {
         checkId(id);
         return tokenBytes[id].clone();

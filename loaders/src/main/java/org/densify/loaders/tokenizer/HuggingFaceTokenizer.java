@@ -565,6 +565,12 @@ public final class HuggingFaceTokenizer implements Tokenizer {
     }
 
     @Override
+    public byte[] tokenBytes(int id) {
+        checkId(id);
+        return tokenBytes[id].clone();
+    }
+
+    @Override
     public int id(String token) {
         return ids.getOrDefault(token, -1);
     }

@@ -36,6 +36,9 @@ public interface Tokenizer {
     /** A token's spelling in the files (byte-level characters such as {@code "Ġthe"}, or an added token). */
     String token(int id);
 
+    /** The bytes a token stands for when decoded (a copy). */
+    byte[] tokenBytes(int id);
+
     /** The id of a token spelled as in the files, or -1. */
     int id(String token);
 

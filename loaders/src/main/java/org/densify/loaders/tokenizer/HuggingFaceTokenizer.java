@@ -275,12 +275,6 @@ public final class HuggingFaceTokenizer implements Tokenizer {
             return new HuggingFaceTokenizer(this);
         }
 
-        private JsonNode object(JsonNode parent, String field) throws IOException {
-            JsonNode n = parent.get(field);
-            if (n == null || !n.isObject()) throw bad(field, "expected an object");
-            return n;
-        }
-
         private String type(JsonNode n, String field) throws IOException {
             JsonNode t = n.get("type");
             if (t == null || !t.isTextual()) throw bad(field + ".type", "expected a string");
@@ -581,12 +575,22 @@ public final class HuggingFaceTokenizer implements Tokenizer {
         return special[id];
     }
 
+    /**
+     * The eos token; when {@code tokenizer_config.json} names none (GPT-2's folders on the Hugging Face
+     * hub), the token {@code <|endoftext|>}, which transformers' GPT-2 and Qwen2 tokenizer classes take
+     * as their default eos.
+     *
+     * @throws IllegalStateException when there is neither
+     */
     @Override
     public int eotId() {
-        if (eos.isEmpty()) {
-            throw new IllegalStateException(name + ": no eos_token (tokenizer_config.json names none)");
+        if (eos.isPresent()) return eos.getAsInt();
+        Integer endOfText = ids.get(Gpt2Tokenizer.END_OF_TEXT);
+        if (endOfText == null) {
+            throw new IllegalStateException(name + ": no eos_token (tokenizer_config.json names none) and no "
+                    + Gpt2Tokenizer.END_OF_TEXT + " token");
         }
-        return eos.getAsInt();
+        return endOfText;
     }
 
     @Override

@@ -44,7 +44,8 @@ public interface Tokenizer {
 
     /**
      * The token that ends a text (the engine appends it to documents and stops generating at it):
-     * GPT-2's {@code <|endoftext|>}, else {@link #eosId()}.
+     * GPT-2's {@code <|endoftext|>}; for a {@code tokenizer.json}, {@link #eosId()}, else a token
+     * spelled {@code <|endoftext|>}.
      *
      * @throws IllegalStateException when the tokenizer names no end-of-sequence token
      */

@@ -149,7 +149,7 @@ class HuggingFaceTokenizerTest {
     static void compare(Tokenizer tok, String name, String family) throws Exception {
         String[] lines = new String(resourceBytes(name + ".expected.jsonl.gz"), StandardCharsets.UTF_8).split("\n");
         JsonNode header = Fixtures.JSON.readTree(lines[0]);
-        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(tokenizerJson(family)));
+        String sha = sha256(tokenizerJson(family));
         assertEquals(header.get("tokenizer_json_sha256").asText(), sha,
                 family + "/tokenizer.json is not the file the answers were made from: rerun "
                         + "scripts/tokenizer/make_hf_json_expected.js (or refetch Llama 3's)");
@@ -293,11 +293,16 @@ class HuggingFaceTokenizerTest {
     }
 
     @Test
-    void withoutConfigTheEndOfTextIsUnknown() throws Exception {
+    void withoutConfigTheEndOfTextIsTheEndOfTextToken() throws Exception {
         HuggingFaceTokenizer tok = read(small(), "q/tokenizer.json", null, null);
         assertTrue(tok.eosId().isEmpty());
-        IllegalStateException e = assertThrows(IllegalStateException.class, tok::eotId);
-        assertTrue(e.getMessage().contains("q/tokenizer.json"), e.getMessage());
+        assertEquals(257, tok.eotId());
+        ObjectNode renamed = small();
+        ((ObjectNode) renamed.get("added_tokens").get(0)).put("content", "<|end|>");
+        HuggingFaceTokenizer without = read(renamed, "q/tokenizer.json", null, null);
+        IllegalStateException e = assertThrows(IllegalStateException.class, without::eotId);
+        assertEquals("q/tokenizer.json: no eos_token (tokenizer_config.json names none) and no <|endoftext|> token",
+                e.getMessage());
     }
 
     @Test

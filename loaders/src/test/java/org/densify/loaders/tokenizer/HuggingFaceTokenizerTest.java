@@ -104,7 +104,9 @@ class HuggingFaceTokenizerTest {
     }
 
     /** The real file with a variant's patch from {@code variants.json} applied, as the script applies it. */
-    static HuggingFaceTokenizer variant(String name) throws Exception {
+    static synchronized HuggingFaceTokenizer variant(String name) throws Exception {
+        HuggingFaceTokenizer loaded = LOADED.get(name);
+        if (loaded != null) return loaded;
         JsonNode patch = StrictJson.parse(resourceBytes("variants.json")).get(name);
         String family = patch.get("base").asText();
         Map<String, JsonNode> replaced = new HashMap<>();
@@ -112,14 +114,30 @@ class HuggingFaceTokenizerTest {
             if (patch.has(field)) replaced.put(field, patch.get(field));
         }
         if (patch.has("added_token_flags")) {
-            ArrayNode added = (ArrayNode) StrictJson.parse(tokenizerJson(family)).get("added_tokens");
+            ArrayNode added = (ArrayNode) topLevelField(tokenizerJson(family), "added_tokens");
             for (JsonNode t : added) {
                 JsonNode flags = patch.get("added_token_flags").get(t.get("content").asText());
                 if (flags != null) ((ObjectNode) t).setAll((ObjectNode) flags);
             }
             replaced.put("added_tokens", added);
         }
-        return HuggingFaceTokenizer.read(tokenizerJson(family), name, null, null, replaced);
+        loaded = HuggingFaceTokenizer.read(tokenizerJson(family), name, null, null, replaced);
+        LOADED.put(name, loaded);
+        return loaded;
+    }
+
+    /** One top-level field of a JSON object, the rest skipped (a tree of the whole file costs seconds). */
+    static JsonNode topLevelField(byte[] json, String field) throws IOException {
+        try (com.fasterxml.jackson.core.JsonParser p = Fixtures.JSON.createParser(json)) {
+            p.nextToken();
+            while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                p.nextToken();
+                if (name.equals(field)) return Fixtures.JSON.readTree(p);
+                p.skipChildren();
+            }
+        }
+        throw new IOException("no " + field);
     }
 
     /** Every well-formed case of cases.jsonl and hf/hf_cases.jsonl, by name. */

@@ -4,7 +4,8 @@ import org.densify.core.Backend;
 import org.densify.core.model.Generator;
 import org.densify.core.model.Gpt2Model;
 import org.densify.core.model.Sampler;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -79,7 +80,7 @@ final class GenerateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException(e.getMessage().replace("temperature", "--temperature").replace("top-k", "--top-k").replace("top-p", "--top-p"));
         }
-        Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer != null ? tokenizer : model);
+        Tokenizer tok = Tokenizers.open(tokenizer != null ? tokenizer : model);
         // A literal <|endoftext|> is the special token (as Hugging Face reads prompts), so a prompt can
         // start a fresh document the way the pre-training stream separates them.
         int[] promptIds = tok.encodeWithSpecial(prompt);
@@ -116,7 +117,7 @@ final class GenerateCommand implements Callable<Integer> {
     /** Prints samples in order: the first unfinished one token by token, the others held until they come first. */
     private final class Printer {
         final PrintWriter out;
-        final Gpt2Tokenizer tok;
+        final Tokenizer tok;
         final int stop, maxNew;
         final Utf8Stream[] text;
         final StringBuilder[] held;
@@ -124,7 +125,7 @@ final class GenerateCommand implements Callable<Integer> {
         final boolean[] done;
         int printed; // samples 0 .. printed-1 are fully printed
 
-        Printer(PrintWriter out, Gpt2Tokenizer tok, int samples, int maxNew, int stop) {
+        Printer(PrintWriter out, Tokenizer tok, int samples, int maxNew, int stop) {
             this.out = out;
             this.tok = tok;
             this.stop = stop;

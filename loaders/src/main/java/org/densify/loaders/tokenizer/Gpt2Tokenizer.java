@@ -19,6 +19,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -38,8 +39,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * ({@code TextDecoder}), so invalid bytes become U+FFFD exactly where the reference puts them.
  *
  * <p>Encoded pieces are cached (bounded: the cache is emptied when it reaches its capacity).
+ *
+ * <p>As a {@link Tokenizer} it is GPT-2's Hugging Face tokenizer except for {@link #encode}: its
+ * {@code tokenizer_config.json} names {@code <|endoftext|>} as bos, eos and unk and no padding token,
+ * and {@code <|endoftext|>} is its one special token.
  */
-public final class Gpt2Tokenizer {
+public final class Gpt2Tokenizer implements Tokenizer {
     /** The end-of-text special token. */
     public static final String END_OF_TEXT = "<|endoftext|>";
     /** Cache entries of a tokenizer from {@link #load}; see {@link #withCacheCapacity}. */
@@ -278,27 +283,50 @@ public final class Gpt2Tokenizer {
     // ---------------------------------------------------------------- vocabulary
 
     /** The number of tokens: the ids are {@code 0..vocabSize()-1}. */
+    @Override
     public int vocabSize() {
         return tokens.length;
     }
 
     /** The id of {@code <|endoftext|>}. */
+    @Override
     public int eotId() {
         return eot;
     }
 
+    /** {@code <|endoftext|>}, as GPT-2's Hugging Face configuration names it. */
+    @Override
+    public OptionalInt bosId() {
+        return OptionalInt.of(eot);
+    }
+
+    /** {@code <|endoftext|>}. */
+    @Override
+    public OptionalInt eosId() {
+        return OptionalInt.of(eot);
+    }
+
+    /** None: GPT-2 has no padding token. */
+    @Override
+    public OptionalInt padId() {
+        return OptionalInt.empty();
+    }
+
     /** The vocabulary's spelling of a token (byte-level characters, e.g. {@code "Ġthe"}). */
+    @Override
     public String token(int id) {
         checkId(id);
         return tokens[id];
     }
 
     /** The id of a token spelled as in the vocabulary, or -1. */
+    @Override
     public int id(String token) {
         return ids.getOrDefault(token, -1);
     }
 
     /** The bytes a token stands for (a copy). */
+    @Override
     public byte[] tokenBytes(int id) {
         checkId(id);
         return tokenBytes[id].clone();
@@ -317,6 +345,7 @@ public final class Gpt2Tokenizer {
     // ---------------------------------------------------------------- encoding
 
     /** The reference encoding: a literal {@code "<|endoftext|>"} is encoded as text. */
+    @Override
     public int[] encode(String text) {
         return run(text, false, false).ids();
     }
@@ -325,6 +354,7 @@ public final class Gpt2Tokenizer {
      * Like {@link #encode}, but each literal {@code "<|endoftext|>"} becomes {@link #eotId()} and the
      * text between them is encoded separately (Hugging Face's handling of special tokens).
      */
+    @Override
     public int[] encodeWithSpecial(String text) {
         return run(text, true, false).ids();
     }
@@ -528,8 +558,17 @@ public final class Gpt2Tokenizer {
      * the reference's TextDecoder does. {@code <|endoftext|>} comes out as its literal text. Unlike
      * TextDecoder (and like {@code encoder.py}), a leading U+FEFF is kept, so such text round-trips.
      */
+    @Override
     public String decode(int[] tokenIds) {
         return ByteLevel.decodeUtf8(decodeBytes(tokenIds));
+    }
+
+    /** {@link #decode} without the {@code <|endoftext|>} tokens. */
+    @Override
+    public String decodeSkippingSpecial(int[] tokenIds) {
+        int[] kept = Arrays.stream(tokenIds).filter(id -> id != eot).toArray();
+        for (int id : tokenIds) checkId(id);
+        return decode(kept);
     }
 
     /** A token or line for a message: quoted, and cut short if long (a damaged file may hold huge ones). */

@@ -6,7 +6,8 @@ import org.densify.core.model.Gpt2Model;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.io.InputFiles;
 import org.densify.loaders.model.Gpt2Config;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -99,7 +100,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new Main.UsageException(e.getMessage().replace("temperature", "--temperature").replace("top-k", "--top-k").replace("top-p", "--top-p"));
         }
         InputFiles.requireFolder(model);
-        Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer != null ? tokenizer : model);
+        Tokenizer tok = Tokenizers.open(tokenizer != null ? tokenizer : model);
         // A literal <|endoftext|> is the special token (as Hugging Face reads prompts), so a prompt can
         // start a fresh document the way the pre-training stream separates them.
         int[] promptIds = tok.encodeWithSpecial(prompt);
@@ -126,7 +127,7 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void generate(Backend backend, Gpt2Tokenizer tok, int[] promptIds, Sampler sampler, PrintWriter out, PrintWriter err)
+    private void generate(Backend backend, Tokenizer tok, int[] promptIds, Sampler sampler, PrintWriter out, PrintWriter err)
             throws java.io.IOException {
         try (Gpt2Model m = Gpt2Model.load(backend, model)) {
             int stop = stopAtEot ? tok.eotId() : -1;
@@ -154,7 +155,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     /** {"ids": [...], "text": "..."}: the new tokens and their text (ids past the tokenizer have none: U+FFFD). */
-    static String sampleJson(Gpt2Tokenizer tok, int[] ids) {
+    static String sampleJson(Tokenizer tok, int[] ids) {
         com.fasterxml.jackson.databind.node.ObjectNode o = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
         com.fasterxml.jackson.databind.node.ArrayNode array = o.putArray("ids");
         Utf8Stream text = new Utf8Stream();
@@ -170,7 +171,7 @@ final class GenerateCommand implements Callable<Integer> {
     /** Prints samples in order: the first unfinished one token by token, the others held until they come first. */
     private final class Printer {
         final PrintWriter out;
-        final Gpt2Tokenizer tok;
+        final Tokenizer tok;
         final int stop, maxNew;
         final Utf8Stream[] text;
         final StringBuilder[] held;
@@ -178,7 +179,7 @@ final class GenerateCommand implements Callable<Integer> {
         final boolean[] done;
         int printed; // samples 0 .. printed-1 are fully printed
 
-        Printer(PrintWriter out, Gpt2Tokenizer tok, int samples, int maxNew, int stop) {
+        Printer(PrintWriter out, Tokenizer tok, int samples, int maxNew, int stop) {
             this.out = out;
             this.tok = tok;
             this.stop = stop;

@@ -4,7 +4,8 @@ import org.densify.core.Backend;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.model.Gpt2Config;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.pretrain.Hyper;
 import org.densify.rlhf.pretrain.Pretrainer;
 import org.densify.rlhf.pretrain.ProgressBar;
@@ -123,9 +124,9 @@ final class PretrainCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
 
         try (Backend backend = device.create()) {
-            // Every tokenizer this engine loads has <|endoftext|> (Gpt2Tokenizer.load refuses one
-            // without), so the reviews can always be separated by it.
-            Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer);
+            // The reviews are separated by the end-of-text token: GPT-2's files must hold <|endoftext|>,
+            // and a tokenizer.json folder without an eos_token fails in eotId(), naming the folder.
+            Tokenizer tok = Tokenizers.open(tokenizer);
             Gpt2Config config = Gpt2Config.builder().vocabSize(tok.vocabSize()).nPositions(context).nEmbd(dModel).nLayer(layers).nHead(heads).build();
             // Parameters, gradients and the two AdamW moments; one training pass over --batch-tokens.
             MemoryBudget.of("pretrain --d-model " + dModel + " --layers " + layers)

@@ -18,7 +18,8 @@ import org.densify.core.model.Gpt2Model;
 import org.densify.loaders.io.AtomicFiles;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelFolder;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.credit.RewardModel;
 import org.densify.rlhf.credit.RewardScorer;
@@ -90,7 +91,7 @@ final class ScoreCommand implements Callable<Integer> {
         if (prompt.isEmpty()) throw new Main.UsageException("--prompt is empty: the reward model reads the completion after a prompt");
         PrintWriter out = spec.commandLine().getOut();
         try (Backend backend = device.create(); RewardModel rm = RewardModel.load(backend, rewardModel)) {
-            Gpt2Tokenizer tokenizer = policy == null ? rm.tokenizer() : Gpt2Tokenizer.load(policy);
+            Tokenizer tokenizer = policy == null ? rm.tokenizer() : Tokenizers.open(policy);
             int[] q = tokenizer.encode(prompt), y = tokenizer.encode(completion);
             ContextCheck.fits("--prompt plus --completion", rm.tokenizer().encode(prompt).length + (long) rm.tokenizer().encode(completion).length,
                     "the reward model's", rm.model().config().nPositions());

@@ -7,7 +7,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import org.densify.loaders.io.InputFiles;
 import org.densify.loaders.io.Utf8Lines;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -25,12 +26,12 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
         description = {
-                "Encodes text with a GPT-2 tokenizer: each input line is a JSON string, each output line the JSON array of its token ids.",
+                "Encodes text with a GPT-2 or Hugging Face tokenizer.json tokenizer: each input line is a JSON string, each output line the JSON array of its token ids.",
                 "With --decode, the reverse: each input line is a JSON array of ids, each output line a JSON string."})
 final class TokenizeCommand implements Callable<Integer> {
 
     @Option(names = "--tokenizer", required = true, paramLabel = "DIR",
-            description = "Tokenizer folder: vocab.json + merges.txt, or encoder.json + vocab.bpe.")
+            description = "Tokenizer folder: tokenizer.json (with tokenizer_config.json), else vocab.json + merges.txt or encoder.json + vocab.bpe.")
     Path tokenizer;
 
     @Option(names = "--input", defaultValue = "-", paramLabel = "FILE",
@@ -41,7 +42,8 @@ final class TokenizeCommand implements Callable<Integer> {
     boolean decode;
 
     @Option(names = "--special",
-            description = "Encode a literal <|endoftext|> as the end-of-text token (default: as text, as GPT-2's reference encoder does).")
+            description = "Hugging Face's add_special_tokens=True: added tokens written in the text (<|endoftext|>) become those tokens and the post-processor's own (a BOS) are added. "
+                    + "Default: Hugging Face's add_special_tokens=False for tokenizer.json; for GPT-2's files a literal <|endoftext|> is text, as GPT-2's reference encoder reads it.")
     boolean special;
 
     @Spec
@@ -55,7 +57,7 @@ final class TokenizeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (decode && special) throw new Main.UsageException("--special applies to encoding, not to --decode");
-        Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer);
+        Tokenizer tok = Tokenizers.open(tokenizer);
         boolean stdin = input.equals("-");
         String name = stdin ? "standard input" : input;
         PrintWriter out = spec.commandLine().getOut();
@@ -79,7 +81,7 @@ final class TokenizeCommand implements Callable<Integer> {
         return 0;
     }
 
-    private String encodeLine(Gpt2Tokenizer tok, String line, String name, int lineNo) {
+    private String encodeLine(Tokenizer tok, String line, String name, int lineNo) {
         JsonNode node = parse(line, name, lineNo, "a JSON string");
         if (!node.isTextual()) throw bad(name, lineNo, "a JSON string", line);
         String text = node.textValue();
@@ -92,7 +94,7 @@ final class TokenizeCommand implements Callable<Integer> {
         return sb.append(']').toString();
     }
 
-    private String decodeLine(Gpt2Tokenizer tok, String line, String name, int lineNo) throws JsonProcessingException {
+    private String decodeLine(Tokenizer tok, String line, String name, int lineNo) throws JsonProcessingException {
         String expected = "a JSON array of token ids in [0, " + tok.vocabSize() + ")";
         JsonNode node = parse(line, name, lineNo, expected);
         if (!node.isArray()) throw bad(name, lineNo, expected, line);

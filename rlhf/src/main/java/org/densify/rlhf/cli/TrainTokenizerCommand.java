@@ -5,7 +5,8 @@ import org.densify.rlhf.run.OutputPaths;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.tokenizer.BpeTrainer;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -69,7 +70,7 @@ final class TrainTokenizerCommand implements Callable<Integer> {
         trained.write(out);
 
         // Measure what was written, not the in-memory tables: this also proves the files load.
-        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(out);
+        Tokenizer tokenizer = Tokenizers.open(out);
         o.printf("wrote %s (vocab.json, merges.txt): %,d tokens, %,d merges, learned in %.1f s%n",
                 out, trained.vocabSize(), trained.merges().size(), trainSeconds);
         report(o, "train", split.train(), tokenizer);
@@ -86,7 +87,7 @@ final class TrainTokenizerCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void report(PrintWriter o, String name, List<Review> reviews, Gpt2Tokenizer tokenizer) {
+    private static void report(PrintWriter o, String name, List<Review> reviews, Tokenizer tokenizer) {
         long tokens = 0;
         for (Review r : reviews) tokens += tokenizer.encode(r.text()).length;
         long bytes = utf8Bytes(reviews);

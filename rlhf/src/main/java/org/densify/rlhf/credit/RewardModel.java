@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import org.densify.core.Backend;
 import org.densify.core.model.Gpt2Model;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 
 /**
  * A GPT-2 sequence classifier used as a reward model, with the tokenizer stored beside it.
@@ -27,9 +28,16 @@ public final class RewardModel implements AutoCloseable {
         this.tokenizer = tokenizer;
     }
 
-    /** Loads a Hugging Face classifier folder (config.json, model.safetensors with score.weight, vocab.json, merges.txt). */
+    /**
+     * Loads a Hugging Face classifier folder (config.json, model.safetensors with score.weight, vocab.json,
+     * merges.txt). Scoring maps the reward model's tokens to characters, which only GPT-2's tokenizer
+     * gives ({@link Gpt2Tokenizer#encodeWithOffsets}), so a tokenizer.json folder is refused.
+     */
     public static RewardModel load(Backend backend, Path dir) throws IOException {
-        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(dir);
+        if (!(Tokenizers.open(dir) instanceof Gpt2Tokenizer tokenizer)) {
+            throw new IOException(dir + ": a reward model needs GPT-2's vocab.json + merges.txt (character offsets); "
+                    + "its tokenizer.json is not supported yet");
+        }
         Gpt2Model model = Gpt2Model.load(backend, dir);
         try {
             return new RewardModel(model, tokenizer);

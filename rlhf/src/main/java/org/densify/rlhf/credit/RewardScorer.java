@@ -6,6 +6,7 @@ import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Gpt2Model;
 import org.densify.core.model.Outputs;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
 
 /**
  * The reward pass: one forward of the reward model over a batch of prompt + completion pairs, giving
@@ -30,15 +31,15 @@ import org.densify.loaders.tokenizer.Gpt2Tokenizer;
  */
 public final class RewardScorer {
     private final RewardModel rm;
-    private final Gpt2Tokenizer policyTokenizer;
+    private final Tokenizer policyTokenizer;
     private final boolean sameTokenizer;
 
-    public RewardScorer(RewardModel rm, Gpt2Tokenizer policyTokenizer) {
+    public RewardScorer(RewardModel rm, Tokenizer policyTokenizer) {
         this(rm, policyTokenizer, !sameVocabulary(rm.tokenizer(), policyTokenizer));
     }
 
     /** {@code retokenize} forces the text path even for a shared tokenizer (tests compare the two paths). */
-    RewardScorer(RewardModel rm, Gpt2Tokenizer policyTokenizer, boolean retokenize) {
+    RewardScorer(RewardModel rm, Tokenizer policyTokenizer, boolean retokenize) {
         this.rm = rm;
         this.policyTokenizer = policyTokenizer;
         this.sameTokenizer = !retokenize;
@@ -169,7 +170,7 @@ public final class RewardScorer {
     }
 
     /** Same vocabulary, token for token, and the same encoding of a probe text (so the merges agree too). */
-    static boolean sameVocabulary(Gpt2Tokenizer a, Gpt2Tokenizer b) {
+    static boolean sameVocabulary(Tokenizer a, Tokenizer b) {
         if (a == b) return true;
         if (a.vocabSize() != b.vocabSize()) return false;
         for (int i = 0; i < a.vocabSize(); i++) if (!Arrays.equals(a.tokenBytes(i), b.tokenBytes(i))) return false;

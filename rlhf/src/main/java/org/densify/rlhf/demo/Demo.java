@@ -15,7 +15,8 @@ import org.densify.core.Backend;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.tokenizer.BpeTrainer;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.ppo.PpoRun;
 import org.densify.rlhf.pretrain.Checkpoints;
@@ -129,7 +130,7 @@ public final class Demo {
         if (!Files.isRegularFile(policyModel.resolve("model.safetensors"))) {
             stage("2/4 policy: pretraining a %d-layer, d %d GPT-2 for %,d steps on the reviews", plan.pretrain().layers(),
                     plan.pretrain().dModel(), plan.pretrain().steps());
-            Gpt2Tokenizer tok = Gpt2Tokenizer.load(tokenizer);
+            Tokenizer tok = Tokenizers.open(tokenizer);
             TokenData data = TokenData.encode(split.train(), split.test(), tok);
             boolean resume = Files.exists(policy.resolve("checkpoints").resolve(Checkpoints.LATEST));
             Pretrainer.Result r = new Pretrainer(new Pretrainer.Setup(plan.pretrain(), data, "bundled sample", tokenizer, policy, resume, backend,

@@ -17,7 +17,8 @@ import org.densify.core.model.Gpt2Model;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.model.ModelFolder;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.credit.RewardModel;
 import org.densify.rlhf.credit.RewardScorer;
@@ -132,7 +133,7 @@ public final class PpoRun {
             org.densify.loaders.io.AtomicFiles.write(runFile, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(settings));
         }
 
-        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(setup.policy());
+        Tokenizer tokenizer = Tokenizers.open(setup.policy());
         PromptSource prompts = new PromptSource(setup.reviews(), tokenizer, c.promptMin(), c.promptMax());
         List<StepRecord> records = new ArrayList<>();
         long began = System.nanoTime();

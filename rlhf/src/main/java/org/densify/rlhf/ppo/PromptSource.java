@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.densify.loaders.data.Review;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
 
 /**
  * PPO prompts as the reference builds them for IMDb: the first few tokens of training reviews longer
@@ -19,7 +19,7 @@ public final class PromptSource {
     private final int minTokens, maxTokens;
 
     /** Tokenises the first {@code maxTokens} tokens of each usable review. */
-    public PromptSource(List<Review> reviews, Gpt2Tokenizer tokenizer, int minTokens, int maxTokens) {
+    public PromptSource(List<Review> reviews, Tokenizer tokenizer, int minTokens, int maxTokens) {
         this.minTokens = minTokens;
         this.maxTokens = maxTokens;
         for (Review r : reviews) {

@@ -2,7 +2,7 @@ package org.densify.rlhf.pretrain;
 
 import org.densify.core.model.Batch;
 import org.densify.loaders.data.Review;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -25,11 +25,11 @@ import java.util.SplittableRandom;
  */
 public record TokenData(int[] train, int[] test, int vocabSize) {
 
-    public static TokenData encode(List<Review> train, List<Review> test, Gpt2Tokenizer tokenizer) {
+    public static TokenData encode(List<Review> train, List<Review> test, Tokenizer tokenizer) {
         return new TokenData(stream(train, tokenizer), stream(test, tokenizer), tokenizer.vocabSize());
     }
 
-    static int[] stream(List<Review> reviews, Gpt2Tokenizer tokenizer) {
+    static int[] stream(List<Review> reviews, Tokenizer tokenizer) {
         int eot = tokenizer.eotId();
         int[][] parts = new int[reviews.size()][];
         long n = 0;

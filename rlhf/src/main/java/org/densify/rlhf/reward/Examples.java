@@ -2,7 +2,7 @@ package org.densify.rlhf.reward;
 
 import org.densify.core.model.Batch;
 import org.densify.loaders.data.Review;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -39,7 +39,7 @@ interface Examples {
 
     /** Reviews: one sequence each, cross-entropy against the label. */
     record Reviews(int[][] tokens, int[] labels) implements Examples {
-        static Reviews of(List<Review> reviews, Gpt2Tokenizer tok, int maxTokens, int[] dropped) {
+        static Reviews of(List<Review> reviews, Tokenizer tok, int maxTokens, int[] dropped) {
             List<int[]> t = new ArrayList<>();
             List<Integer> l = new ArrayList<>();
             for (Review r : reviews) {
@@ -96,7 +96,7 @@ interface Examples {
 
     /** Pairs: chosen sequences then rejected ones in one batch, Bradley–Terry on their rewards. */
     record Pairs(int[][] chosen, int[][] rejected, int identical) implements Examples {
-        static Pairs of(List<RewardData.Pair> pairs, Gpt2Tokenizer tok, int maxTokens, int[] dropped) {
+        static Pairs of(List<RewardData.Pair> pairs, Tokenizer tok, int maxTokens, int[] dropped) {
             List<int[]> c = new ArrayList<>(), r = new ArrayList<>();
             int same = 0;
             for (RewardData.Pair p : pairs) {

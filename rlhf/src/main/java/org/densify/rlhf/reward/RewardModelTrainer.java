@@ -15,7 +15,8 @@ import org.densify.loaders.io.AtomicFiles;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.model.ModelKind;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.pretrain.Checkpoints;
 import org.densify.rlhf.pretrain.ProgressBar;
 import org.densify.rlhf.pretrain.TrainingLog;
@@ -170,7 +171,7 @@ public final class RewardModelTrainer {
 
     private static Result trainLocked(Backend backend, Settings s, Path init, RewardData data, Path out, PrintWriter progress, boolean terminal)
             throws IOException {
-        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(init);
+        Tokenizer tokenizer = Tokenizers.open(init);
         boolean pairs = data instanceof RewardData.Preference;
 
         Gpt2Model model;
@@ -208,11 +209,11 @@ public final class RewardModelTrainer {
         final PrintWriter progress;
         final boolean terminal, continued;
         final Gpt2Model model;
-        final Gpt2Tokenizer tokenizer;
+        final Tokenizer tokenizer;
         final int labels, maxTokens;
 
         Run(Backend backend, Settings s, Path init, RewardData data, Path out, PrintWriter progress, boolean terminal, Gpt2Model model,
-            Gpt2Tokenizer tokenizer, boolean continued) {
+            Tokenizer tokenizer, boolean continued) {
             this.backend = backend;
             this.s = s;
             this.init = init;
@@ -460,7 +461,7 @@ public final class RewardModelTrainer {
      * What a model trained with {@code maxTokens} reads of {@code text}: its first {@code maxTokens}
      * tokens, special-token names encoded as plain text. Score texts the same way to match training.
      */
-    public static int[] encode(Gpt2Tokenizer tok, String text, int maxTokens) {
+    public static int[] encode(Tokenizer tok, String text, int maxTokens) {
         int[] ids = tok.encode(text);
         return ids.length > maxTokens ? Arrays.copyOf(ids, maxTokens) : ids;
     }

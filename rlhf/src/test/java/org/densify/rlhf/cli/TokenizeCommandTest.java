@@ -71,6 +71,49 @@ class TokenizeCommandTest {
         assertTrue(line.contains(Integer.toString(tok.eotId())), line);
     }
 
+    /**
+     * A tokenizer.json folder goes through Tokenizers.open: the same vocabulary laid out as Qwen's file,
+     * with a post-processor that adds <|endoftext|> as a BOS, gives HuggingFaceTokenizer's encode
+     * without --special and its encodeWithSpecial with it.
+     */
+    @Test
+    void tokenizerJsonFolderEncodesAsHuggingFace() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.JsonNode vocab = json.readTree(dir.resolve("vocab.json").toFile());
+        List<String> merges = Files.readAllLines(dir.resolve("merges.txt")).stream()
+                .filter(l -> !l.isEmpty() && !l.startsWith("#version")).toList();
+        int eot = tok.eotId();
+        String file = """
+                {"version": "1.0", "truncation": null, "padding": null,
+                 "added_tokens": [{"id": %d, "content": "<|endoftext|>", "single_word": false, "lstrip": false,
+                   "rstrip": false, "normalized": false, "special": true}],
+                 "normalizer": {"type": "NFC"},
+                 "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+                 "post_processor": {"type": "TemplateProcessing",
+                   "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                   "pair": [], "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [%d], "tokens": ["<|endoftext|>"]}}},
+                 "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+                 "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                   "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "vocab": %s, "merges": %s}}
+                """.formatted(eot, eot, vocab, json.writeValueAsString(merges));
+        Path hf = Files.createDirectory(tmp.resolve("hf"));
+        Files.writeString(hf.resolve("tokenizer.json"), file);
+        org.densify.loaders.tokenizer.HuggingFaceTokenizer reference = org.densify.loaders.tokenizer.HuggingFaceTokenizer.load(hf);
+        for (boolean special : new boolean[] {false, true}) {
+            MainTest.Run r = special
+                    ? MainTest.run("tokenize", "--special", "--tokenizer", hf.toString(), "--input", inputFile().toString())
+                    : MainTest.run("tokenize", "--tokenizer", hf.toString(), "--input", inputFile().toString());
+            assertEquals(0, r.status(), r.err());
+            List<String> lines = r.out().lines().toList();
+            for (int i = 0; i < TEXTS.size(); i++) {
+                int[] ids = special ? reference.encodeWithSpecial(TEXTS.get(i)) : reference.encode(TEXTS.get(i));
+                assertEquals(special, ids.length > 0 && ids[0] == eot && !TEXTS.get(i).startsWith("<|endoftext|>"));
+                assertEquals(Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(",", "[", "]")),
+                        lines.get(i), TEXTS.get(i));
+            }
+        }
+    }
+
     @Test
     void decodeReversesEncode() throws Exception {
         MainTest.Run enc = MainTest.run("tokenize", "--tokenizer", dir.toString(), "--input", inputFile().toString());

@@ -11,12 +11,18 @@
 # jcuda-natives other than the driver binding (the PTX compiler alone is 24 MB; kernels come as PTX).
 # The engine's own jars come from each module's target/ (the local repository is shared with other
 # builds and may hold other SNAPSHOTs); ~/.m2 only supplies third-party jars and the path names.
-# Both paths are git-ignored. PREPARE_KEEP_JDK=1 reuses an existing .jdk/; PREPARE_NO_BUILD=1 skips Maven's build.
+# Both paths are git-ignored. PREPARE_KEEP_JDK=1 reuses an existing .jdk/; PREPARE_NO_BUILD=1 skips Maven's build;
+# PREPARE_OFFLINE=1 keeps Maven offline.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+# shellcheck source=scripts/java-home.sh
+. scripts/java-home.sh
+use_java_home jlink
 export MAVEN_OPTS="${MAVEN_OPTS:---sun-misc-unsafe-memory-access=allow}"
-MVN=(./mvnw -q -B -o)
+# Online, so that a fresh machine fetches what the kit needs (the dependency plugin, JUnit's
+# launcher); PREPARE_OFFLINE=1 builds from the local repository alone.
+MVN=(./mvnw -q -B)
+[ "${PREPARE_OFFLINE:-0}" = 1 ] && MVN+=(-o)
 KIT=benchmarks/gpu/target/kit
 LIMIT_MIB=64
 

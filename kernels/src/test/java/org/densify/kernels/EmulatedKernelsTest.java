@@ -40,28 +40,9 @@ class EmulatedKernelsTest extends CudaConformance {
     }
 
     private static final Pattern COMMUNICATING = Pattern.compile("attention(Forward|Backward).* NH=3 |attentionCached.* NH=4 |"
+            + "groupedAttention(Forward|Backward).* H=3 |groupedAttentionCached.* H=8 |"
             + "sumOfSquares n=32891|biasBackward M=300|"
             + "embeddingBackward N=37|layerNorm(Forward|Backward) N=300|rmsNorm(Forward|Backward) N=300|crossEntropy N=(37|2 V=50257)|tokenLogProbs N=(37|2 V=50257)");
-
-    /** Grouped-query attention has no kernel yet: each of its ops refuses by name instead of computing something wrong. */
-    @Test
-    void groupedAttentionIsRefusedByName() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(EmulatedDevice.unavailableReason() == null, EmulatedDevice::unavailableReason);
-        try (CudaBackend backend = new CudaBackend(new EmulatedDevice())) {
-            var t = backend.allocate(64);
-            int[] one = {1};
-            List<org.junit.jupiter.api.function.Executable> ops = List.of(
-                    () -> backend.groupedAttentionForward(t, null, null, t, t, t, one, 2, 1, 4),
-                    () -> backend.groupedAttentionBackward(t, t, t, t, t, t, t, t, one, 2, 1, 4),
-                    () -> backend.groupedAttentionCached(t, t, t, t, 2, new int[]{0}, one, 2, 1, 4, null));
-            for (var op : ops) {
-                var e = org.junit.jupiter.api.Assertions.assertThrows(UnsupportedOperationException.class, op);
-                org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("CUDA backend has no") && e.getMessage().contains("--device cpu"),
-                        e.getMessage());
-            }
-            backend.free(t);
-        }
-    }
 
     @Test
     void trainingStepsAllocateNothingAfterTheFirst() {

@@ -357,29 +357,33 @@ final class OpCases {
     private static void groupedAttention(List<Case> cases) {
         for (int[] seqLengths : SEQUENCES) {
             for (int[] group : GROUPS) {
-                for (int hd : new int[] {6, 64}) {
-                    int H = group[0], KV = group[1], N = Arrays.stream(seqLengths).sum(), qWidth = H * hd, kvWidth = KV * hd;
-                    int attLength = H * Arrays.stream(seqLengths).map(t -> t * t).sum();
-                    String shape = " T=" + Arrays.toString(seqLengths) + " H=" + H + " KV=" + KV + " hd=" + hd;
-                    cases.add(new Case("groupedAttentionForward" + shape, FORWARD, e -> {
-                        Tensor q = e.random((long) N * qWidth, 2), k = e.random((long) N * kvWidth, 2), v = e.random((long) N * kvWidth, 1);
-                        Tensor out = e.nan(N * qWidth), att = e.nan(attLength), lastRow = e.nan(N), outOnly = e.nan(N * qWidth);
-                        Tensor rowOnly = e.nan(N), outWithRow = e.nan(N * qWidth);
-                        e.b.groupedAttentionForward(out, att, lastRow, q, k, v, seqLengths, H, KV, hd);
-                        e.b.groupedAttentionForward(outOnly, null, null, q, k, v, seqLengths, H, KV, hd);
-                        e.b.groupedAttentionForward(outWithRow, null, rowOnly, q, k, v, seqLengths, H, KV, hd);
-                        return new double[][] {e.read(out), e.read(att), e.read(lastRow), e.read(outOnly), e.read(rowOnly), e.read(outWithRow)};
-                    }));
-                    cases.add(new Case("groupedAttentionBackward" + shape, BACKWARD, e -> {
-                        Tensor q = e.random((long) N * qWidth, 2), k = e.random((long) N * kvWidth, 2), v = e.random((long) N * kvWidth, 1);
-                        float[] att = referenceGroupedAttention(e.host(q), e.host(k), e.host(v), seqLengths, H, KV, hd, attLength);
-                        Tensor dq = e.gradient(N * qWidth), dk = e.gradient(N * kvWidth), dv = e.gradient(N * kvWidth);
-                        e.b.groupedAttentionBackward(dq, dk, dv, e.random((long) N * qWidth, 1), q, k, v, e.of(att), seqLengths, H, KV, hd);
-                        return new double[][] {e.increment(dq), e.increment(dk), e.increment(dv)};
-                    }));
-                }
+                for (int hd : new int[] {6, 64}) groupedAttention(cases, seqLengths, group[0], group[1], hd);
             }
         }
+        // Qwen3's head size: more than 48 KiB of shared memory per block
+        groupedAttention(cases, SEQUENCES[1], 4, 1, 128);
+    }
+
+    private static void groupedAttention(List<Case> cases, int[] seqLengths, int H, int KV, int hd) {
+        int N = Arrays.stream(seqLengths).sum(), qWidth = H * hd, kvWidth = KV * hd;
+        int attLength = H * Arrays.stream(seqLengths).map(t -> t * t).sum();
+        String shape = " T=" + Arrays.toString(seqLengths) + " H=" + H + " KV=" + KV + " hd=" + hd;
+        cases.add(new Case("groupedAttentionForward" + shape, FORWARD, e -> {
+            Tensor q = e.random((long) N * qWidth, 2), k = e.random((long) N * kvWidth, 2), v = e.random((long) N * kvWidth, 1);
+            Tensor out = e.nan(N * qWidth), att = e.nan(attLength), lastRow = e.nan(N), outOnly = e.nan(N * qWidth);
+            Tensor rowOnly = e.nan(N), outWithRow = e.nan(N * qWidth);
+            e.b.groupedAttentionForward(out, att, lastRow, q, k, v, seqLengths, H, KV, hd);
+            e.b.groupedAttentionForward(outOnly, null, null, q, k, v, seqLengths, H, KV, hd);
+            e.b.groupedAttentionForward(outWithRow, null, rowOnly, q, k, v, seqLengths, H, KV, hd);
+            return new double[][] {e.read(out), e.read(att), e.read(lastRow), e.read(outOnly), e.read(rowOnly), e.read(outWithRow)};
+        }));
+        cases.add(new Case("groupedAttentionBackward" + shape, BACKWARD, e -> {
+            Tensor q = e.random((long) N * qWidth, 2), k = e.random((long) N * kvWidth, 2), v = e.random((long) N * kvWidth, 1);
+            float[] att = referenceGroupedAttention(e.host(q), e.host(k), e.host(v), seqLengths, H, KV, hd, attLength);
+            Tensor dq = e.gradient(N * qWidth), dk = e.gradient(N * kvWidth), dv = e.gradient(N * kvWidth);
+            e.b.groupedAttentionBackward(dq, dk, dv, e.random((long) N * qWidth, 1), q, k, v, e.of(att), seqLengths, H, KV, hd);
+            return new double[][] {e.increment(dq), e.increment(dk), e.increment(dv)};
+        }));
     }
 
     /** The probabilities of the reference grouped forward, as the backward's input. */

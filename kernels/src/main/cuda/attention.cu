@@ -1,9 +1,12 @@
 // Causal multi-head attention over ragged batches (sequences packed back to back, no padding),
-// its backward, and decoding against a key/value cache, fused (no GEMM library involved).
+// its backward, and decoding against a key/value cache, fused (no GEMM library involved). The
+// same kernels serve GPT-2 (one key/value head per query head) and grouped-query attention (the
+// Llama family: `group` consecutive query heads share one key/value head, query head h reads
+// key/value head h / group).
 //
-// Work is cut into tiles of TILE query rows (forward, dq) or TILE key rows (dk, dv) of one
-// sequence and one head: grid (items, NH) where items [count, 2] = {sequence, first row of the
-// tile}, built on the host. Blocks are WARPS warps; warp w owns the tile rows w, w + WARPS, ...;
+// Work is cut into tiles of TILE query rows (forward, dq) of one sequence and one query head, or
+// TILE key rows (dk, dv) of one sequence and one key/value head: grid (items, heads) where items
+// [count, 2] = {sequence, first row of the tile}, built on the host. Blocks are WARPS warps; warp w owns the tile rows w, w + WARPS, ...;
 // lane c owns column c of a TILE x TILE score tile. Each output element has one owning block and
 // every sum has a fixed order, so the results are deterministic without atomics.
 //
@@ -106,13 +109,14 @@ __device__ __forceinline__ void zero(float* x, int n) {
 }
 
 // out [rows, outStride] (head h at columns h * hs) = softmax(q k^T * scale + causal mask) v, per
-// head; q rows of stride qStride, k and v rows of stride kvStride, each with head h at h * hs.
+// query head h (blockIdx.y); q rows of stride qStride with head h at h * hs, k and v rows of
+// stride kvStride with key/value head h / group at (h / group) * hs.
 // att: null, or the full-forward maps (entries above the diagonal written as 0). lastRowHeads:
 // null, or [NH, headStride]: each sequence's last query row per head at lastRowAt (see
 // attention_last_row_mean). Two passes over the keys: row max and sum first (online), then the
 // normalised probabilities, so the maps and the output agree exactly.
 extern "C" __global__ void attention_forward(float* __restrict__ out, int outStride, const float* __restrict__ q, int qStride,
-                                             const float* __restrict__ k, const float* __restrict__ v, int kvStride,
+                                             const float* __restrict__ k, const float* __restrict__ v, int kvStride, int group,
                                              float* __restrict__ att, const long long* __restrict__ attOffset,
                                              float* __restrict__ lastRowHeads, long long headStride,
                                              const int* __restrict__ items, const int* __restrict__ seqInfo, int hs, float scale) {
@@ -130,8 +134,8 @@ extern "C" __global__ void attention_forward(float* __restrict__ out, int outStr
     float* sO = sP + TILE * PSTRIDE;    // [TILE, hs] output accumulators
 
     load_rows(sQ, kp, q + (long long)(sq.qRow0 + r0) * qStride + h * hs, qStride, rows, hs);
-    const float* kSeq = k + (long long)sq.kRow0 * kvStride + h * hs;
-    const float* vSeq = v + (long long)sq.kRow0 * kvStride + h * hs;
+    const float* kSeq = k + (long long)sq.kRow0 * kvStride + h / group * hs;
+    const float* vSeq = v + (long long)sq.kRow0 * kvStride + h / group * hs;
 
     // pass 1: running max and sum of exp per row (lane-replicated registers of the owning warp)
     float m[ROWS_PER_WARP], l[ROWS_PER_WARP];
@@ -212,30 +216,32 @@ extern "C" __global__ void attention_last_row_mean(float* __restrict__ dst, cons
     dst[p[1] + j] = sum / NH;
 }
 
-// Backward, part 1 of 2 (full forward only; qkv [N, 3C], dqkv [N, 3C], dout [N, C]), per query tile:
-//   g[r, j] = dout_r . v_j,  D_r = sum_j P[r, j] g[r, j]       (saved to dscratch [NH, N] for part 2)
+// Backward, part 1 of 2 (full forward only), per query tile of query head h (blockIdx.y):
+//   g[r, j] = dout_r . v_j,  D_r = sum_j P[r, j] g[r, j]       (saved to dscratch [heads, N] for part 2)
 //   dq_r += scale * sum_j P[r, j] (g[r, j] - D_r) k_j
-extern "C" __global__ void attention_backward_dq(float* __restrict__ dqkv, const float* __restrict__ dout,
-                                                 const float* __restrict__ qkv, const float* __restrict__ att,
-                                                 const long long* __restrict__ attOffset, float* __restrict__ dscratch, int N,
-                                                 const int* __restrict__ items, const int* __restrict__ seqInfo, int C, int hs,
-                                                 float scale) {
+// dq rows of stride qStride and dout rows of stride outStride hold head h at h * hs; k and v rows
+// of stride kvStride hold key/value head h / group at (h / group) * hs (GPT-2: dq, k, v are the
+// thirds of dqkv / qkv [N, 3C], outStride C, group 1).
+extern "C" __global__ void attention_backward_dq(float* __restrict__ dq, int qStride, const float* __restrict__ dout, int outStride,
+                                                 const float* __restrict__ k, const float* __restrict__ v, int kvStride, int group,
+                                                 const float* __restrict__ att, const long long* __restrict__ attOffset,
+                                                 float* __restrict__ dscratch, int N, const int* __restrict__ items,
+                                                 const int* __restrict__ seqInfo, int hs, float scale) {
     DYNAMIC_SHARED(float, smem);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, h = blockIdx.y;
     int s = items[2 * blockIdx.x], r0 = items[2 * blockIdx.x + 1];
     Seq sq = seq_info(seqInfo, s);
     int T = sq.nq, rows = min(TILE, T - r0), keyEnd = r0 + rows;
     int kp = hs | 1;
-    long long C3 = 3LL * C;
     float* sDO = smem;                  // [TILE, kp]
     float* sV = sDO + TILE * kp;        // [TILE, kp]
     float* sK = sV + TILE * kp;         // [TILE, hs]
     float* sP = sK + TILE * hs;         // [TILE, PSTRIDE]
     float* sA = sP + TILE * PSTRIDE;    // [TILE, hs] dq accumulators
 
-    load_rows(sDO, kp, dout + (long long)(sq.qRow0 + r0) * C + h * hs, C, rows, hs);
-    const float* kSeq = qkv + (long long)sq.qRow0 * C3 + C + h * hs;
-    const float* vSeq = kSeq + C;
+    load_rows(sDO, kp, dout + (long long)(sq.qRow0 + r0) * outStride + h * hs, outStride, rows, hs);
+    const float* kSeq = k + (long long)sq.qRow0 * kvStride + h / group * hs;
+    const float* vSeq = v + (long long)sq.qRow0 * kvStride + h / group * hs;
     const float* attRows = att + attOffset[s] + ((long long)h * T + r0) * T;
 
     float D[ROWS_PER_WARP];
@@ -243,7 +249,7 @@ extern "C" __global__ void attention_backward_dq(float* __restrict__ dqkv, const
     for (int k0 = 0; k0 < keyEnd; k0 += TILE) {
         int kn = min(TILE, keyEnd - k0);
         __syncthreads();
-        load_rows(sV, kp, vSeq + (long long)k0 * C3, C3, kn, hs);
+        load_rows(sV, kp, vSeq + (long long)k0 * kvStride, kvStride, kn, hs);
         __syncthreads();
         float g[ROWS_PER_WARP];
         warp_dots(g, sDO, sV, kp, hs, warp, lane);
@@ -263,8 +269,8 @@ extern "C" __global__ void attention_backward_dq(float* __restrict__ dqkv, const
     for (int k0 = 0; k0 < keyEnd; k0 += TILE) {
         int kn = min(TILE, keyEnd - k0);
         __syncthreads();
-        load_rows(sV, kp, vSeq + (long long)k0 * C3, C3, kn, hs);
-        load_rows(sK, hs, kSeq + (long long)k0 * C3, C3, kn, hs);
+        load_rows(sV, kp, vSeq + (long long)k0 * kvStride, kvStride, kn, hs);
+        load_rows(sK, hs, kSeq + (long long)k0 * kvStride, kvStride, kn, hs);
         __syncthreads();
         float g[ROWS_PER_WARP];
         warp_dots(g, sDO, sV, kp, hs, warp, lane);
@@ -281,26 +287,30 @@ extern "C" __global__ void attention_backward_dq(float* __restrict__ dqkv, const
     __syncthreads();
     for (int idx = threadIdx.x; idx < rows * hs; idx += blockDim.x) {
         int r = idx / hs, d = idx - r * hs;
-        dqkv[(long long)(sq.qRow0 + r0 + r) * C3 + h * hs + d] += sA[idx];
+        dq[(long long)(sq.qRow0 + r0 + r) * qStride + h * hs + d] += sA[idx];
     }
 }
 
-// Backward, part 2 of 2, per key tile [j0, j0 + TILE) (items hold the tile's first key row),
-// over the query rows t >= j0, with D from part 1:
-//   dv_j += sum_t P[t, j] dout_t
-//   dk_j += scale * sum_t P[t, j] (dout_t . v_j - D_t) q_t
-extern "C" __global__ void attention_backward_dkv(float* __restrict__ dqkv, const float* __restrict__ dout,
-                                                  const float* __restrict__ qkv, const float* __restrict__ att,
-                                                  const long long* __restrict__ attOffset, const float* __restrict__ dscratch,
-                                                  int N, const int* __restrict__ items, const int* __restrict__ seqInfo, int C,
-                                                  int hs, float scale) {
+// Backward, part 2 of 2, per key tile [j0, j0 + TILE) (items hold the tile's first key row) of
+// key/value head kh (blockIdx.y), over the query rows t >= j0 of each of its group query heads
+// h = kh * group .. kh * group + group - 1 in turn, with D from part 1:
+//   dv_j += sum_h sum_t P_h[t, j] dout_t,h
+//   dk_j += scale * sum_h sum_t P_h[t, j] (dout_t,h . v_j - D_t,h) q_t,h
+// One block owns the tile's dk and dv rows for the whole group, so the sum over the group needs
+// no atomics and has a fixed order. q rows of stride qStride and dout rows of stride outStride
+// hold query head h at h * hs; v, dk and dv rows of stride kvStride hold head kh at kh * hs.
+extern "C" __global__ void attention_backward_dkv(float* __restrict__ dk, float* __restrict__ dv, const float* __restrict__ q,
+                                                  int qStride, const float* __restrict__ dout, int outStride,
+                                                  const float* __restrict__ v, int kvStride, int group,
+                                                  const float* __restrict__ att, const long long* __restrict__ attOffset,
+                                                  const float* __restrict__ dscratch, int N, const int* __restrict__ items,
+                                                  const int* __restrict__ seqInfo, int hs, float scale) {
     DYNAMIC_SHARED(float, smem);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, h = blockIdx.y;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, kh = blockIdx.y;
     int s = items[2 * blockIdx.x], j0 = items[2 * blockIdx.x + 1];
     Seq sq = seq_info(seqInfo, s);
     int T = sq.nq, kn = min(TILE, T - j0);
     int kp = hs | 1;
-    long long C3 = 3LL * C;
     float* sV = smem;                   // [TILE, kp] this block's values
     float* sDO = sV + TILE * kp;        // [TILE, kp]
     float* sQ = sDO + TILE * kp;        // [TILE, hs]
@@ -309,41 +319,42 @@ extern "C" __global__ void attention_backward_dkv(float* __restrict__ dqkv, cons
     float* sdK = sD + TILE;             // [TILE, hs]
     float* sdV = sdK + TILE * hs;       // [TILE, hs]
 
-    const float* qSeq = qkv + (long long)sq.qRow0 * C3 + h * hs;
-    load_rows(sV, kp, qSeq + 2LL * C + (long long)j0 * C3, C3, kn, hs);
+    load_rows(sV, kp, v + (long long)(sq.qRow0 + j0) * kvStride + kh * hs, kvStride, kn, hs);
     zero(sdK, 2 * TILE * hs);
-    const float* attHead = att + attOffset[s] + (long long)h * T * T;
 
-    for (int t0 = j0; t0 < T; t0 += TILE) {
-        int qn = min(TILE, T - t0);
-        __syncthreads();
-        load_rows(sDO, kp, dout + (long long)(sq.qRow0 + t0) * C + h * hs, C, qn, hs);
-        load_rows(sQ, hs, qSeq + (long long)t0 * C3, C3, qn, hs);
-        if ((int)threadIdx.x < qn) sD[threadIdx.x] = dscratch[(long long)h * N + sq.qRow0 + t0 + threadIdx.x];
-        __syncthreads();
-        float p[ROWS_PER_WARP], g[ROWS_PER_WARP];
-        warp_dots(g, sDO, sV, kp, hs, warp, lane);
-        for (int i = 0; i < ROWS_PER_WARP; i++) {
-            int r = warp + WARPS * i, j = j0 + lane;
-            p[i] = r < qn && lane < kn && j <= t0 + r ? attHead[(long long)(t0 + r) * T + j] : 0.0f;
-            sP[r * PSTRIDE + lane] = p[i];
+    for (int h = kh * group; h < (kh + 1) * group; h++) {
+        const float* attHead = att + attOffset[s] + (long long)h * T * T;
+        for (int t0 = j0; t0 < T; t0 += TILE) {
+            int qn = min(TILE, T - t0);
+            __syncthreads();
+            load_rows(sDO, kp, dout + (long long)(sq.qRow0 + t0) * outStride + h * hs, outStride, qn, hs);
+            load_rows(sQ, hs, q + (long long)(sq.qRow0 + t0) * qStride + h * hs, qStride, qn, hs);
+            if ((int)threadIdx.x < qn) sD[threadIdx.x] = dscratch[(long long)h * N + sq.qRow0 + t0 + threadIdx.x];
+            __syncthreads();
+            float p[ROWS_PER_WARP], g[ROWS_PER_WARP];
+            warp_dots(g, sDO, sV, kp, hs, warp, lane);
+            for (int i = 0; i < ROWS_PER_WARP; i++) {
+                int r = warp + WARPS * i, j = j0 + lane;
+                p[i] = r < qn && lane < kn && j <= t0 + r ? attHead[(long long)(t0 + r) * T + j] : 0.0f;
+                sP[r * PSTRIDE + lane] = p[i];
+            }
+            __syncthreads();
+            accumulate<true>(sdV, sP, sDO, kp, kn, qn, hs);
+            __syncthreads();
+            for (int i = 0; i < ROWS_PER_WARP; i++) {
+                int r = warp + WARPS * i;
+                sP[r * PSTRIDE + lane] = r < qn ? p[i] * (g[i] - sD[r]) * scale : 0.0f;
+            }
+            __syncthreads();
+            accumulate<true>(sdK, sP, sQ, hs, kn, qn, hs);
         }
-        __syncthreads();
-        accumulate<true>(sdV, sP, sDO, kp, kn, qn, hs);
-        __syncthreads();
-        for (int i = 0; i < ROWS_PER_WARP; i++) {
-            int r = warp + WARPS * i;
-            sP[r * PSTRIDE + lane] = r < qn ? p[i] * (g[i] - sD[r]) * scale : 0.0f;
-        }
-        __syncthreads();
-        accumulate<true>(sdK, sP, sQ, hs, kn, qn, hs);
     }
     __syncthreads();
     for (int idx = threadIdx.x; idx < kn * hs; idx += blockDim.x) {
         int c = idx / hs, d = idx - c * hs;
-        long long row = (long long)(sq.qRow0 + j0 + c) * C3 + h * hs + d;
-        dqkv[row + C] += sdK[idx];
-        dqkv[row + 2LL * C] += sdV[idx];
+        long long row = (long long)(sq.qRow0 + j0 + c) * kvStride + kh * hs + d;
+        dk[row] += sdK[idx];
+        dv[row] += sdV[idx];
     }
 }
 

@@ -430,7 +430,7 @@ public final class CudaBackend implements Backend {
         int hs = C / NH;
         long heads = lastRow == null ? 0 : scratch((long) NH * plan.headStride() * Float.BYTES);
         device.launch(Kernels.ATTENTION_FORWARD, plan.itemCount(), NH, 1, ATTENTION_THREADS, 1, 1, forwardShared(hs) * Float.BYTES,
-                o, C, x, 3 * C, new Address(x.value() + (long) C * Float.BYTES), new Address(x.value() + 2L * C * Float.BYTES), 3 * C,
+                o, C, x, 3 * C, offset(x, C), offset(x, 2L * C), 3 * C, 1,
                 maps, new Address(at[2]), new Address(heads), plan.headStride(), new Address(at[0]), new Address(at[1]), hs,
                 (float) (1 / Math.sqrt(hs)));
         if (lastRow != null) lastRowMean(plan, last, heads, at[3], NH);
@@ -457,10 +457,16 @@ public final class CudaBackend implements Backend {
         float scale = (float) (1 / Math.sqrt(hs));
         Address d = new Address(scratch((long) NH * N * Float.BYTES));
         Address items = new Address(at[0]), seqInfo = new Address(at[1]), attOffset = new Address(at[2]);
+        Address k = offset(x, C), v = offset(x, 2L * C);
         device.launch(Kernels.ATTENTION_BACKWARD_DQ, plan.itemCount(), NH, 1, ATTENTION_THREADS, 1, 1, forwardShared(hs) * Float.BYTES,
-                dx, dy, x, maps, attOffset, d, N, items, seqInfo, C, hs, scale);
+                dx, 3 * C, dy, C, k, v, 3 * C, 1, maps, attOffset, d, N, items, seqInfo, hs, scale);
         device.launch(Kernels.ATTENTION_BACKWARD_DKV, plan.itemCount(), NH, 1, ATTENTION_THREADS, 1, 1, dkvShared(hs) * Float.BYTES,
-                dx, dy, x, maps, attOffset, d, N, items, seqInfo, C, hs, scale);
+                offset(dx, C), offset(dx, 2L * C), x, 3 * C, dy, C, v, 3 * C, 1, maps, attOffset, d, N, items, seqInfo, hs, scale);
+    }
+
+    /** The address {@code floats} floats after {@code a} (a column offset into packed rows). */
+    private static Address offset(Address a, long floats) {
+        return new Address(a.value() + floats * Float.BYTES);
     }
 
     @Override
@@ -480,17 +486,12 @@ public final class CudaBackend implements Backend {
         int hs = C / NH;
         long heads = lastRow == null ? 0 : scratch((long) NH * plan.headStride() * Float.BYTES);
         device.launch(Kernels.ATTENTION_FORWARD, plan.itemCount(), NH, 1, ATTENTION_THREADS, 1, 1, forwardShared(hs) * Float.BYTES,
-                o, C, x, qStride, k, v, C, Address.NULL, new Address(at[2]), new Address(heads), plan.headStride(),
+                o, C, x, qStride, k, v, C, 1, Address.NULL, new Address(at[2]), new Address(heads), plan.headStride(),
                 new Address(at[0]), new Address(at[1]), hs, (float) (1 / Math.sqrt(hs)));
         if (lastRow != null) lastRowMean(plan, last, heads, at[3], NH);
     }
 
     // ---- Llama family ---------------------------------------------------------------------------
-
-    private static UnsupportedOperationException llamaOp(String op) {
-        return new UnsupportedOperationException("the CUDA backend has no " + op + " kernel yet: Llama, Qwen2 and Qwen3 models "
-                + "run on the CPU backends only (--device cpu)");
-    }
 
     @Override
     public void rmsNormForward(Tensor out, Tensor rstd, Tensor in, Tensor weight, int N, int C, float eps) {
@@ -559,22 +560,73 @@ public final class CudaBackend implements Backend {
         device.launch(Kernels.ROWS_STORE, grid((long) N * width), 1, 1, BLOCK, 1, 1, 0, c, x, new Address(at[0]), N, width);
     }
 
+    // The GPT-2 attention kernels with separate q, k, v buffers: blocks of the forward and dq run per
+    // query head and read key/value head h / (H / KV); blocks of dk/dv run per key/value head and
+    // sum over its group of query heads themselves, so no two blocks write the same dk/dv row.
+
     @Override
     public void groupedAttentionForward(Tensor out, Tensor att, Tensor lastRow, Tensor q, Tensor k, Tensor v,
                                         int[] seqLengths, int H, int KV, int hd) {
-        throw llamaOp("groupedAttentionForward");
+        BackendArguments.groupedHeads(H, KV, hd);
+        int N = BackendArguments.totalLength(seqLengths), qWidth = H * hd, kvWidth = KV * hd;
+        long attSize = 0;
+        for (int T : seqLengths) attSize += (long) T * T;
+        Address o = fitted(out, (long) N * qWidth, "out"), qs = fitted(q, (long) N * qWidth, "q");
+        Address ks = fitted(k, (long) N * kvWidth, "k"), vs = fitted(v, (long) N * kvWidth, "v");
+        Address maps = optional(att, H * attSize, "att"), last = optional(lastRow, N, "lastRow");
+        if (N == 0) return;
+        Plan plan = plan(concat(new int[] {0, H}, seqLengths), () -> raggedPlan(seqLengths, H));
+        long[] at = layoutAddresses;
+        long heads = lastRow == null ? 0 : scratch((long) H * plan.headStride() * Float.BYTES);
+        device.launch(Kernels.ATTENTION_FORWARD, plan.itemCount(), H, 1, ATTENTION_THREADS, 1, 1, forwardShared(hd) * Float.BYTES,
+                o, qWidth, qs, qWidth, ks, vs, kvWidth, H / KV, maps, new Address(at[2]), new Address(heads), plan.headStride(),
+                new Address(at[0]), new Address(at[1]), hd, (float) (1 / Math.sqrt(hd)));
+        if (lastRow != null) lastRowMean(plan, last, heads, at[3], H);
     }
 
     @Override
     public void groupedAttentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor att,
                                          int[] seqLengths, int H, int KV, int hd) {
-        throw llamaOp("groupedAttentionBackward");
+        BackendArguments.groupedHeads(H, KV, hd);
+        int N = BackendArguments.totalLength(seqLengths), qWidth = H * hd, kvWidth = KV * hd;
+        long attSize = 0;
+        for (int T : seqLengths) attSize += (long) T * T;
+        long qFloats = (long) N * qWidth, kvFloats = (long) N * kvWidth;
+        Address dqs = fitted(dq, qFloats, "dq"), dks = fitted(dk, kvFloats, "dk"), dvs = fitted(dv, kvFloats, "dv");
+        Address dy = fitted(dout, qFloats, "dout"), qs = fitted(q, qFloats, "q"), ks = fitted(k, kvFloats, "k");
+        Address vs = fitted(v, kvFloats, "v"), maps = fitted(att, H * attSize, "att");
+        if (N == 0) return;
+        Plan plan = plan(concat(new int[] {0, H}, seqLengths), () -> raggedPlan(seqLengths, H));
+        long[] at = layoutAddresses;
+        float scale = (float) (1 / Math.sqrt(hd));
+        int group = H / KV;
+        Address d = new Address(scratch((long) H * N * Float.BYTES));
+        Address items = new Address(at[0]), seqInfo = new Address(at[1]), attOffset = new Address(at[2]);
+        device.launch(Kernels.ATTENTION_BACKWARD_DQ, plan.itemCount(), H, 1, ATTENTION_THREADS, 1, 1, forwardShared(hd) * Float.BYTES,
+                dqs, qWidth, dy, qWidth, ks, vs, kvWidth, group, maps, attOffset, d, N, items, seqInfo, hd, scale);
+        device.launch(Kernels.ATTENTION_BACKWARD_DKV, plan.itemCount(), KV, 1, ATTENTION_THREADS, 1, 1, dkvShared(hd) * Float.BYTES,
+                dks, dvs, qs, qWidth, dy, qWidth, vs, kvWidth, group, maps, attOffset, d, N, items, seqInfo, hd, scale);
     }
 
     @Override
     public void groupedAttentionCached(Tensor out, Tensor q, Tensor kCache, Tensor vCache, int cacheCapacity,
                                        int[] past, int[] count, int H, int KV, int hd, Tensor lastRow) {
-        throw llamaOp("groupedAttentionCached");
+        BackendArguments.groupedHeads(H, KV, hd);
+        int qWidth = H * hd, kvWidth = KV * hd;
+        BackendArguments.cache(past, count, cacheCapacity, qWidth, qWidth);
+        int N = BackendArguments.totalLength(count), S = past.length;
+        long cacheFloats = (long) S * cacheCapacity * kvWidth;
+        Address o = fitted(out, (long) N * qWidth, "out"), qs = fitted(q, (long) N * qWidth, "q");
+        Address ks = fitted(kCache, cacheFloats, "kCache"), vs = fitted(vCache, cacheFloats, "vCache");
+        Address last = optional(lastRow, (long) S * cacheCapacity, "lastRow");
+        if (N == 0) return;
+        Plan plan = plan(concat(concat(new int[] {1, cacheCapacity}, past), count), () -> cachedPlan(past, count, cacheCapacity));
+        long[] at = layoutAddresses;
+        long heads = lastRow == null ? 0 : scratch((long) H * plan.headStride() * Float.BYTES);
+        device.launch(Kernels.ATTENTION_FORWARD, plan.itemCount(), H, 1, ATTENTION_THREADS, 1, 1, forwardShared(hd) * Float.BYTES,
+                o, qWidth, qs, qWidth, ks, vs, kvWidth, H / KV, Address.NULL, new Address(at[2]), new Address(heads),
+                plan.headStride(), new Address(at[0]), new Address(at[1]), hd, (float) (1 / Math.sqrt(hd)));
+        if (lastRow != null) lastRowMean(plan, last, heads, at[3], H);
     }
 
     @Override

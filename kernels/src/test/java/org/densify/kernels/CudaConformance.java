@@ -18,10 +18,15 @@ import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Generator;
 import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.Heads;
+import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
 import org.densify.core.model.ParameterLayout;
 import org.densify.core.model.Sampler;
+import org.densify.core.model.llama.LlamaModel;
 import org.densify.loaders.model.Gpt2Config;
+import org.densify.loaders.model.LlamaConfig;
+import org.densify.loaders.model.ModelFormatException;
 import org.densify.loaders.model.ModelKind;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -33,9 +38,9 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * What a CUDA backend must do, checked against the CPU backend ({@link VectorBackend}) on fresh
- * random inputs: every op (see {@link OpCases}), bitwise repeatability, the whole GPT-2 model
- * (forward with the captured last row, loss, backward, an AdamW step), generation with the KV
- * cache, and argument checking. Subclasses supply the backend: a real GPU ({@link CudaBackendTest})
+ * random inputs: every op (see {@link OpCases}), bitwise repeatability, the whole GPT-2 and
+ * Llama-family models (forward with the captured last row, loss, backward, an AdamW step),
+ * generation with the KV cache, and argument checking. Subclasses supply the backend: a real GPU ({@link CudaBackendTest})
  * or the CPU emulator of the kernels ({@link EmulatedKernelsTest}).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -110,15 +115,43 @@ abstract class CudaConformance {
     static Gpt2Model randomModel(Backend backend, Gpt2Config config, Gpt2Model.Heads heads, long seed) {
         Gpt2Model m = Gpt2Model.create(backend, config, heads);
         m.initialize(seed);
-        SplittableRandom r = new SplittableRandom(seed + 1);
+        perturbVectors(m, seed + 1);
+        return m;
+    }
+
+    /** Hugging Face's initialisation plus noise on biases and norm weights, so their paths are exercised. */
+    static LlamaModel randomModel(Backend backend, LlamaConfig config, Heads heads, long seed) {
+        LlamaModel m = LlamaModel.create(backend, config, heads);
+        m.initialize(seed);
+        perturbVectors(m, seed + 1);
+        return m;
+    }
+
+    private static void perturbVectors(LanguageModel m, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
         for (ParameterLayout.Entry e : m.layout().entries()) {
             if (e.isMatrix()) continue;
             float[] v = new float[Math.toIntExact(e.length())];
-            backend.read(m.parameter(e.name()), 0, v);
+            m.backend().read(m.parameter(e.name()), 0, v);
             for (int i = 0; i < v.length; i++) v[i] += (float) (0.1 * r.nextGaussian());
-            backend.write(m.parameter(e.name()), 0, v);
+            m.backend().write(m.parameter(e.name()), 0, v);
         }
-        return m;
+    }
+
+    /**
+     * A tiny Llama-family config: {@code family} is the model_type, {@code extra} more JSON fields.
+     * Initialised with std 0.2 rather than 0.02 so attention is far from uniform.
+     */
+    static LlamaConfig llamaConfig(String family, int layers, int d, int heads, int kvHeads, int headDim, int vocab, String extra) {
+        String json = "{\"model_type\": \"" + family + "\", \"vocab_size\": " + vocab + ", \"hidden_size\": " + d
+                + ", \"intermediate_size\": " + (3 * d) + ", \"num_hidden_layers\": " + layers + ", \"num_attention_heads\": " + heads
+                + ", \"num_key_value_heads\": " + kvHeads + ", \"head_dim\": " + headDim + ", \"max_position_embeddings\": 64"
+                + ", \"num_labels\": 3, \"pad_token_id\": " + (vocab - 1) + ", \"initializer_range\": 0.2" + extra + "}";
+        try {
+            return LlamaConfig.parse(json, "test config");
+        } catch (ModelFormatException e) {
+            throw new IllegalArgumentException(e);
+        }
     }
 
     static int[][] randomSequences(int vocab, long seed, int... lengths) {
@@ -147,7 +180,7 @@ abstract class CudaConformance {
     }
 
     /** Forward (all heads, captured last row) + loss + backward with head gradients + one AdamW step. */
-    static float[][] fullPass(Gpt2Model m, Batch batch) {
+    static float[][] fullPass(LanguageModel m, Batch batch) {
         Outputs out = m.forward(batch, ForwardOptions.forTraining().withCapture(ForwardOptions.Capture.LAST_ROW));
         float[] logits = read(m.backend(), out.logits());
         float[] values = out.values();
@@ -190,23 +223,65 @@ abstract class CudaConformance {
         }
     }
 
+    /**
+     * Qwen2 (q/k/v biases, untied head) with GQA 3:1 and head size 6, Qwen3 (per-head q/k norms)
+     * with GQA 4:1, and Llama with llama3 rotary scaling and a tied head, on ragged batches.
+     */
+    @Test
+    void wholeLlamaFamilyModelMatchesTheCpuBackend() {
+        LlamaConfig[] configs = {
+                llamaConfig("qwen2", 2, 20, 3, 1, 6, 97, ""),
+                llamaConfig("qwen3", 2, 24, 4, 1, 8, 89, ", \"tie_word_embeddings\": true"),
+                llamaConfig("llama", 1, 32, 4, 2, 8, 101, ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4.0,"
+                        + " \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 16}")};
+        for (LlamaConfig c : configs) {
+            Batch batch = Batch.of(randomSequences(c.vocabSize() - 1, 7, 13, 1, 40, 5));
+            float[][] ref, got;
+            try (LlamaModel m = randomModel(CPU, c, new Heads(true, true), 42)) {
+                ref = fullPass(m, batch);
+            }
+            try (LlamaModel m = randomModel(gpu, c, new Heads(true, true), 42)) {
+                got = fullPass(m, batch);
+            }
+            String[] names = {"logits", "values", "scores", "captured last rows", "loss", "gradients", "AdamW updates"};
+            double[] tolerances = {1e-5, 1e-5, 1e-5, 1e-5, 1e-5, 1e-4, 1e-4};
+            for (int i = 0; i < names.length; i++) {
+                double err = OpCases.relativeError(got[i], ref[i]);
+                assertTrue(err <= tolerances[i], c.family() + " " + names[i] + ": relative error " + err + " > " + tolerances[i]);
+            }
+        }
+    }
+
     @Test
     void generationWithTheCacheAgreesWithFullForwardPasses() {
         Gpt2Config c = config(2, 24, 3, 89, 40, 0);
-        int[][] prompts = randomSequences(89, 21, 3, 1, 8);
-        int[] maxNew = {4, 6, 0};
         try (Gpt2Model m = randomModel(gpu, c, Gpt2Model.Heads.NONE, 4)) {
-            Generator.Result greedy = new Generator(m).generate(prompts, maxNew, new Sampler(0f, 0, 1f), 0, -1, null);
-            for (int s = 0; s < prompts.length; s++) {
-                assertEquals(maxNew[s], greedy.tokens()[s].length, "sequence " + s + " length");
-                int[] seq = prompts[s];
-                for (int i = 0; i < maxNew[s]; i++) {
-                    float[] logits = m.forward(Batch.of(seq), ForwardOptions.forInference().withLogits(ForwardOptions.Logits.LAST)).logitsRow(0);
-                    assertEquals(argmax(logits), greedy.tokens()[s][i], "greedy token " + i + " of sequence " + s);
-                    assertEquals(Sampler.logProbability(logits, greedy.tokens()[s][i]), greedy.logProbs()[s][i], 1e-4, "log-probability");
-                    seq = Arrays.copyOf(seq, seq.length + 1);
-                    seq[seq.length - 1] = greedy.tokens()[s][i];
-                }
+            checkGeneration(m, 89);
+        }
+    }
+
+    @Test
+    void llamaGenerationWithTheCacheAgreesWithFullForwardPasses() {
+        LlamaConfig c = llamaConfig("qwen2", 2, 24, 4, 1, 6, 89, "");
+        try (LlamaModel m = randomModel(gpu, c, Heads.NONE, 4)) {
+            checkGeneration(m, 89);
+        }
+    }
+
+    /** Greedy generation with the KV cache: each token and its log-probability as full forward passes give them. */
+    private static void checkGeneration(LanguageModel m, int vocab) {
+        int[][] prompts = randomSequences(vocab, 21, 3, 1, 8);
+        int[] maxNew = {4, 6, 0};
+        Generator.Result greedy = new Generator(m).generate(prompts, maxNew, new Sampler(0f, 0, 1f), 0, -1, null);
+        for (int s = 0; s < prompts.length; s++) {
+            assertEquals(maxNew[s], greedy.tokens()[s].length, "sequence " + s + " length");
+            int[] seq = prompts[s];
+            for (int i = 0; i < maxNew[s]; i++) {
+                float[] logits = m.forward(Batch.of(seq), ForwardOptions.forInference().withLogits(ForwardOptions.Logits.LAST)).logitsRow(0);
+                assertEquals(argmax(logits), greedy.tokens()[s][i], "greedy token " + i + " of sequence " + s);
+                assertEquals(Sampler.logProbability(logits, greedy.tokens()[s][i]), greedy.logProbs()[s][i], 1e-4, "log-probability");
+                seq = Arrays.copyOf(seq, seq.length + 1);
+                seq[seq.length - 1] = greedy.tokens()[s][i];
             }
         }
     }

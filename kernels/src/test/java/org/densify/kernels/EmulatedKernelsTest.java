@@ -8,7 +8,10 @@ import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.Heads;
+import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
+import org.densify.core.model.llama.LlamaModel;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -40,35 +43,27 @@ class EmulatedKernelsTest extends CudaConformance {
     }
 
     private static final Pattern COMMUNICATING = Pattern.compile("attention(Forward|Backward).* NH=3 |attentionCached.* NH=4 |"
+            + "groupedAttention(Forward|Backward).* H=3 |groupedAttentionCached.* H=8 |"
             + "sumOfSquares n=32891|biasBackward M=300|"
             + "embeddingBackward N=37|layerNorm(Forward|Backward) N=300|rmsNorm(Forward|Backward) N=300|crossEntropy N=(37|2 V=50257)|tokenLogProbs N=(37|2 V=50257)");
-
-    /** Grouped-query attention has no kernel yet: each of its ops refuses by name instead of computing something wrong. */
-    @Test
-    void groupedAttentionIsRefusedByName() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(EmulatedDevice.unavailableReason() == null, EmulatedDevice::unavailableReason);
-        try (CudaBackend backend = new CudaBackend(new EmulatedDevice())) {
-            var t = backend.allocate(64);
-            int[] one = {1};
-            List<org.junit.jupiter.api.function.Executable> ops = List.of(
-                    () -> backend.groupedAttentionForward(t, null, null, t, t, t, one, 2, 1, 4),
-                    () -> backend.groupedAttentionBackward(t, t, t, t, t, t, t, t, one, 2, 1, 4),
-                    () -> backend.groupedAttentionCached(t, t, t, t, 2, new int[]{0}, one, 2, 1, 4, null));
-            for (var op : ops) {
-                var e = org.junit.jupiter.api.Assertions.assertThrows(UnsupportedOperationException.class, op);
-                org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("CUDA backend has no") && e.getMessage().contains("--device cpu"),
-                        e.getMessage());
-            }
-            backend.free(t);
-        }
-    }
 
     @Test
     void trainingStepsAllocateNothingAfterTheFirst() {
         EmulatedDevice device = new EmulatedDevice();
-        try (CudaBackend backend = new CudaBackend(device);
-             Gpt2Model m = randomModel(backend, config(1, 16, 2, 23, 8, 0), Gpt2Model.Heads.NONE, 3);
-             AdamW adam = AdamW.forPretraining(m)) {
+        try (CudaBackend backend = new CudaBackend(device)) {
+            try (Gpt2Model m = randomModel(backend, config(1, 16, 2, 23, 8, 0), Gpt2Model.Heads.NONE, 3)) {
+                checkSteadyTraining(device, backend, m);
+            }
+            try (LlamaModel m = randomModel(backend, llamaConfig("qwen2", 1, 12, 3, 1, 4, 23, ""), Heads.NONE, 3)) {
+                checkSteadyTraining(device, backend, m);
+            }
+        }
+        assertEquals(0, device.liveAllocations(), "closing the backend frees everything");
+    }
+
+    /** Twenty training steps: device allocations and free memory after the first stay as they are. */
+    private static void checkSteadyTraining(EmulatedDevice device, CudaBackend backend, LanguageModel m) {
+        try (AdamW adam = AdamW.forPretraining(m)) {
             Batch batch = Batch.of(randomSequences(23, 5, 6, 3));
             int after = -1;
             long free = -1;
@@ -83,9 +78,8 @@ class EmulatedKernelsTest extends CudaConformance {
                     free = backend.memoryInfo()[0];
                 }
             }
-            assertEquals(after, device.liveAllocations(), "allocations after step 1 vs step 20");
-            assertEquals(free, backend.memoryInfo()[0], "free bytes after step 1 vs step 20");
+            assertEquals(after, device.liveAllocations(), m.family() + ": allocations after step 1 vs step 20");
+            assertEquals(free, backend.memoryInfo()[0], m.family() + ": free bytes after step 1 vs step 20");
         }
-        assertEquals(0, device.liveAllocations(), "closing the backend frees everything");
     }
 }

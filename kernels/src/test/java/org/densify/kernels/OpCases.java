@@ -56,6 +56,8 @@ final class OpCases {
         tokenLogProbs(cases);
         adamW(cases);
         llamaFamily(cases);
+        groupedAttention(cases);
+        groupedAttentionCached(cases);
         return cases;
     }
 
@@ -273,7 +275,7 @@ final class OpCases {
         }
     }
 
-    /** RMSNorm, RoPE, SwiGLU and the cache row store of the Llama family (grouped attention has no kernel yet). */
+    /** RMSNorm, RoPE, SwiGLU and the cache row store of the Llama family. */
     private static void llamaFamily(List<Case> cases) {
         for (int N : new int[] {1, 3, 37, 300}) {
             for (int C : COLUMNS) {
@@ -345,6 +347,83 @@ final class OpCases {
                     e.b.storeRows(cache, rows, past, count, capacity, width);
                     return new double[][] {e.read(cache)};
                 }));
+            }
+        }
+    }
+
+    /** {H, KV}: GQA 3:1 and 4:1, one shared key/value head, and plain multi-head attention. */
+    private static final int[][] GROUPS = {{3, 1}, {4, 1}, {6, 2}, {8, 2}, {2, 2}};
+
+    private static void groupedAttention(List<Case> cases) {
+        for (int[] seqLengths : SEQUENCES) {
+            for (int[] group : GROUPS) {
+                for (int hd : new int[] {6, 64}) groupedAttention(cases, seqLengths, group[0], group[1], hd);
+            }
+        }
+        // Qwen3's head size: more than 48 KiB of shared memory per block
+        groupedAttention(cases, SEQUENCES[1], 4, 1, 128);
+    }
+
+    private static void groupedAttention(List<Case> cases, int[] seqLengths, int H, int KV, int hd) {
+        int N = Arrays.stream(seqLengths).sum(), qWidth = H * hd, kvWidth = KV * hd;
+        int attLength = H * Arrays.stream(seqLengths).map(t -> t * t).sum();
+        String shape = " T=" + Arrays.toString(seqLengths) + " H=" + H + " KV=" + KV + " hd=" + hd;
+        cases.add(new Case("groupedAttentionForward" + shape, FORWARD, e -> {
+            Tensor q = e.random((long) N * qWidth, 2), k = e.random((long) N * kvWidth, 2), v = e.random((long) N * kvWidth, 1);
+            Tensor out = e.nan(N * qWidth), att = e.nan(attLength), lastRow = e.nan(N), outOnly = e.nan(N * qWidth);
+            Tensor rowOnly = e.nan(N), outWithRow = e.nan(N * qWidth);
+            e.b.groupedAttentionForward(out, att, lastRow, q, k, v, seqLengths, H, KV, hd);
+            e.b.groupedAttentionForward(outOnly, null, null, q, k, v, seqLengths, H, KV, hd);
+            e.b.groupedAttentionForward(outWithRow, null, rowOnly, q, k, v, seqLengths, H, KV, hd);
+            return new double[][] {e.read(out), e.read(att), e.read(lastRow), e.read(outOnly), e.read(rowOnly), e.read(outWithRow)};
+        }));
+        cases.add(new Case("groupedAttentionBackward" + shape, BACKWARD, e -> {
+            Tensor q = e.random((long) N * qWidth, 2), k = e.random((long) N * kvWidth, 2), v = e.random((long) N * kvWidth, 1);
+            float[] att = referenceGroupedAttention(e.host(q), e.host(k), e.host(v), seqLengths, H, KV, hd, attLength);
+            Tensor dq = e.gradient(N * qWidth), dk = e.gradient(N * kvWidth), dv = e.gradient(N * kvWidth);
+            e.b.groupedAttentionBackward(dq, dk, dv, e.random((long) N * qWidth, 1), q, k, v, e.of(att), seqLengths, H, KV, hd);
+            return new double[][] {e.increment(dq), e.increment(dk), e.increment(dv)};
+        }));
+    }
+
+    /** The probabilities of the reference grouped forward, as the backward's input. */
+    private static float[] referenceGroupedAttention(float[] q, float[] k, float[] v, int[] seqLengths, int H, int KV, int hd,
+                                                     int attLength) {
+        ScalarBackend cpu = new ScalarBackend();
+        Tensor qs = cpu.allocate(q.length), ks = cpu.allocate(k.length), vs = cpu.allocate(v.length);
+        Tensor att = cpu.allocate(attLength), out = cpu.allocate(q.length);
+        cpu.write(qs, 0, q);
+        cpu.write(ks, 0, k);
+        cpu.write(vs, 0, v);
+        cpu.groupedAttentionForward(out, att, null, qs, ks, vs, seqLengths, H, KV, hd);
+        float[] result = new float[attLength];
+        cpu.read(att, 0, result);
+        for (Tensor t : new Tensor[] {qs, ks, vs, att, out}) cpu.free(t);
+        return result;
+    }
+
+    private static void groupedAttentionCached(List<Case> cases) {
+        // the configurations of attentionCached: first token, mixed prefill and decode, long decode,
+        // a sequence with no new rows, a prefill longer than one tile after a past
+        int[][][] configs = {
+                {{0}, {1}, {4}}, {{5, 0, 12}, {1, 3, 1}, {16}}, {{63, 100}, {1, 1}, {130}}, {{3, 7}, {4, 0}, {16}}, {{9}, {40}, {50}}};
+        for (int[][] config : configs) {
+            for (int[] group : new int[][] {{3, 1}, {8, 2}}) {
+                for (int hd : new int[] {6, 64}) {
+                    int[] past = config[0], count = config[1];
+                    int H = group[0], KV = group[1], capacity = config[2][0], numSeq = past.length, N = Arrays.stream(count).sum();
+                    int qWidth = H * hd, kvWidth = KV * hd;
+                    String name = "groupedAttentionCached past=" + Arrays.toString(past) + " count=" + Arrays.toString(count)
+                            + " H=" + H + " KV=" + KV + " hd=" + hd;
+                    cases.add(new Case(name, FORWARD, e -> {
+                        Tensor q = e.random((long) N * qWidth, 2);
+                        Tensor k = e.random((long) numSeq * capacity * kvWidth, 2), v = e.random((long) numSeq * capacity * kvWidth, 1);
+                        Tensor out = e.nan(N * qWidth), lastRow = e.filled(numSeq * capacity, 7f), outOnly = e.nan(N * qWidth);
+                        e.b.groupedAttentionCached(out, q, k, v, capacity, past, count, H, KV, hd, lastRow);
+                        e.b.groupedAttentionCached(outOnly, q, k, v, capacity, past, count, H, KV, hd, null);
+                        return new double[][] {e.read(out), e.read(lastRow), e.read(outOnly)};
+                    }));
+                }
             }
         }
     }

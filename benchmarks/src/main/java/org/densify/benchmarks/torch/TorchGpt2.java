@@ -116,20 +116,22 @@ public final class TorchGpt2 implements AutoCloseable {
         return manager.create(flat, new Shape(rows.length, rows[0].length));
     }
 
-    /** The final hidden states (after ln_f) [B, T, C] of {@code tokens} [B, T] at positions 0..T-1. */
+    /** Inference (no autograd): the final hidden states (after ln_f) [B, T, C] of {@code tokens} [B, T]. */
     public NDArray hidden(NDArray tokens) {
+        JniUtils.setGradMode(false); // thread-local in libtorch, and on by default
         return trunk(tokens, 0, null);
     }
 
-    /** Logits [B, T, V] of every position. */
+    /** Inference (no autograd): logits [B, T, V] of every position. */
     public NDArray logits(NDArray tokens) {
-        return lmHead(hidden(tokens));
+        JniUtils.setGradMode(false);
+        return lmHead(trunk(tokens, 0, null));
     }
 
-    /** Mean next-token cross-entropy over every predicted position (a scalar tensor). */
-    public NDArray loss(NDArray tokens) {
+    /** Mean next-token cross-entropy over every predicted position (a scalar tensor), under the caller's grad mode. */
+    private NDArray loss(NDArray tokens) {
         long T = tokens.getShape().get(1);
-        NDArray logits = logits(tokens);
+        NDArray logits = lmHead(trunk(tokens, 0, null));
         NDArray logProbs = logits.get(new NDIndex(":, 0:{}", T - 1)).logSoftmax(-1);
         NDArray targets = tokens.get(new NDIndex(":, 1:")).expandDims(-1);
         return logProbs.gather(targets, -1).mean().neg();

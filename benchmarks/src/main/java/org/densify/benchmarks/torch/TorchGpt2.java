@@ -279,11 +279,15 @@ public final class TorchGpt2 implements AutoCloseable {
                     NDScope.unregister(m, v);
                     return new NDArray[] {m, v};
                 });
-                if (decayed.get(e.getKey()) && weightDecay != 0) param.muli(1 - lr * weightDecay);
-                mv[0].muli(beta1).addi(g.mul(1 - beta1));
-                mv[1].muli(beta2).addi(g.square().muli(1 - beta2));
-                NDArray denominator = mv[1].sqrt().divi((float) bias2Sqrt).addi(epsilon);
-                param.subi(mv[0].div(denominator).muli((float) (lr / bias1)));
+                // one scope per tensor, so that its temporaries are freed before the next tensor's
+                try (NDScope tensorScope = new NDScope()) {
+                    tensorScope.suppressNotUsedWarning();
+                    if (decayed.get(e.getKey()) && weightDecay != 0) param.muli(1 - lr * weightDecay);
+                    mv[0].muli(beta1).addi(g.mul(1 - beta1));
+                    mv[1].muli(beta2).addi(g.square().muli(1 - beta2));
+                    NDArray denominator = mv[1].sqrt().divi((float) bias2Sqrt).addi(epsilon);
+                    param.subi(mv[0].div(denominator).muli((float) (lr / bias1)));
+                }
             }
             return norm;
         }

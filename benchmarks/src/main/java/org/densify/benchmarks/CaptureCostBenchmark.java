@@ -108,17 +108,26 @@ public class CaptureCostBenchmark {
         return a + b;
     }
 
+    /** The mean of the first {@code n} values and the half-width of its 95 % interval, 1.96 standard errors. */
+    static double[] meanAndHalfWidth(double[] values, int n) {
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += values[i];
+        mean /= n;
+        double var = 0;
+        for (int i = 0; i < n; i++) var += (values[i] - mean) * (values[i] - mean);
+        return new double[] {mean, 1.96 * Math.sqrt(var / (n - 1) / n)};
+    }
+
     @TearDown
     public void tearDown() throws IOException {
         model.close();
         backend.close();
-        if (count < 2) return;
-        double mean = 0;
-        for (int i = 0; i < count; i++) mean += ratios[i];
-        mean /= count;
-        double var = 0;
-        for (int i = 0; i < count; i++) var += (ratios[i] - mean) * (ratios[i] - mean);
-        double halfWidth = 1.96 * Math.sqrt(var / (count - 1) / count);
+        if (count < 2) {
+            System.out.printf(Locale.ROOT, "%nCAPTURE: only %d measured pair(s), too few for an interval; measure longer%n", count);
+            return;
+        }
+        double[] stats = meanAndHalfWidth(ratios, count);
+        double mean = stats[0], halfWidth = stats[1];
         System.out.printf(Locale.ROOT, "%nCAPTURE with/without = %.5f +- %.5f (95%% CI over %d interleaved pairs): capture costs %+.3f %% +- %.3f %% of the reward pass%n",
                 mean, halfWidth, count, (mean - 1) * 100, halfWidth * 100);
         String out = System.getProperty("capture.out");

@@ -33,7 +33,7 @@ import json, os, sys
 out = sys.argv[1]
 def jmh_scores(name):
     # seconds per op and the half-width of JMH's 99.9 % interval, by method name
-    return {r["benchmark"].rsplit(".", 1)[1]: (r["primaryMetric"]["score"] / 1000.0, r["primaryMetric"]["scoreError"] / 1000.0)
+    return {r["benchmark"].rsplit(".", 1)[1]: (r["primaryMetric"]["score"] / 1000.0, float(r["primaryMetric"]["scoreError"]) / 1000.0)
             for r in json.load(open(os.path.join(out, name)))}
 jmh = jmh_scores("jmh.json")
 peak_ms = json.load(open(os.path.join(out, "gemm-peak.json")))[0]["primaryMetric"]["score"]

@@ -6,7 +6,8 @@ Shapes are written M x K x N with a suffix for the stored layouts: "" is X[M,K] 
 times [K, N] accumulated into c (dW += X^T dY). Threads: OPENBLAS_NUM_THREADS (default 2), set
 before numpy loads. Timing mirrors GemmBenchmark's JMH settings: 3 warm-up rounds then 5 measured
 rounds of about 1 s each, reporting the mean time per op over the measured rounds (JMH's average
-time). Prints one "shape GFLOP/s" line per shape; with --json, one JSON object instead.
+time). Prints one "shape GFLOP/s" line per shape; with --json, one JSON object instead; with
+--kernel, only which OpenBLAS core runs (and the OPENBLAS_* settings it saw).
 """
 import json
 import os
@@ -23,6 +24,7 @@ SHAPES = [
     "256x3072x768:NT", "256x768x2304:NT", "768x256x3072:TN", "3072x256x768:TN",
     "256x768x50257:NT", "50257x256x768:TN",
     "16x768x2304", "16x768x3072", "16x3072x768", "16x768x50257:NT",
+    "2048x2048x2048",
 ]
 
 
@@ -54,8 +56,42 @@ def gflops(shape, seconds=1.0, warmups=3, rounds=5):
     return 2.0 * m * n * k * count / total / 1e9
 
 
+def openblas_kernel():
+    """Which OpenBLAS core numpy's bundled library runs, from threadpoolctl when installed, else
+    from the library's own openblas_get_config / openblas_get_corename (numpy wheels bundle
+    scipy-openblas, whose symbols carry a scipy_ prefix and 64_ suffix)."""
+    try:
+        from threadpoolctl import threadpool_info
+        for info in threadpool_info():
+            if info.get("internal_api") in ("openblas", "scipy_openblas"):
+                return f"{info.get('version')} {info.get('architecture')} ({info.get('num_threads')} threads, threadpoolctl)"
+    except ImportError:
+        pass
+    import ctypes
+    import glob
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*.so*"))
+    libs += glob.glob(os.path.join(os.path.dirname(np.__file__), ".libs", "*openblas*.so*"))
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for config, core in (("scipy_openblas_get_config64_", "scipy_openblas_get_corename64_"),
+                             ("openblas_get_config64_", "openblas_get_corename64_"),
+                             ("openblas_get_config", "openblas_get_corename")):
+            if hasattr(lib, config) and hasattr(lib, core):
+                getattr(lib, config).restype = ctypes.c_char_p
+                getattr(lib, core).restype = ctypes.c_char_p
+                return (f"core {getattr(lib, core)().decode()}, config '{getattr(lib, config)().decode()}' "
+                        f"({os.path.basename(path)}, openblas_get_corename)")
+    return "unknown (no threadpoolctl and no OpenBLAS library found next to numpy)"
+
+
 def main(argv):
     as_json = "--json" in argv
+    if "--kernel" in argv:
+        coretype = os.environ.get("OPENBLAS_CORETYPE", "unset")
+        l2 = os.environ.get("OPENBLAS_L2_SIZE", "unset")
+        print(f"numpy {np.__version__}, OpenBLAS {openblas_kernel()}; OPENBLAS_CORETYPE={coretype}, "
+              f"OPENBLAS_L2_SIZE={l2}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+        return
     shapes = [s for s in argv if not s.startswith("--")] or SHAPES
     results = {}
     for s in shapes:

@@ -1,9 +1,17 @@
 package org.densify.benchmarks;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import org.densify.benchmarks.torch.PeerAgreement;
+import org.densify.benchmarks.torch.TorchGpt2;
+import org.densify.benchmarks.torch.TorchRuntime;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
+import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Generator;
@@ -24,80 +32,132 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
- * The whole model at GPT-2 124M shape (12 layers, d 768, 12 heads, vocab 50257, random weights),
- * the same work as {@code benchmarks/compare/torch_peer.py}:
+ * The whole model at GPT-2 124M shape (12 layers, d 768, 12 heads, vocab 50257, random weights)
+ * against its PyTorch 2.7 peer ({@link TorchGpt2}: libtorch 2.7.1 through DJL) on the same weights
+ * and tokens, both sides at {@link #threads} threads. Each Densify benchmark has a {@code torch}
+ * twin doing the same work:
  * <ul>
- *   <li>{@code forward}: B = 1, T = 256, logits of every position;</li>
- *   <li>{@code forwardNoHead}: the same without the LM head;</li>
- *   <li>{@code forwardCaptureLastRow}: {@code forwardNoHead} plus the captured last attention row
- *       (Attention Based Credit's input); its extra time over {@code forwardNoHead} is the capture's cost;</li>
- *   <li>{@code forwardBackward}: forward, mean next-token loss and the backward into every parameter gradient;</li>
+ *   <li>{@code forward}: B 1, T 256, logits of every position; {@code forwardNoHead} without the LM head;</li>
+ *   <li>{@code forwardBatch}: B 8, T 128, logits of every position;</li>
+ *   <li>{@code forwardBackward}: forward, mean next-token loss and the backward into every parameter
+ *       gradient (B 1, T 256);</li>
+ *   <li>{@code trainStep}: {@code forwardBackward} plus gradient-norm clipping and an AdamW step;</li>
  *   <li>{@code generate}: 16 prompts of 16 tokens, 64 sampled tokens each with the KV cache
- *       (tokens/s = 1024 / seconds).</li>
+ *       (tokens/s = 1024 / seconds), sampling in Java with Densify's {@link Sampler} on both sides.</li>
  * </ul>
- * Run with {@code -p device=cpu} (default) or another device name of {@code Backends.create}.
+ * Before anything is timed, every fork checks that the two compute the same losses on the same
+ * weights ({@link PeerAgreement#check}, B 1 T 256, relative difference under 1e-4) and fails
+ * otherwise; then the side not being timed is closed.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Fork(value = 2, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:MaxDirectMemorySize=8g"})
+@Fork(value = 2, jvmArgsAppend = {"-Xms2g", "-Xmx2g", "-XX:MaxDirectMemorySize=8g"})
 @Warmup(iterations = 2, time = 5)
 @Measurement(iterations = 3, time = 5)
 public class ModelBenchmark {
-    @Param("cpu")
-    public String device;
+    private static final int SEQUENCES = 16, PROMPT = 16, NEW_TOKENS = 64;
 
-    @Param("256")
-    public int T;
+    /** Threads on both sides: Densify's {@code densify.threads}, libtorch's intra-op pool (inter-op 1). */
+    @Param("2")
+    public int threads;
 
     private Backend backend;
     private Gpt2Model model;
-    private Batch batch;
+    private AdamW adamW;
+    private NDManager manager;
+    private TorchGpt2 peer;
+    private int[][] single, batch8;
+    private Batch singleBatch, batch8Batch;
+    private NDArray singleTokens, batch8Tokens;
     private int[][] prompts;
+    private final PeerAgreement.Optimizer optimizer = PeerAgreement.Optimizer.GPT2;
 
     @Setup
-    public void setUp() {
-        backend = Backends.create(device);
+    public void setUp(BenchmarkParams params) {
+        System.setProperty("densify.threads", Integer.toString(threads));
+        backend = Backends.create("cpu");
         Gpt2Config config = Gpt2Config.builder().vocabSize(50257).nPositions(1024).nEmbd(768).nLayer(12).nHead(12)
                 .kind(ModelKind.LM).build();
         model = Gpt2Model.create(backend, config, Gpt2Model.Heads.NONE);
         model.initialize(1);
+        adamW = optimizer.densify(model);
+        manager = TorchRuntime.start(threads);
+        peer = new TorchGpt2(manager, model);
+
         SplittableRandom r = new SplittableRandom(2);
-        batch = Batch.of(r.ints(T, 0, 50257).toArray());
-        prompts = new int[16][];
-        for (int s = 0; s < 16; s++) prompts[s] = r.ints(16, 0, 50257).toArray();
+        single = new int[][] {r.ints(256, 0, 50257).toArray()};
+        batch8 = new int[8][];
+        for (int s = 0; s < 8; s++) batch8[s] = r.ints(128, 0, 50257).toArray();
+        prompts = new int[SEQUENCES][];
+        for (int s = 0; s < SEQUENCES; s++) prompts[s] = r.ints(PROMPT, 0, 50257).toArray();
+        singleBatch = Batch.of(single);
+        batch8Batch = Batch.of(batch8);
+
+        PeerAgreement.Losses losses = PeerAgreement.check(model, adamW, peer, single, optimizer);
+        System.out.println("PyTorch peer: " + TorchRuntime.describe() + "; Densify " + threads + " threads");
+        System.out.println("Peer check (GPT-2 124M, B 1, T 256) passed: " + losses);
+
+        boolean timesTorch = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1).startsWith("torch");
+        if (timesTorch) {
+            adamW.close();
+            model.close();
+            adamW = null;
+            model = null;
+            singleTokens = peer.tokens(single);
+            batch8Tokens = peer.tokens(batch8);
+            NDScope.unregister(singleTokens, batch8Tokens);
+        } else {
+            peer.close();
+            peer = null;
+        }
     }
 
     @TearDown
     public void tearDown() {
-        model.close();
+        if (peer != null) peer.close();
+        if (singleTokens != null) singleTokens.close();
+        if (batch8Tokens != null) batch8Tokens.close();
+        manager.close();
+        if (adamW != null) adamW.close();
+        if (model != null) model.close();
         backend.close();
     }
 
+    // ---- Densify --------------------------------------------------------------------------------
+
     @Benchmark
     public Outputs forward() {
-        return model.forward(batch, ForwardOptions.forInference());
+        return model.forward(singleBatch, ForwardOptions.forInference());
     }
 
     @Benchmark
     public Outputs forwardNoHead() {
-        return model.forward(batch, ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE));
+        return model.forward(singleBatch, ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE));
     }
 
     @Benchmark
-    public float[][] forwardCaptureLastRow() {
-        Outputs out = model.forward(batch, new ForwardOptions(ForwardOptions.Logits.NONE, ForwardOptions.Capture.LAST_ROW, false));
-        return out.lastRowAttention();
+    public Outputs forwardBatch() {
+        return model.forward(batch8Batch, ForwardOptions.forInference());
     }
 
     @Benchmark
     public double forwardBackward() {
         model.zeroGradients();
-        Outputs out = model.forward(batch, ForwardOptions.forTraining());
+        Outputs out = model.forward(singleBatch, ForwardOptions.forTraining());
         double loss = model.languageModelLoss(out);
         model.backward(out, null, null);
+        backend.synchronize();
+        return loss;
+    }
+
+    @Benchmark
+    public double trainStep() {
+        double loss = forwardBackward();
+        optimizer.step(adamW);
         backend.synchronize();
         return loss;
     }
@@ -107,8 +167,58 @@ public class ModelBenchmark {
     @Warmup(iterations = 1)
     @Measurement(iterations = 3)
     public Generator.Result generate() {
-        int[] maxNew = new int[16];
-        java.util.Arrays.fill(maxNew, 64);
+        int[] maxNew = new int[SEQUENCES];
+        Arrays.fill(maxNew, NEW_TOKENS);
         return new Generator(model).generate(prompts, maxNew, Sampler.multinomial(), 3, -1, null);
+    }
+
+    // ---- PyTorch 2.7 ------------------------------------------------------------------------------
+
+    private static float firstValue(NDArray a) {
+        return a.getFloat(0, 0, 0);
+    }
+
+    @Benchmark
+    public float torchForward() {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            return firstValue(peer.logits(singleTokens));
+        }
+    }
+
+    @Benchmark
+    public float torchForwardNoHead() {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            return firstValue(peer.hidden(singleTokens));
+        }
+    }
+
+    @Benchmark
+    public float torchForwardBatch() {
+        try (NDScope scope = new NDScope()) {
+            scope.suppressNotUsedWarning();
+            return firstValue(peer.logits(batch8Tokens));
+        }
+    }
+
+    @Benchmark
+    public double torchForwardBackward() {
+        return peer.forwardBackward(single);
+    }
+
+    @Benchmark
+    public double torchTrainStep() {
+        double loss = peer.forwardBackward(single);
+        optimizer.step(peer);
+        return loss;
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.SingleShotTime)
+    @Warmup(iterations = 1)
+    @Measurement(iterations = 3)
+    public int[][] torchGenerate() {
+        return peer.generate(prompts, NEW_TOKENS, Sampler.multinomial(), 3);
     }
 }

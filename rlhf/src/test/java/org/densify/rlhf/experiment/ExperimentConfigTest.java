@@ -38,6 +38,34 @@ class ExperimentConfigTest {
     }
 
     @Test
+    void theAuthorsSettingStudiesRunTheIssuesGridOnTheRecipesModels() throws IOException {
+        List<Long> tenSeeds = List.of(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L);
+        var recipe = new ExperimentConfig.FolderModels(Path.of("work/imdb/policy/model"), Path.of("work/imdb/rm"),
+                "../shared/data/imdb/reviews.json.gz");
+        ExperimentConfig credit = shipped("imdb-study1-credit");
+        assertEquals(recipe, credit.models());
+        assertEquals(List.of("sparse", "uniform", "abc", "abc-d", "abc-d2", "prefix-diff"), credit.methods());
+        assertEquals(tenSeeds, credit.seeds());
+        assertEquals(150, credit.steps());
+        assertEquals(60, credit.cells(Path.of("out")).size());
+        assertEquals(8, credit.ppo().genMin());
+        assertEquals(16, credit.ppo().genMax());
+
+        ExperimentConfig beta = shipped("imdb-study2-beta");
+        assertEquals(recipe, beta.models());
+        assertEquals(40, beta.cells(Path.of("out")).size());
+
+        ExperimentConfig length = shipped("imdb-study3-length");
+        assertEquals(recipe, length.models());
+        List<Cell> cells = length.cells(Path.of("out"));
+        assertEquals(80, cells.size());
+        Cell longest = cells.get(3 * 10);
+        assertEquals("sparse-gen-140-160", longest.group());
+        assertEquals(140, longest.ppo().genMin());
+        assertEquals(160, longest.ppo().genMax());
+    }
+
+    @Test
     void study2SweepsBeta() throws IOException {
         ExperimentConfig c = shipped("study2-beta");
         List<Cell> cells = c.cells(Path.of("out"));

@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.densify.loaders.model.Gpt2Config;
+import org.densify.loaders.model.Gpt2Tensors;
 import org.densify.loaders.model.LlamaConfig;
 import org.densify.loaders.model.LlamaTensors;
 import org.densify.loaders.model.ModelFamily;
@@ -23,10 +24,12 @@ import org.densify.loaders.model.ModelFamily;
  * @param numLabels         labels a classifier of this config has
  * @param labels            the label names ({@code id2label} in id order)
  * @param padTokenId        {@code pad_token_id}, or null
+ * @param tiedEmbeddings    the LM head is the token embedding
+ * @param bodyTensors       the trunk's tensors (no LM head, no other head) and their shapes
  */
 public record ModelShape(ModelFamily family, int vocabSize, int maxSequenceLength, int hiddenSize, int layers, int heads,
                          int keyValueHeads, int headDim, int intermediateSize, int numLabels, List<String> labels, Integer padTokenId,
-                         Map<String, long[]> bodyTensors) {
+                         boolean tiedEmbeddings, Map<String, long[]> bodyTensors) {
 
     public ModelShape {
         labels = List.copyOf(labels);
@@ -43,11 +46,8 @@ public record ModelShape(ModelFamily family, int vocabSize, int maxSequenceLengt
     }
 
     public static ModelShape of(Gpt2Config c) {
-        ParameterLayout body = new ParameterLayout(c, false, false);
-        Map<String, long[]> shapes = new LinkedHashMap<>();
-        for (ParameterLayout.Entry e : body.entries()) shapes.put(e.name(), e.shape());
         return new ModelShape(ModelFamily.GPT2, c.vocabSize(), c.nPositions(), c.nEmbd(), c.nLayer(), c.nHead(), c.nHead(), c.headDim(),
-                c.innerDim(), c.numLabels(), new ArrayList<>(c.id2label().values()), c.padTokenId(), shapes);
+                c.innerDim(), c.numLabels(), new ArrayList<>(c.id2label().values()), c.padTokenId(), c.tieWordEmbeddings(), Gpt2Tensors.body(c));
     }
 
     public static ModelShape of(LlamaConfig c) {
@@ -57,21 +57,36 @@ public record ModelShape(ModelFamily family, int vocabSize, int maxSequenceLengt
             JsonNode name = i2l == null ? null : i2l.get(Integer.toString(i));
             names.add(name != null && name.isTextual() ? name.textValue() : "LABEL_" + i);
         }
-        Map<String, long[]> shapes = new LinkedHashMap<>(LlamaTensors.body(c));
-        if (!c.tieWordEmbeddings()) shapes.put(LlamaTensors.LM_HEAD, LlamaTensors.headShape(LlamaTensors.LM_HEAD, c));
         return new ModelShape(c.family(), c.vocabSize(), c.maxPositionEmbeddings(), c.hiddenSize(), c.numLayers(), c.numHeads(),
-                c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), c.numLabels(), names, c.padTokenId(), shapes);
+                c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), c.numLabels(), names, c.padTokenId(), c.tieWordEmbeddings(), LlamaTensors.body(c));
     }
 
     /** Floats of the parameter block of a model of this config with {@code heads} (alignment padding included). */
     public long parameterFloats(Heads heads) {
         Map<String, long[]> shapes = new LinkedHashMap<>(bodyTensors);
+        if (!tiedEmbeddings) shapes.put("lm_head.weight", new long[] {vocabSize, hiddenSize});
         if (heads.classifier()) shapes.put("score.weight", new long[] {numLabels, hiddenSize});
         if (heads.value()) {
             shapes.put("v_head.summary.weight", new long[] {1, hiddenSize});
             shapes.put("v_head.summary.bias", new long[] {1});
         }
         return new ParameterLayout(shapes).size();
+    }
+
+    /** Parameters of the trunk (embeddings and blocks; no LM head of its own, no other head). */
+    public long bodyParameters() {
+        long n = 0;
+        for (long[] shape : bodyTensors.values()) {
+            long k = 1;
+            for (long d : shape) k = Math.multiplyExact(k, d);
+            n = Math.addExact(n, k);
+        }
+        return n;
+    }
+
+    /** The family as people write it: GPT-2, Llama, Qwen2, Qwen3. */
+    public String familyName() {
+        return family == ModelFamily.GPT2 ? "GPT-2" : family.architecture(org.densify.loaders.model.ModelKind.BASE).replace("Model", "");
     }
 
     /** Width of the keys (and values) of one layer: {@code keyValueHeads * headDim}. */

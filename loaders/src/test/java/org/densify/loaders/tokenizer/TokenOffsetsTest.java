@@ -41,4 +41,27 @@ class TokenOffsetsTest {
         IllegalStateException wrong = assertThrows(IllegalStateException.class, () -> TokenOffsets.of(gpt2, ids, "ho"));
         assertEquals(true, wrong.getMessage().contains("do not spell the text"));
     }
+
+    /**
+     * A tokenizer.json tokenizer whose post-processor adds a bos (Llama 3's, as the llama3_bos variant):
+     * the bos gets an empty span at 0, every other token's span spells exactly its decoded text (ASCII
+     * and whole multi-byte characters here), and the spans tile the text.
+     */
+    @Test
+    void aTokenizerJsonWithAnAddedBos() throws Exception {
+        HuggingFaceTokenizer tok = HuggingFaceTokenizerTest.variant("llama3_bos");
+        String text = "The film was superb, caf\u00e9 and na\u00efve!<|endoftext|> again";
+        Gpt2Tokenizer.Encoding e = tok.encodeWithOffsets(text, true);
+        assertArrayEquals(tok.encodeWithSpecial(text), e.ids());
+        assertEquals(tok.bosId().getAsInt(), e.ids()[0]);
+        assertEquals(0, e.starts()[0]);
+        assertEquals(0, e.ends()[0]);
+        int at = 0;
+        for (int t = 1; t < e.size(); t++) {
+            assertEquals(at, e.starts()[t], "token " + t);
+            assertEquals(tok.decode(new int[] {e.ids()[t]}), text.substring(e.starts()[t], e.ends()[t]), "token " + t);
+            at = e.ends()[t];
+        }
+        assertEquals(text.length(), at);
+    }
 }

@@ -64,12 +64,17 @@ class LlamaFamilyCommandTest {
         assertEquals("POSITIVE", rmConfig.get("id2label").get("1").textValue());
         assertEquals(config.get("eos_token_id").intValue(), rmConfig.get("pad_token_id").intValue());
 
-        MainTest.Run scored = MainTest.run("score", "--reward-model", rm.toString(), "--policy", policy.toString(), "--prompt", "The film was",
-                "--completion", " superb and moving.", "--credit", "abc", "--json");
-        assertEquals(0, scored.status(), scored.err());
-        JsonNode s = JSON.readTree(scored.out());
-        assertTrue(Double.isFinite(s.get("reward").doubleValue()), scored.out());
-        assertTrue(s.get("tokens").size() > 1, scored.out());
+        double reward = Double.NaN;
+        for (String method : new String[] {"abc", "sparse", "uniform", "abc-d", "abc-d2", "abc-policy-final", "prefix-diff"}) {
+            MainTest.Run scored = MainTest.run("score", "--reward-model", rm.toString(), "--policy", policy.toString(), "--prompt", "The film was",
+                    "--completion", " superb and moving.", "--credit", method, "--json");
+            assertEquals(0, scored.status(), method + ": " + scored.err());
+            JsonNode s = JSON.readTree(scored.out());
+            assertTrue(Double.isFinite(s.get("reward").doubleValue()), scored.out());
+            assertTrue(s.get("tokens").size() > 1, scored.out());
+            if (Double.isNaN(reward)) reward = s.get("reward").doubleValue();
+            assertEquals(reward, s.get("reward").doubleValue(), 1e-6, method + ": the reward does not depend on the credit method");
+        }
 
         // PPO draws prompts from reviews over 200 characters
         List<String> texts = TinyFixtures.reviews(12);

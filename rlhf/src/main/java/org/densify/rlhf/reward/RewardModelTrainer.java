@@ -173,7 +173,6 @@ public final class RewardModelTrainer {
         Tokenizer tokenizer = Tokenizers.open(init);
         boolean pairs = data instanceof RewardData.Preference;
 
-        LanguageModel model;
         boolean continued = ClassifierInit.isClassifier(init);
         ModelShape stored = ModelShape.read(init);
         int labels = s.labels() != null ? s.labels() : pairs ? 1 : 2;
@@ -189,7 +188,7 @@ public final class RewardModelTrainer {
         if (classifierLabels != 1 && classifierLabels != 2) {
             throw new IllegalArgumentException(init + "/config.json: a reward model has 1 or 2 labels; this classifier has " + classifierLabels);
         }
-        model = ClassifierInit.load(backend, init, labels, tokenizer.eotId(), s.seed());
+        LanguageModel model = ClassifierInit.load(backend, init, labels, tokenizer.eotId(), s.seed());
         try {
             return new Run(backend, s, init, data, out, progress, terminal, model, tokenizer, continued).run();
         } finally {

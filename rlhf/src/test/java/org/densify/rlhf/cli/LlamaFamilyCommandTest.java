@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The commands on the Llama family end to end, through the CLI: a tiny grouped-query policy (4 query
  * heads sharing 2 key/value heads) is pretrained from scratch, a reward model is trained on its trunk,
- * then score (ABC), ppo, dump, generate and inspect run on the folders they wrote.
+ * then score (every credit method), ppo, experiment, dump, generate and inspect run on the folders they wrote.
  */
 class LlamaFamilyCommandTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -27,7 +27,7 @@ class LlamaFamilyCommandTest {
     Path dir;
 
     @Test
-    void pretrainTrainRmScorePpoDumpGenerateAndInspectALlamaModel() throws IOException {
+    void everyCommandOnALlamaModel() throws IOException {
         Path tokenizer = TinyFixtures.writeTokenizer(dir);
         Path reviews = TinyFixtures.writeReviews(dir, 80);
         Path run = dir.resolve("pretrain");
@@ -92,6 +92,16 @@ class LlamaFamilyCommandTest {
         assertEquals(2, Files.readAllLines(ppo.resolve("log.jsonl")).size());
         JsonNode ppoPolicy = JSON.readTree(ppo.resolve("checkpoints/step-2/config.json").toFile());
         assertEquals("llama", ppoPolicy.get("model_type").textValue());
+
+        Path grid = Files.writeString(dir.resolve("grid.json"), """
+                {"name": "llama", "models": {"policy": "%s", "reward_model": "%s", "data": "%s"},
+                 "methods": ["abc"], "seeds": [0], "steps": 1, "checkpoint_every": 1,
+                 "ppo": {"batch": 4, "minibatch": 2, "ppo_epochs": 1, "prompt_min": 2, "prompt_max": 8, "gen_min": 2, "gen_max": 4}}
+                """.formatted(policy, rm, longReviews));
+        MainTest.Run x = MainTest.run("experiment", "--config", grid.toString(), "--out", dir.resolve("grid").toString());
+        assertEquals(0, x.status(), x.err());
+        String report = Files.readString(dir.resolve("grid/report.md"));
+        assertTrue(report.contains("Llama, 2 layers, d_model 32, 4 heads"), report);
 
         Path dump = dir.resolve("dump.safetensors");
         MainTest.Run d = MainTest.run("dump", "--model", policy.toString(), "--ids", "5,6,7", "--out", dump.toString(), "--grads");

@@ -30,7 +30,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {
-                "Samples continuations of a prompt from a GPT-2 language model and prints the prompt and each continuation as it is generated.",
+                "Samples continuations of a prompt from a language model (any family) and prints the prompt and each continuation as it is generated.",
                 "With --num-samples > 1 the samples are generated together as one batch and printed in order, each under a "
                         + "'--- sample i ---' header: the first unfinished sample streams, the others are held until those before them end.",
                 "--json prints instead one line per sample, when all are done: {\"ids\": [the new token ids, the <|endoftext|> that "

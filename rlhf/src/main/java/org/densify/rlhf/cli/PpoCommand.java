@@ -23,7 +23,7 @@ import picocli.CommandLine.Spec;
 /** {@code densify ppo}: fine-tunes a policy against a reward model with PPO and a credit-assignment method. */
 @Command(name = "ppo", mixinStandardHelpOptions = true,
         description = {
-                "Fine-tunes a GPT-2 policy with PPO (TRL 0.7.4's algorithm and defaults) against a reward model, spreading each "
+                "Fine-tunes a policy (GPT-2 or Llama family) with PPO (TRL 0.7.4's algorithm and defaults) against a reward model, spreading each "
                         + "sequence's reward over its tokens with the chosen credit method.",
                 "Each step draws --batch prompts (the first N tokens of training reviews longer than 200 characters, N drawn from "
                         + "range(--prompt-min, --prompt-max), upper end excluded, as TRL's LengthSampler draws), samples at least --gen-min "
@@ -36,10 +36,10 @@ import picocli.CommandLine.Spec;
                         + "0.1 active; TRL's PPO passes run in eval mode)."})
 final class PpoCommand implements Callable<Integer> {
 
-    @Option(names = "--policy", required = true, paramLabel = "DIR", description = "Initial policy: a GPT-2 LM folder with its tokenizer; also the frozen reference.")
+    @Option(names = "--policy", required = true, paramLabel = "DIR", description = "Initial policy: a language-model folder (any family) with its tokenizer; also the frozen reference.")
     Path policy;
 
-    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "GPT-2 sequence classifier folder with its tokenizer (e.g. from 'densify train-rm').")
+    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "Sequence classifier folder (any family) with its tokenizer (e.g. from 'densify train-rm').")
     Path rewardModel;
 
     @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD",

@@ -25,10 +25,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-/** {@code densify pretrain}: a GPT-2 language model trained from scratch on review text. */
+/** {@code densify pretrain}: a language model of any family (GPT-2 by default) trained from scratch on review text. */
 @Command(name = "pretrain", mixinStandardHelpOptions = true,
         description = {
-                "Trains a GPT-2 language model from scratch on IMDb review text (the reviews of the training side of the hash split, "
+                "Trains a language model (GPT-2, or --family llama / qwen2 / qwen3) from scratch on IMDb review text (the reviews of the training side of the hash split, "
                         + "each followed by <|endoftext|>, packed into one token stream), evaluating on the held-out side.",
                 "Writes DIR/log.jsonl (one record per step), DIR/checkpoints/step-N/ (model, tokenizer, optimizer.safetensors, state.json; "
                         + "DIR/checkpoints/latest names the newest) and at the end DIR/model/, ready for 'densify generate --model DIR/model'.",

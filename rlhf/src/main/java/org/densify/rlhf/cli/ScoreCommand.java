@@ -39,7 +39,7 @@ import picocli.CommandLine.Spec;
                         + "--json prints {\"reward\", \"tokens\": [{\"id\", \"text\", \"credit\"}]} for scripts."})
 final class ScoreCommand implements Callable<Integer> {
 
-    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "GPT-2 sequence classifier folder with its tokenizer.")
+    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "Sequence classifier folder (any family) with its tokenizer.")
     Path rewardModel;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")

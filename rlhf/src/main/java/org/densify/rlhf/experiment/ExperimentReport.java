@@ -294,7 +294,7 @@ public final class ExperimentReport {
         return s + String.format(Locale.ROOT, ", %s than 2 standard errors of the difference (%s).", a - c > se2 ? "larger" : "not larger", fmt(se2));
     }
 
-    /** "GPT-2, 4 layers, d_model 128, ..." from the model folder's config.json. */
+    /** "GPT-2, 4 layers, d_model 128, ..." (or "Llama, ...") from the model folder's config.json. */
     private String describe(boolean policy) throws IOException {
         Path model = switch (config.models()) {
             case ExperimentConfig.DemoModels d -> policy ? d.work().resolve("policy").resolve("model") : d.work().resolve("reward-model");

@@ -35,7 +35,7 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 
 /**
- * Trains a GPT-2 reward model: a sequence classifier initialised from a language model (or an
+ * Trains a reward model of the init folder's family: a sequence classifier initialised from a language model (or an
  * existing classifier, trained further), on labelled reviews (cross-entropy of the logits at each
  * review's last token) or on preference pairs (Bradley–Terry on {@link
  * org.densify.rlhf.credit.RewardModel#scalar}). See {@link RewardLoss}.

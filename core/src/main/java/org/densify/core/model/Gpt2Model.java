@@ -197,6 +197,11 @@ public final class Gpt2Model implements LanguageModel {
     }
 
     @Override
+    public ModelShape shape() {
+        return ModelShape.of(config);
+    }
+
+    @Override
     public int numLabels() {
         return labels;
     }

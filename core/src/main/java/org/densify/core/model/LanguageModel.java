@@ -48,6 +48,9 @@ public interface LanguageModel extends AutoCloseable {
     /** The longest sequence a pass accepts (n_positions / max_position_embeddings). */
     int maxSequenceLength();
 
+    /** The family-neutral facts of this model's config (sizes, labels, pad token). */
+    ModelShape shape();
+
     /** Labels of the classifier head, 0 without one. */
     int numLabels();
 

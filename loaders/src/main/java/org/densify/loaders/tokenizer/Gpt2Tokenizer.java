@@ -364,7 +364,8 @@ public final class Gpt2Tokenizer implements Tokenizer {
         return run(text, false, true).encoding();
     }
 
-    /** {@link #encode} or, when {@code special}, {@link #encodeWithSpecial}, with character spans. */
+    /** {@link #encode} or, when {@code special}, {@link #encodeWithSpecial}, with character spans (from the pre-tokenizer's pieces). */
+    @Override
     public Encoding encodeWithOffsets(String text, boolean special) {
         return run(text, special, true).encoding();
     }

@@ -4,10 +4,11 @@ import org.densify.rlhf.run.OutputPaths;
 import org.densify.core.Backend;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.ModelShape;
+import org.densify.core.model.Models;
 import org.densify.core.model.Outputs;
 import org.densify.core.model.ParameterLayout;
-import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.safetensors.SafetensorsWriter;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -66,10 +67,10 @@ final class DumpCommand implements Callable<Integer> {
             throw new Main.UsageException("--grads needs a loss, and every sequence has one token: nothing to predict (give one of at least two)");
         }
         PrintWriter o = spec.commandLine().getOut();
-        try (Backend backend = device.create(); Gpt2Model m = Gpt2Model.load(backend, model)) {
-            Gpt2Config c = m.config();
+        try (Backend backend = device.create(); LanguageModel m = Models.load(backend, model)) {
+            ModelShape c = m.shape();
             for (int n = 0; n < sequences.length; n++) checkFits(n, sequences[n], c);
-            int V = c.vocabSize(), H = c.nHead();
+            int V = c.vocabSize(), H = c.heads();
             SafetensorsWriter w = new SafetensorsWriter()
                     .metadata("model", model.toAbsolutePath().normalize().toString())
                     .metadata("engine", new Main.Version().getVersion()[0])
@@ -89,7 +90,7 @@ final class DumpCommand implements Callable<Integer> {
                 float[] logits = new float[T * V];
                 backend.read(outputs.logits(), (long) start * V, logits);
                 w.add("logits." + n, new long[]{T, V}, logits);
-                for (int l = 0; l < c.nLayer(); l++) w.add("attn." + n + "." + l, new long[]{H, T, T}, outputs.attention(n, l));
+                for (int l = 0; l < c.layers(); l++) w.add("attn." + n + "." + l, new long[]{H, T, T}, outputs.attention(n, l));
                 if (scores != null) w.add("score." + n, new long[]{scores[n].length}, scores[n]);
                 if (values != null) w.add("values." + n, new long[]{T}, java.util.Arrays.copyOfRange(values, start, start + T));
             }
@@ -132,14 +133,14 @@ final class DumpCommand implements Callable<Integer> {
         return out;
     }
 
-    private void checkFits(int n, int[] seq, Gpt2Config c) {
+    private void checkFits(int n, int[] seq, ModelShape c) {
         for (int id : seq) {
             if (id >= c.vocabSize()) {
                 throw new Main.UsageException("--ids #" + n + ": token id " + id + " is outside the vocabulary [0, " + c.vocabSize() + ") of " + model);
             }
         }
-        if (seq.length > c.nPositions()) {
-            throw new Main.UsageException("--ids #" + n + ": " + seq.length + " tokens exceed the model's n_positions " + c.nPositions());
+        if (seq.length > c.maxSequenceLength()) {
+            throw new Main.UsageException("--ids #" + n + ": " + seq.length + " tokens exceed the model's n_positions " + c.maxSequenceLength());
         }
     }
 }

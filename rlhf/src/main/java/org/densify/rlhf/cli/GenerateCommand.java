@@ -2,10 +2,11 @@ package org.densify.rlhf.cli;
 
 import org.densify.core.Backend;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.Models;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.io.InputFiles;
-import org.densify.loaders.model.Gpt2Config;
+import org.densify.core.model.ModelShape;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
@@ -29,7 +30,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {
-                "Samples continuations of a prompt from a GPT-2 language model and prints the prompt and each continuation as it is generated.",
+                "Samples continuations of a prompt from a language model (any family) and prints the prompt and each continuation as it is generated.",
                 "With --num-samples > 1 the samples are generated together as one batch and printed in order, each under a "
                         + "'--- sample i ---' header: the first unfinished sample streams, the others are held until those before them end.",
                 "--json prints instead one line per sample, when all are done: {\"ids\": [the new token ids, the <|endoftext|> that "
@@ -106,8 +107,8 @@ final class GenerateCommand implements Callable<Integer> {
         int[] promptIds = tok.encodeWithSpecial(prompt);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Gpt2Config config = Gpt2Config.read(model.resolve("config.json"));
-        int V = config.vocabSize(), maxT = config.nPositions();
+        ModelShape config = ModelShape.read(model);
+        int V = config.vocabSize(), maxT = config.maxSequenceLength();
         if (tok.vocabSize() > V) {
             throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " tokens but the model's vocab_size is " + V
                     + ": they do not belong together (--tokenizer)");
@@ -129,7 +130,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     private void generate(Backend backend, Tokenizer tok, int[] promptIds, Sampler sampler, PrintWriter out, PrintWriter err)
             throws java.io.IOException {
-        try (Gpt2Model m = Gpt2Model.load(backend, model)) {
+        try (LanguageModel m = Models.load(backend, model)) {
             int stop = stopAtEot ? tok.eotId() : -1;
             Printer printer = json ? null : new Printer(out, tok, numSamples, maxNewTokens, stop);
             int[][] prompts = new int[numSamples][];

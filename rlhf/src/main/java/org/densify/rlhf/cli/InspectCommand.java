@@ -1,7 +1,7 @@
 package org.densify.rlhf.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import org.densify.loaders.model.Gpt2Config;
+import org.densify.loaders.model.ModelFolders;
 import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.safetensors.SafetensorsFile;
 import org.densify.loaders.safetensors.ShardedSafetensors;
@@ -51,11 +51,12 @@ final class InspectCommand implements Callable<Integer> {
         if (!Files.exists(path)) throw new FileNotFoundException(path + ": no such file or folder");
         boolean modelFolder = Files.isDirectory(path) && Files.isRegularFile(path.resolve(ModelFolder.CONFIG_FILE));
         if (modelFolder && !raw) {
-            try (ModelFolder m = ModelFolder.open(path)) {
-                describeSource(out, m.source());
-                printConfig(out, m.config(), m.kind().toString());
-                printTensors(out, m.source());
-                out.printf("model: %s, %s parameters (mask buffers excluded)%n", m.kind(), n(m.parameterCount()));
+            ModelFolders.Description d = ModelFolders.describe(path);
+            try (TensorSource source = TensorSource.open(path)) {
+                describeSource(out, source);
+                printConfig(out, d.configRows());
+                printTensors(out, source);
+                out.printf("model: %s, %s parameters (mask buffers excluded)%n", d.kind(), n(d.parameters()));
             }
         } else {
             try (TensorSource source = TensorSource.open(path)) {
@@ -80,21 +81,8 @@ final class InspectCommand implements Callable<Integer> {
         meta.forEach((k, v) -> out.printf("  %s = %s%n", k, v));
     }
 
-    private static void printConfig(PrintWriter out, Gpt2Config c, String kind) {
+    private static void printConfig(PrintWriter out, List<String[]> rows) {
         out.println("config.json:");
-        List<String[]> rows = new ArrayList<>();
-        rows.add(new String[]{"architectures", (c.architectures().isEmpty() ? "(none)" : String.join(", ", c.architectures())) + " [" + kind + "]"});
-        rows.add(new String[]{"vocab_size", n(c.vocabSize())});
-        rows.add(new String[]{"n_positions", n(c.nPositions())});
-        rows.add(new String[]{"n_embd", c.nEmbd() + " (" + c.nHead() + " heads of " + c.headDim() + ")"});
-        rows.add(new String[]{"n_layer", Integer.toString(c.nLayer())});
-        rows.add(new String[]{"n_inner", c.innerDim() + (c.nInner() == null ? " (4 x n_embd)" : "")});
-        rows.add(new String[]{"activation", c.activationFunction()});
-        rows.add(new String[]{"layer_norm_epsilon", Double.toString(c.layerNormEpsilon())});
-        rows.add(new String[]{"tie_word_embeddings", Boolean.toString(c.tieWordEmbeddings())});
-        rows.add(new String[]{"labels", c.numLabels() + ": " + c.id2label().entrySet().stream().limit(6)
-                .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(", ")) + (c.numLabels() > 6 ? ", ..." : "")});
-        rows.add(new String[]{"pad/bos/eos token", c.padTokenId() + " / " + c.bosTokenId() + " / " + c.eosTokenId()});
         int w = rows.stream().mapToInt(r -> r[0].length()).max().orElse(0);
         for (String[] r : rows) out.printf("  %-" + w + "s  %s%n", r[0], r[1]);
     }
@@ -107,7 +95,7 @@ final class InspectCommand implements Callable<Integer> {
     private static void printRawConfig(PrintWriter out, Path file) {
         out.println("config.json (raw, not checked):");
         try {
-            JsonNode json = Gpt2Config.readJson(file);
+            JsonNode json = ModelFolders.readConfigJson(file);
             json.toPrettyString().lines().forEach(l -> out.println("  " + l));
         } catch (IOException e) {
             out.println("  unreadable: " + e.getMessage().replaceAll("\\s*\\R\\s*", " "));

@@ -6,8 +6,8 @@ import java.util.Locale;
 import java.util.Map;
 import org.densify.core.Backend;
 import org.densify.core.cpu.CpuMemory;
-import org.densify.core.model.ParameterLayout;
-import org.densify.loaders.model.Gpt2Config;
+import org.densify.core.model.Heads;
+import org.densify.core.model.ModelShape;
 
 /**
  * Estimates, before anything is allocated, the memory a command will need, from sizes the config
@@ -62,24 +62,24 @@ final class MemoryBudget {
         throw new IllegalArgumentException(b.toString());
     }
 
-    /** Bytes of parameters of a GPT-2 with these heads. */
-    static double parameters(Gpt2Config config, boolean classifier, boolean valueHead) {
-        return 4.0 * new ParameterLayout(config, classifier, valueHead).size();
+    /** Bytes of parameters of a model of this config with these heads. */
+    static double parameters(ModelShape config, boolean classifier, boolean valueHead) {
+        return 4.0 * config.parameterFloats(new Heads(classifier, valueHead));
     }
 
     /** Bytes of the keys and values of every layer for {@code sequences} of {@code positions}. */
-    static double kvCache(Gpt2Config config, long sequences, long positions) {
-        return 4.0 * 2 * config.nLayer() * (double) sequences * positions * config.nEmbd();
+    static double kvCache(ModelShape config, long sequences, long positions) {
+        return 4.0 * 2 * config.layers() * (double) sequences * positions * config.keyValueWidth();
     }
 
     /**
      * Bytes of one pass's activations over {@code rows} tokens of sequences of {@code length}: one
      * layer's worth for inference, every layer's (and their gradients) for training, and the logits.
      */
-    static double activations(Gpt2Config config, double rows, long length, long logitRows, boolean training) {
-        double C = config.nEmbd(), F = config.innerDim();
-        double perLayer = rows * (11 * C + 2 * F) + config.nHead() * rows * length;
-        double layers = training ? config.nLayer() * perLayer + perLayer : perLayer;
+    static double activations(ModelShape config, double rows, long length, long logitRows, boolean training) {
+        double C = config.hiddenSize(), F = config.intermediateSize();
+        double perLayer = rows * (11 * C + 2 * F) + config.heads() * rows * length;
+        double layers = training ? config.layers() * perLayer + perLayer : perLayer;
         return 4.0 * (layers + (double) logitRows * config.vocabSize() * (training ? 2 : 1));
     }
 

@@ -7,7 +7,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.densify.core.Backend;
 import org.densify.loaders.io.InputFiles;
-import org.densify.loaders.model.Gpt2Config;
+import org.densify.core.model.ModelShape;
 import org.densify.rlhf.pretrain.Checkpoints;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
@@ -23,7 +23,7 @@ import picocli.CommandLine.Spec;
 /** {@code densify ppo}: fine-tunes a policy against a reward model with PPO and a credit-assignment method. */
 @Command(name = "ppo", mixinStandardHelpOptions = true,
         description = {
-                "Fine-tunes a GPT-2 policy with PPO (TRL 0.7.4's algorithm and defaults) against a reward model, spreading each "
+                "Fine-tunes a policy (GPT-2 or Llama family) with PPO (TRL 0.7.4's algorithm and defaults) against a reward model, spreading each "
                         + "sequence's reward over its tokens with the chosen credit method.",
                 "Each step draws --batch prompts (the first N tokens of training reviews longer than 200 characters, N drawn from "
                         + "range(--prompt-min, --prompt-max), upper end excluded, as TRL's LengthSampler draws), samples at least --gen-min "
@@ -36,10 +36,10 @@ import picocli.CommandLine.Spec;
                         + "0.1 active; TRL's PPO passes run in eval mode)."})
 final class PpoCommand implements Callable<Integer> {
 
-    @Option(names = "--policy", required = true, paramLabel = "DIR", description = "Initial policy: a GPT-2 LM folder with its tokenizer; also the frozen reference.")
+    @Option(names = "--policy", required = true, paramLabel = "DIR", description = "Initial policy: a language-model folder (any family) with its tokenizer; also the frozen reference.")
     Path policy;
 
-    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "GPT-2 sequence classifier folder with its tokenizer (e.g. from 'densify train-rm').")
+    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "Sequence classifier folder (any family) with its tokenizer (e.g. from 'densify train-rm').")
     Path rewardModel;
 
     @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD",
@@ -133,11 +133,11 @@ final class PpoCommand implements Callable<Integer> {
         ForceOption.check(() -> PpoRun.checkOutputs(out, resume, existing));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Gpt2Config policyConfig = Gpt2Config.read(InputFiles.requireFolder(policy).resolve("config.json"));
-        Gpt2Config rmConfig = Gpt2Config.read(InputFiles.requireFolder(rewardModel).resolve("config.json"));
+        ModelShape policyConfig = ModelShape.read(InputFiles.requireFolder(policy));
+        ModelShape rmConfig = ModelShape.read(InputFiles.requireFolder(rewardModel));
         String lengths = "--prompt-max " + promptMax + " plus --gen-max " + genMax;
-        ContextCheck.fits(lengths, promptMax + (long) genMax, "the policy's", policyConfig.nPositions());
-        ContextCheck.fits(lengths, promptMax + (long) genMax, "the reward model's", rmConfig.nPositions());
+        ContextCheck.fits(lengths, promptMax + (long) genMax, "the policy's", policyConfig.maxSequenceLength());
+        ContextCheck.fits(lengths, promptMax + (long) genMax, "the reward model's", rmConfig.maxSequenceLength());
         MemoryBudget budget = budget(policyConfig, rmConfig, promptMax + (long) genMax);
         List<Review> reviews = ImdbDataset.split(ImdbDataset.loadOrSample(data), 0.1).train();
         try (Backend backend = device.create()) {
@@ -162,7 +162,7 @@ final class PpoCommand implements Callable<Integer> {
      * The policy with its value head, gradients and Adam moments, the frozen reference and the reward
      * model; the KV cache and the rollout pass over the whole batch; one training pass per minibatch.
      */
-    private MemoryBudget budget(Gpt2Config policyConfig, Gpt2Config rmConfig, long length) {
+    private MemoryBudget budget(ModelShape policyConfig, ModelShape rmConfig, long length) {
         return MemoryBudget.of("ppo --batch " + batch)
                 .add("policy, gradients and Adam moments", 4 * MemoryBudget.parameters(policyConfig, false, true))
                 .add("reference and reward model", MemoryBudget.parameters(policyConfig, false, false) + MemoryBudget.parameters(rmConfig, true, false))

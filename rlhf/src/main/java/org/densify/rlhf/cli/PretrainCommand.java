@@ -3,7 +3,10 @@ package org.densify.rlhf.cli;
 import org.densify.core.Backend;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
-import org.densify.loaders.model.Gpt2Config;
+import org.densify.core.model.FreshModel;
+import org.densify.core.model.ModelShape;
+import org.densify.core.model.Models;
+import org.densify.loaders.model.ModelFamily;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.pretrain.Hyper;
@@ -22,10 +25,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-/** {@code densify pretrain}: a GPT-2 language model trained from scratch on review text. */
+/** {@code densify pretrain}: a language model of any family (GPT-2 by default) trained from scratch on review text. */
 @Command(name = "pretrain", mixinStandardHelpOptions = true,
         description = {
-                "Trains a GPT-2 language model from scratch on IMDb review text (the reviews of the training side of the hash split, "
+                "Trains a language model (GPT-2, or --family llama / qwen2 / qwen3) from scratch on IMDb review text (the reviews of the training side of the hash split, "
                         + "each followed by <|endoftext|>, packed into one token stream), evaluating on the held-out side.",
                 "Writes DIR/log.jsonl (one record per step), DIR/checkpoints/step-N/ (model, tokenizer, optimizer.safetensors, state.json; "
                         + "DIR/checkpoints/latest names the newest) and at the end DIR/model/, ready for 'densify generate --model DIR/model'.",
@@ -41,6 +44,24 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run folder: log, checkpoints and the final model.")
     Path out;
+
+    @Option(names = "--family", defaultValue = "gpt2", paramLabel = "NAME",
+            description = "Model family: gpt2, llama, qwen2 or qwen3 (default: ${DEFAULT-VALUE}). A Llama-family model takes its bos/eos/pad from the tokenizer.")
+    String family;
+
+    @Option(names = "--kv-heads", paramLabel = "N",
+            description = "Key/value heads (grouped-query attention; must divide --heads); Llama family only (default: --heads).")
+    Integer kvHeads;
+
+    @Option(names = "--intermediate-size", paramLabel = "N",
+            description = "Width of the MLP's hidden layer; Llama family only (default: " + FreshModel.MLP_RATIO + " x --d-model).")
+    Integer intermediateSize;
+
+    @Option(names = "--rope-theta", paramLabel = "F", description = "Base of the rotary frequencies; Llama family only (default: 10000).")
+    Double ropeTheta;
+
+    @Option(names = "--untied-embeddings", description = "A separate LM head instead of the token embedding; Llama family only.")
+    boolean untiedEmbeddings;
 
     @Option(names = "--layers", defaultValue = "4", paramLabel = "N", description = "Transformer blocks (default: ${DEFAULT-VALUE}).")
     int layers;
@@ -117,6 +138,14 @@ final class PretrainCommand implements Callable<Integer> {
         List<String> problems = hyper.problems();
         if (!problems.isEmpty()) throw new Main.UsageException(problems.getFirst());
         if (!(testFraction > 0 && testFraction < 1)) throw new Main.UsageException("--test-fraction must be in (0, 1), got " + testFraction);
+        ModelFamily modelFamily = parseFamily(family);
+        if (modelFamily == ModelFamily.GPT2 && (kvHeads != null || intermediateSize != null || ropeTheta != null || untiedEmbeddings)) {
+            throw new Main.UsageException("--kv-heads, --intermediate-size, --rope-theta and --untied-embeddings are for the Llama family "
+                    + "(--family llama, qwen2 or qwen3); GPT-2 has none of them");
+        }
+        if (kvHeads != null && (kvHeads < 1 || heads % kvHeads != 0)) throw new Main.UsageException("--kv-heads must divide --heads " + heads + ", got " + kvHeads);
+        if (intermediateSize != null && intermediateSize < 1) throw new Main.UsageException("--intermediate-size must be >= 1, got " + intermediateSize);
+        if (ropeTheta != null && !(ropeTheta > 0 && Double.isFinite(ropeTheta))) throw new Main.UsageException("--rope-theta must be > 0, got " + ropeTheta);
         if (resume && force.force) throw new Main.UsageException("--resume continues the run in --out and --force replaces it: pass one of them");
         OutputPaths.Existing existing = force.existing();
         ForceOption.check(() -> Pretrainer.checkOutputs(out, resume, existing));
@@ -127,7 +156,8 @@ final class PretrainCommand implements Callable<Integer> {
             // The reviews are separated by the end-of-text token: GPT-2's files must hold <|endoftext|>,
             // and a tokenizer.json folder without an eos_token fails in eotId(), naming the folder.
             Tokenizer tok = Tokenizers.open(tokenizer);
-            Gpt2Config config = Gpt2Config.builder().vocabSize(tok.vocabSize()).nPositions(context).nEmbd(dModel).nLayer(layers).nHead(heads).build();
+            FreshModel fresh = freshModel(tok, modelFamily);
+            ModelShape config = Models.shapeOf(fresh);
             // Parameters, gradients and the two AdamW moments; one training pass over --batch-tokens.
             MemoryBudget.of("pretrain --d-model " + dModel + " --layers " + layers)
                     .add("parameters, gradients and AdamW moments", 4 * MemoryBudget.parameters(config, false, false))
@@ -141,9 +171,23 @@ final class PretrainCommand implements Callable<Integer> {
                     (System.nanoTime() - t0) / 1e9);
             err.flush();
             String source = data.equals(ImdbDataset.BUNDLED_SAMPLE) ? "bundled sample" : data;
-            new Pretrainer(new Pretrainer.Setup(hyper, tokens, source, tokenizer, out, resume, backend,
+            new Pretrainer(new Pretrainer.Setup(hyper, fresh, tokens, source, tokenizer, out, resume, backend,
                     new Main.Version().getVersion()[0], o, err, ProgressBar.stderrIsTerminal(), existing)).run();
         }
         return 0;
+    }
+
+    static ModelFamily parseFamily(String name) {
+        for (ModelFamily f : ModelFamily.values()) if (f.modelType().equals(name)) return f;
+        throw new Main.UsageException("--family '" + name + "': expected one of gpt2, llama, qwen2, qwen3");
+    }
+
+    /** The model to train: the options' sizes, the family's defaults, and for the Llama family the tokenizer's special tokens in its config. */
+    private FreshModel freshModel(Tokenizer tok, ModelFamily f) {
+        FreshModel m = FreshModel.of(f, tok.vocabSize(), context, dModel, layers, heads, kvHeads, intermediateSize, ropeTheta,
+                untiedEmbeddings ? Boolean.FALSE : null);
+        if (f == ModelFamily.GPT2) return m;
+        return m.withSpecialTokens(tok.bosId().isPresent() ? tok.bosId().getAsInt() : null, tok.eotId(),
+                tok.padId().isPresent() ? tok.padId().getAsInt() : null);
     }
 }

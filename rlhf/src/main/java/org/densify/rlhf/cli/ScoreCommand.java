@@ -14,10 +14,11 @@ import org.densify.core.Backend;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.Heads;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.Models;
 import org.densify.loaders.io.AtomicFiles;
-import org.densify.loaders.model.Gpt2Config;
-import org.densify.loaders.model.ModelFolder;
+import org.densify.core.model.ModelShape;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
@@ -38,7 +39,7 @@ import picocli.CommandLine.Spec;
                         + "--json prints {\"reward\", \"tokens\": [{\"id\", \"text\", \"credit\"}]} for scripts."})
 final class ScoreCommand implements Callable<Integer> {
 
-    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "GPT-2 sequence classifier folder with its tokenizer.")
+    @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "Sequence classifier folder (any family) with its tokenizer.")
     Path rewardModel;
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")
@@ -94,10 +95,10 @@ final class ScoreCommand implements Callable<Integer> {
             Tokenizer tokenizer = policy == null ? rm.tokenizer() : Tokenizers.open(policy);
             int[] q = tokenizer.encode(prompt), y = tokenizer.encode(completion);
             ContextCheck.fits("--prompt plus --completion", rm.tokenizer().encode(prompt).length + (long) rm.tokenizer().encode(completion).length,
-                    "the reward model's", rm.model().config().nPositions());
+                    "the reward model's", rm.model().maxSequenceLength());
             if (method.needsPolicyAttention()) {
                 ContextCheck.fits("--prompt plus --completion", q.length + (long) y.length, "the policy's",
-                        Gpt2Config.read(policy.resolve("config.json")).nPositions());
+                        ModelShape.read(policy).maxSequenceLength());
             }
             ScoredCompletion scored = new RewardScorer(rm, tokenizer)
                     .score(new int[][] {q}, new int[][] {y}, method.needsRewardAttention(), method.needsPrefixRewards())[0];
@@ -130,7 +131,7 @@ final class ScoreCommand implements Callable<Integer> {
 
     /** The policy's head-averaged last-layer attention from its last token over the completion. */
     private float[] policyAttention(Backend backend, int[] q, int[] y) throws java.io.IOException {
-        try (ModelFolder folder = ModelFolder.open(policy); Gpt2Model model = Gpt2Model.load(backend, folder, Gpt2Model.Heads.NONE, 0)) {
+        try (LanguageModel model = Models.load(backend, policy, Heads.NONE, 0)) {
             int[] ids = Arrays.copyOf(q, q.length + y.length);
             System.arraycopy(y, 0, ids, q.length, y.length);
             float[] row = model.forward(Batch.of(ids), ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE)
@@ -144,7 +145,7 @@ final class ScoreCommand implements Callable<Integer> {
      * completion is fed through the generator's cached passes (teacher forcing).
      */
     private float[][] generationAttention(Backend backend, int[] q, int[] y) throws java.io.IOException {
-        try (ModelFolder folder = ModelFolder.open(policy); Gpt2Model model = Gpt2Model.load(backend, folder, Gpt2Model.Heads.NONE, 0)) {
+        try (LanguageModel model = Models.load(backend, policy, Heads.NONE, 0)) {
             Generator.Result forced = new Generator(model).teacherForce(new int[][] {q}, new int[][] {y}, Generator.Recording.LAST_LAYER_ROWS);
             return ScoredCompletion.completionColumns(forced.attentionRows()[0], q.length);
         }

@@ -16,10 +16,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-/** {@code densify train-rm}: a GPT-2 reward model (sequence classifier) trained from a language model. */
+/** {@code densify train-rm}: a reward model (sequence classifier) trained from a language model of any family. */
 @Command(name = "train-rm", mixinStandardHelpOptions = true,
         description = {
-                "Trains a GPT-2 reward model: a sequence classifier (GPT2ForSequenceClassification) on the trunk of the language model in --init "
+                "Trains a reward model: a sequence classifier (GPT2ForSequenceClassification, LlamaForSequenceClassification, ...) on the trunk of the language model in --init "
                         + "with a fresh score head, or, when --init is already a classifier, that classifier trained further (its head kept).",
                 "Reviews (IMDb: labels 0 negative, 1 positive) train the classifier with the softmax cross-entropy of its logits at each review's "
                         + "last token; JSON Lines of preference pairs {\"prompt\", \"chosen\", \"rejected\"} train a scalar reward with the Bradley-Terry "
@@ -32,7 +32,7 @@ import java.util.concurrent.Callable;
 final class TrainRmCommand implements Callable<Integer> {
 
     @Option(names = "--init", required = true, paramLabel = "DIR",
-            description = "Model folder to start from (a GPT-2 LM such as one from 'densify pretrain', or a classifier), with its tokenizer files.")
+            description = "Model folder to start from (a language model of any family such as one from 'densify pretrain', or a classifier), with its tokenizer files.")
     Path init;
 
     @Option(names = "--data", defaultValue = ImdbDataset.BUNDLED_SAMPLE, paramLabel = "FILE|DIR|sample",

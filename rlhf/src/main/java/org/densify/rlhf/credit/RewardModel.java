@@ -3,24 +3,25 @@ package org.densify.rlhf.credit;
 import java.io.IOException;
 import java.nio.file.Path;
 import org.densify.core.Backend;
-import org.densify.core.model.Gpt2Model;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.Models;
+import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 
 /**
- * A GPT-2 sequence classifier used as a reward model, with the tokenizer stored beside it.
+ * A sequence classifier (of any family) used as a reward model, with the tokenizer stored beside it.
  *
  * <p>The scalar reward of a classifier's logits is {@link #scalar}: positive minus negative for two
  * labels (label 1 is the positive class, as in IMDb and {@code gpt2-rm-imdb}), the logit itself for
  * one label (a Bradley–Terry reward model).
  */
 public final class RewardModel implements AutoCloseable {
-    private final Gpt2Model model;
-    private final Gpt2Tokenizer tokenizer;
+    private final LanguageModel model;
+    private final Tokenizer tokenizer;
 
-    public RewardModel(Gpt2Model model, Gpt2Tokenizer tokenizer) {
+    public RewardModel(LanguageModel model, Tokenizer tokenizer) {
         if (!model.hasClassifier()) throw new IllegalArgumentException("a reward model needs a classifier head (score.weight)");
-        int labels = model.config().numLabels();
+        int labels = model.numLabels();
         if (labels != 1 && labels != 2) {
             throw new IllegalArgumentException("a reward model has 1 label (a scalar reward) or 2 (negative, positive); this one has " + labels);
         }
@@ -29,16 +30,13 @@ public final class RewardModel implements AutoCloseable {
     }
 
     /**
-     * Loads a Hugging Face classifier folder (config.json, model.safetensors with score.weight, vocab.json,
-     * merges.txt). Scoring maps the reward model's tokens to characters, which only GPT-2's tokenizer
-     * gives ({@link Gpt2Tokenizer#encodeWithOffsets}), so a tokenizer.json folder is refused.
+     * Loads a Hugging Face classifier folder of any family (config.json, model.safetensors with
+     * score.weight, and a tokenizer: vocab.json + merges.txt or tokenizer.json). Scoring maps the
+     * reward model's tokens to characters with {@link Tokenizer#encodeWithOffsets}.
      */
     public static RewardModel load(Backend backend, Path dir) throws IOException {
-        if (!(Tokenizers.open(dir) instanceof Gpt2Tokenizer tokenizer)) {
-            throw new IOException(dir + ": a reward model needs GPT-2's vocab.json + merges.txt (character offsets); "
-                    + "its tokenizer.json is not supported yet");
-        }
-        Gpt2Model model = Gpt2Model.load(backend, dir);
+        Tokenizer tokenizer = Tokenizers.open(dir);
+        LanguageModel model = Models.load(backend, dir);
         try {
             return new RewardModel(model, tokenizer);
         } catch (IllegalArgumentException e) {
@@ -64,11 +62,11 @@ public final class RewardModel implements AutoCloseable {
         return labels == 1 ? new float[] {g} : new float[] {-g, g};
     }
 
-    public Gpt2Model model() {
+    public LanguageModel model() {
         return model;
     }
 
-    public Gpt2Tokenizer tokenizer() {
+    public Tokenizer tokenizer() {
         return tokenizer;
     }
 

@@ -3,7 +3,7 @@ package org.densify.rlhf.credit;
 import java.util.Arrays;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizer;
@@ -63,7 +63,7 @@ public final class RewardScorer {
     public ScoredCompletion[] score(int[][] prompts, int[][] completions, boolean attention, boolean prefixes) {
         int S = prompts.length;
         if (completions.length != S) throw new IllegalArgumentException(S + " prompts but " + completions.length + " completions");
-        Gpt2Model model = rm.model();
+        LanguageModel model = rm.model();
         int[][] inputs = new int[S][];
         int[][] owner = new int[S][]; // per reward-model position: the completion token it belongs to, or -1 (prompt)
         for (int s = 0; s < S; s++) {
@@ -71,9 +71,9 @@ public final class RewardScorer {
             Aligned a = align(prompts[s], completions[s]);
             inputs[s] = a.ids;
             owner[s] = a.owner;
-            if (a.ids.length > model.config().nPositions()) {
+            if (a.ids.length > model.maxSequenceLength()) {
                 throw new IllegalArgumentException("prompt + completion " + s + " is " + a.ids.length + " reward-model tokens, over its n_positions "
-                        + model.config().nPositions());
+                        + model.maxSequenceLength());
             }
         }
         ForwardOptions options = ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE)

@@ -1,5 +1,6 @@
 package org.densify.rlhf.demo;
 
+import org.densify.loaders.model.ModelFamily;
 import org.densify.rlhf.run.OutputPaths;
 import org.densify.rlhf.run.RunLock;
 import java.io.IOException;
@@ -133,7 +134,7 @@ public final class Demo {
             Tokenizer tok = Tokenizers.open(tokenizer);
             TokenData data = TokenData.encode(split.train(), split.test(), tok);
             boolean resume = Files.exists(policy.resolve("checkpoints").resolve(Checkpoints.LATEST));
-            Pretrainer.Result r = new Pretrainer(new Pretrainer.Setup(plan.pretrain(), data, "bundled sample", tokenizer, policy, resume, backend,
+            Pretrainer.Result r = new Pretrainer(new Pretrainer.Setup(plan.pretrain(), plan.pretrain().freshModel(ModelFamily.GPT2, data.vocabSize()), data, "bundled sample", tokenizer, policy, resume, backend,
                     "demo", new PrintWriter(PrintWriter.nullWriter()), err, terminal,
                     OutputPaths.Existing.REPLACE)).run(); // the demo's own cache: what a stopped run left is redone
             stage("    held-out loss %.3f nats/token (unigram %.3f) in %.0f s", r.evalLoss(), r.unigramEntropy(), r.seconds());

@@ -23,7 +23,7 @@ import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.io.AtomicFiles;
 import org.densify.loaders.io.StrictJson;
-import org.densify.loaders.model.Gpt2Config;
+import org.densify.core.model.ModelShape;
 import org.densify.rlhf.demo.Demo;
 import org.densify.rlhf.experiment.ExperimentConfig.Cell;
 import org.densify.rlhf.ppo.PpoRun;
@@ -235,7 +235,7 @@ public final class Experiment {
     /** Every cell's longest sequence must fit both models' context, checked before hours of runs begin. */
     private static void checkLengths(Models models, List<Cell> cells) throws IOException {
         for (Path model : List.of(models.policy(), models.rewardModel())) {
-            int context = Gpt2Config.read(model.resolve("config.json")).nPositions();
+            int context = ModelShape.read(model).maxSequenceLength();
             for (Cell c : cells) {
                 int longest = c.ppo().promptMax() + c.ppo().genMax();
                 if (longest > context) {

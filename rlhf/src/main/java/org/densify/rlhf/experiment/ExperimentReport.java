@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.densify.loaders.io.AtomicFiles;
-import org.densify.loaders.model.Gpt2Config;
+import org.densify.core.model.ModelShape;
 import org.densify.rlhf.experiment.ExperimentConfig.Cell;
 import org.densify.rlhf.experiment.ExperimentStats.Group;
 import org.densify.rlhf.ppo.PpoConfig;
@@ -294,15 +294,15 @@ public final class ExperimentReport {
         return s + String.format(Locale.ROOT, ", %s than 2 standard errors of the difference (%s).", a - c > se2 ? "larger" : "not larger", fmt(se2));
     }
 
-    /** "GPT-2, 4 layers, d_model 128, ..." from the model folder's config.json. */
+    /** "GPT-2, 4 layers, d_model 128, ..." (or "Llama, ...") from the model folder's config.json. */
     private String describe(boolean policy) throws IOException {
         Path model = switch (config.models()) {
             case ExperimentConfig.DemoModels d -> policy ? d.work().resolve("policy").resolve("model") : d.work().resolve("reward-model");
             case ExperimentConfig.FolderModels f -> policy ? f.policy() : f.rewardModel();
         };
-        Gpt2Config c = Gpt2Config.read(model.resolve("config.json"));
-        String text = String.format(Locale.ROOT, "GPT-2, %d layers, d_model %d, %d heads, vocabulary %,d, context %d, %,d parameters in the trunk (%s).",
-                c.nLayer(), c.nEmbd(), c.nHead(), c.vocabSize(), c.nPositions(), c.bodyParameters(), model);
+        ModelShape c = ModelShape.read(model);
+        String text = String.format(Locale.ROOT, "%s, %d layers, d_model %d, %d heads, vocabulary %,d, context %d, %,d parameters in the trunk (%s).",
+                c.familyName(), c.layers(), c.hiddenSize(), c.heads(), c.vocabSize(), c.maxSequenceLength(), c.bodyParameters(), model);
         double accuracy = policy ? Double.NaN : RewardModelTrainer.heldOutAccuracy(model);
         if (!Double.isNaN(accuracy)) {
             text += String.format(Locale.ROOT, " Held-out accuracy %.1f %% (from its %s): the runs can separate the credit methods no "

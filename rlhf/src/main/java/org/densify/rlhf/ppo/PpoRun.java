@@ -13,10 +13,11 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 import org.densify.core.Backend;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.Heads;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.Models;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.data.Review;
-import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
@@ -137,8 +138,8 @@ public final class PpoRun {
         PromptSource prompts = new PromptSource(setup.reviews(), tokenizer, c.promptMin(), c.promptMax());
         List<StepRecord> records = new ArrayList<>();
         long began = System.nanoTime();
-        try (Gpt2Model policy = loadPolicy(backend, policyDir);
-             Gpt2Model reference = loadReference(backend);
+        try (LanguageModel policy = loadPolicy(backend, policyDir);
+             LanguageModel reference = loadReference(backend);
              RewardModel rm = RewardModel.load(backend, setup.rewardModel());
              PpoTrainer trainer = new PpoTrainer(policy, reference, c);
              TrainingLog log = start > 0 ? TrainingLog.resume(setup.out().resolve(LOG), start)
@@ -221,16 +222,12 @@ public final class PpoRun {
     }
 
     /** The frozen reference: the initial policy's language model, without heads. */
-    private Gpt2Model loadReference(Backend backend) throws IOException {
-        try (ModelFolder folder = ModelFolder.open(setup.policy())) {
-            return Gpt2Model.load(backend, folder, Gpt2Model.Heads.NONE, 0);
-        }
+    private LanguageModel loadReference(Backend backend) throws IOException {
+        return Models.load(backend, setup.policy(), Heads.NONE, 0);
     }
 
-    private Gpt2Model loadPolicy(Backend backend, Path dir) throws IOException {
-        try (ModelFolder folder = ModelFolder.open(dir)) {
-            return Gpt2Model.load(backend, folder, new Gpt2Model.Heads(false, true), setup.seed());
-        }
+    private LanguageModel loadPolicy(Backend backend, Path dir) throws IOException {
+        return Models.load(backend, dir, new Heads(false, true), setup.seed());
     }
 
     /** The settings a resume must repeat. */

@@ -8,7 +8,7 @@ import org.densify.core.Tensor;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
 
 /**
@@ -22,7 +22,7 @@ import org.densify.core.model.Outputs;
  * its {@code batched_forward_pass} puts the model in eval mode for every forward the losses use.
  */
 public final class PpoTrainer implements AutoCloseable {
-    private final Gpt2Model policy, reference;
+    private final LanguageModel policy, reference;
     private final PpoConfig config;
     private final AdamW optimizer;
     private final KlController kl;
@@ -30,11 +30,11 @@ public final class PpoTrainer implements AutoCloseable {
     private Tensor rowLogProbs, rowEntropies;
     private long rowCapacity;
 
-    public PpoTrainer(Gpt2Model policy, Gpt2Model reference, PpoConfig config) {
+    public PpoTrainer(LanguageModel policy, LanguageModel reference, PpoConfig config) {
         if (!policy.hasValueHead()) throw new IllegalArgumentException("the PPO policy needs a value head (v_head.summary.*)");
-        if (reference.config().vocabSize() != policy.config().vocabSize()) {
-            throw new IllegalArgumentException("the reference model's vocabulary (" + reference.config().vocabSize()
-                    + ") differs from the policy's (" + policy.config().vocabSize() + ")");
+        if (reference.vocabSize() != policy.vocabSize()) {
+            throw new IllegalArgumentException("the reference model's vocabulary (" + reference.vocabSize()
+                    + ") differs from the policy's (" + policy.vocabSize() + ")");
         }
         this.policy = policy;
         this.reference = reference;
@@ -146,7 +146,7 @@ public final class PpoTrainer implements AutoCloseable {
         Backend backend = policy.backend();
         Joined j = join(q, y);
         Outputs out = policy.forward(j.batch, ForwardOptions.forTraining());
-        int rows = j.batch.tokenCount(), V = policy.config().vocabSize();
+        int rows = j.batch.tokenCount(), V = policy.vocabSize();
         float[] rowLp = new float[rows], rowEnt = new float[rows];
         reserveRows(backend, rows);
         backend.tokenLogProbs(rowLogProbs, rowEntropies, out.logits(), j.targets, rows, V);
@@ -200,7 +200,7 @@ public final class PpoTrainer implements AutoCloseable {
         rowCapacity = 0;
     }
 
-    private Scored score(Gpt2Model model, int[][] q, int[][] y, boolean attention) {
+    private Scored score(LanguageModel model, int[][] q, int[][] y, boolean attention) {
         Joined j = join(q, y);
         ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.ALL,
                 attention ? ForwardOptions.Capture.LAST_ROW : ForwardOptions.Capture.NONE, false);
@@ -210,12 +210,12 @@ public final class PpoTrainer implements AutoCloseable {
         float[] rowLp = new float[rows];
         if (backend == policy.backend()) {
             reserveRows(backend, rows);
-            backend.tokenLogProbs(rowLogProbs, null, out.logits(), j.targets, rows, model.config().vocabSize());
+            backend.tokenLogProbs(rowLogProbs, null, out.logits(), j.targets, rows, model.vocabSize());
             backend.read(rowLogProbs, 0, rowLp);
         } else {
             Tensor lpT = backend.allocate(rows);
             try {
-                backend.tokenLogProbs(lpT, null, out.logits(), j.targets, rows, model.config().vocabSize());
+                backend.tokenLogProbs(lpT, null, out.logits(), j.targets, rows, model.vocabSize());
                 backend.read(lpT, 0, rowLp);
             } finally {
                 backend.free(lpT);

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.densify.core.Backend;
 import org.densify.core.Tensor;
 import org.densify.core.model.AdamW;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
 import org.densify.core.model.ParameterLayout;
 import org.densify.loaders.io.AtomicFiles;
 import org.densify.loaders.io.StrictJson;
@@ -95,7 +95,7 @@ public final class Checkpoints {
     public record Saved(Path dir, int step, ObjectNode state) {}
 
     /** Writes step {@code step}'s checkpoint and points {@code latest} at it; then prunes older ones. */
-    public Path save(int step, Gpt2Model model, AdamW optimizer, Path tokenizerDir, ObjectNode state) throws IOException {
+    public Path save(int step, LanguageModel model, AdamW optimizer, Path tokenizerDir, ObjectNode state) throws IOException {
         Files.createDirectories(root);
         String name = "step-" + step;
         Path partial = root.resolve("." + name + ".partial");
@@ -199,7 +199,7 @@ public final class Checkpoints {
     }
 
     /** Loads the checkpoint's AdamW moments and step count into {@code optimizer} (for {@code model}'s layout). */
-    public static void restoreMoments(Path dir, Gpt2Model model, AdamW optimizer, int adamSteps) throws IOException {
+    public static void restoreMoments(Path dir, LanguageModel model, AdamW optimizer, int adamSteps) throws IOException {
         Path file = dir.resolve(OPTIMIZER);
         Backend backend = model.backend();
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
@@ -220,7 +220,7 @@ public final class Checkpoints {
         optimizer.restoreStepCount(adamSteps);
     }
 
-    private static void writeMoments(Path file, Gpt2Model model, AdamW optimizer, int step, Path checkpoint) throws IOException {
+    private static void writeMoments(Path file, LanguageModel model, AdamW optimizer, int step, Path checkpoint) throws IOException {
         Backend backend = model.backend();
         SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(step))
                 .metadata("adam_steps", Integer.toString(optimizer.stepCount()));

@@ -1,5 +1,7 @@
 package org.densify.rlhf.pretrain;
 
+import org.densify.core.model.FreshModel;
+import org.densify.loaders.model.ModelFamily;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -21,6 +23,11 @@ public record Hyper(int layers, int dModel, int heads, int context, int steps, i
     /** Context windows per step: {@code batch_tokens / context}, at least 1. */
     public int windows() {
         return Math.max(1, batchTokens / context);
+    }
+
+    /** A model of {@code family} with these sizes and the family's defaults for the rest ({@link FreshModel#of}). */
+    public FreshModel freshModel(ModelFamily family, int vocabSize) {
+        return FreshModel.of(family, vocabSize, context, dModel, layers, heads, null, null, null, null);
     }
 
     /** Each problem as one line naming the option; empty when every value is usable. */

@@ -7,9 +7,12 @@ import org.densify.core.Backend;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.FreshModel;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.ModelShape;
+import org.densify.core.model.Models;
 import org.densify.core.model.Outputs;
-import org.densify.loaders.model.Gpt2Config;
+import org.densify.loaders.model.ModelFamily;
 import org.densify.loaders.model.ModelKind;
 import org.densify.rlhf.run.OutputFolder;
 import org.densify.rlhf.run.OutputPaths;
@@ -24,7 +27,7 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Trains a GPT-2 language model from scratch on a token stream: each step a batch of random
+ * Trains a language model of any family from scratch on a token stream: each step a batch of random
  * windows, the mean next-token cross-entropy, backward, gradient-norm clipping and AdamW under a
  * warm-up + cosine schedule; held-out evaluation, a JSONL log, checkpoints, and an exact resume.
  *
@@ -46,9 +49,10 @@ public final class Pretrainer {
     /**
      * What the run needs besides the hyper-parameters.
      *
+     * @param model    what to train: family and sizes (its sizes agree with {@code hyper}'s)
      * @param existing whether a fresh run may replace the outputs of an earlier one in {@code out} ({@code --force})
      */
-    public record Setup(Hyper hyper, TokenData data, String dataSource, Path tokenizerDir, Path out, boolean resume,
+    public record Setup(Hyper hyper, FreshModel model, TokenData data, String dataSource, Path tokenizerDir, Path out, boolean resume,
                         Backend backend, String engineVersion, PrintWriter stdout, PrintWriter stderr, boolean terminal,
                         OutputPaths.Existing existing) {}
 
@@ -109,7 +113,7 @@ public final class Pretrainer {
         String dataHash = data.hash();
         double unigram = data.unigramEntropy();
 
-        Gpt2Model model = null;
+        LanguageModel model = null;
         AdamW optimizer = null;
         try {
             int start = 0;
@@ -120,13 +124,13 @@ public final class Pretrainer {
                 Checkpoints.Saved saved = checkpoints.latest();
                 checkCompatible(saved, dataHash);
                 try {
-                    model = Gpt2Model.load(s.backend(), saved.dir());
+                    model = Models.load(s.backend(), saved.dir());
                     String bad = TrainingChecks.firstNonFinite(model);
                     if (bad != null) throw new IOException(bad + ", though checkpoints are written only when finite (a damaged checkpoint)");
                 } catch (IOException | RuntimeException e) {
                     throw new IOException("checkpoint " + saved.dir() + ": " + e.getMessage(), e);
                 }
-                checkModel(model.config(), saved.dir());
+                checkModel(model.shape(), saved.dir());
                 optimizer = new AdamW(model, 0.9f, 0.95f, 1e-8f, (float) h.weightDecay());
                 try {
                     Checkpoints.restoreMoments(saved.dir(), model, optimizer, saved.state().path("adam_steps").asInt(saved.step()));
@@ -142,7 +146,7 @@ public final class Pretrainer {
                 out.printf("resuming %s at step %d of %d%n", saved.dir(), start, h.steps());
             } else {
                 Files.createDirectories(s.out());
-                model = Gpt2Model.create(s.backend(), config(data.vocabSize()), Gpt2Model.Heads.NONE);
+                model = Models.create(s.backend(), s.model());
                 model.initialize(h.seed());
                 optimizer = new AdamW(model, 0.9f, 0.95f, 1e-8f, (float) h.weightDecay());
                 log = TrainingLog.create(s.out().resolve(LOG));
@@ -239,7 +243,7 @@ public final class Pretrainer {
     }
 
     /** The mean next-token loss over every held-out window (no gradients). */
-    static double evaluate(Gpt2Model model, List<Batch> batches) {
+    static double evaluate(LanguageModel model, List<Batch> batches) {
         double sum = 0;
         long count = 0;
         for (Batch b : batches) {
@@ -249,12 +253,6 @@ public final class Pretrainer {
             count += predicted;
         }
         return sum / count;
-    }
-
-    private Gpt2Config config(int vocabSize) {
-        // No dropout: the engine trains without it, and a Hugging Face user of the folder should too.
-        return Gpt2Config.builder().vocabSize(vocabSize).nPositions(h.context()).nEmbd(h.dModel()).nLayer(h.layers())
-                .nHead(h.heads()).kind(ModelKind.LM).dropout(0, 0, 0).build();
     }
 
     private ObjectNode state(int step, String dataHash, TokenData data, AdamW optimizer, long tokens, double seconds,
@@ -302,11 +300,18 @@ public final class Pretrainer {
         }
     }
 
-    private void checkModel(Gpt2Config c, Path dir) throws IOException {
-        if (c.nLayer() != h.layers() || c.nEmbd() != h.dModel() || c.nHead() != h.heads() || c.nPositions() != h.context()
+    private void checkModel(ModelShape c, Path dir) throws IOException {
+        ModelShape want = Models.shapeOf(s.model());
+        if (c.layers() != h.layers() || c.hiddenSize() != h.dModel() || c.heads() != h.heads() || c.maxSequenceLength() != h.context()
                 || c.vocabSize() != s.data().vocabSize()) {
-            throw new IOException("checkpoint " + dir + ": config.json (n_layer " + c.nLayer() + ", n_embd " + c.nEmbd() + ", n_head " + c.nHead()
-                    + ", n_positions " + c.nPositions() + ", vocab_size " + c.vocabSize() + ") does not match state.json");
+            throw new IOException("checkpoint " + dir + ": config.json (layers " + c.layers() + ", hidden size " + c.hiddenSize() + ", heads " + c.heads()
+                    + ", context " + c.maxSequenceLength() + ", vocab_size " + c.vocabSize() + ") does not match state.json");
+        }
+        if (c.family() != want.family() || c.keyValueHeads() != want.keyValueHeads() || c.intermediateSize() != want.intermediateSize()
+                || c.tiedEmbeddings() != want.tiedEmbeddings()) {
+            throw new IllegalArgumentException("--resume: checkpoint " + dir + " holds a " + c.family().modelType() + " model with " + c.keyValueHeads()
+                    + " key/value heads, intermediate size " + c.intermediateSize() + ", tied embeddings " + c.tiedEmbeddings()
+                    + "; resume with the same --family, --kv-heads, --intermediate-size and embeddings");
         }
     }
 
@@ -314,11 +319,14 @@ public final class Pretrainer {
         return hash.length() > 12 ? hash.substring(0, 12) + "..." : hash.isEmpty() ? "(none)" : hash;
     }
 
-    private void describe(PrintWriter out, TokenData data, Gpt2Model model, double unigram) {
+    private void describe(PrintWriter out, TokenData data, LanguageModel model, double unigram) {
         out.printf(Locale.ROOT, "data: %s: %,d training tokens, %,d held-out tokens; vocabulary %,d%n",
                 s.dataSource(), data.train().length, data.test().length, data.vocabSize());
-        out.printf(Locale.ROOT, "model: %d layers, d_model %d, %d heads, context %d: %,d parameters on %s%n",
-                h.layers(), h.dModel(), h.heads(), h.context(), model.layout().parameterCount(), s.backend().name());
+        ModelShape c = model.shape();
+        String family = c.family() == ModelFamily.GPT2 ? "" : String.format(Locale.ROOT, "%s, %d key/value heads, intermediate %d, ",
+                c.familyName(), c.keyValueHeads(), c.intermediateSize());
+        out.printf(Locale.ROOT, "model: %s%d layers, d_model %d, %d heads, context %d: %,d parameters on %s%n",
+                family, h.layers(), h.dModel(), h.heads(), h.context(), model.layout().parameterCount(), s.backend().name());
         out.printf(Locale.ROOT, "training: %d steps of %d windows x %d tokens, lr %.3g (warm-up %d, cosine to %.3g), weight decay %s, grad clip %s%n",
                 h.steps(), h.windows(), h.context(), h.lr(), h.warmup(), h.lr() * h.minLrRatio(), h.weightDecay(), h.gradClip());
         out.printf(Locale.ROOT, "unigram entropy of the training tokens: %.4f nats/token (the best loss without context)%n", unigram);

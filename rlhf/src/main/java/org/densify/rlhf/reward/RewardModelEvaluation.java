@@ -84,9 +84,9 @@ public final class RewardModelEvaluation {
     private final Settings settings;
 
     public RewardModelEvaluation(RewardModel rewardModel, Settings settings) {
-        if (rewardModel.model().config().numLabels() != 2) {
+        if (rewardModel.model().numLabels() != 2) {
             throw new IllegalArgumentException("the evaluation needs a two-label classifier (negative, positive); this one has "
-                    + rewardModel.model().config().numLabels() + " label(s)");
+                    + rewardModel.model().numLabels() + " label(s)");
         }
         this.rewardModel = rewardModel;
         this.settings = settings;
@@ -94,7 +94,7 @@ public final class RewardModelEvaluation {
 
     /** Evaluates on {@code heldOut} reviews (which the reward model must not have been trained on). */
     public Report evaluate(List<Review> heldOut) {
-        int context = rewardModel.model().config().nPositions();
+        int context = rewardModel.model().maxSequenceLength();
         List<Review> reviews = settings.maxReviews() > 0 && heldOut.size() > settings.maxReviews()
                 ? heldOut.subList(0, settings.maxReviews()) : heldOut;
         List<int[]> ids = new ArrayList<>();

@@ -8,12 +8,11 @@ import org.densify.core.Backend;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.ModelShape;
 import org.densify.core.model.Outputs;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.io.AtomicFiles;
-import org.densify.loaders.model.Gpt2Config;
-import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
@@ -36,7 +35,7 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 
 /**
- * Trains a GPT-2 reward model: a sequence classifier initialised from a language model (or an
+ * Trains a reward model of the init folder's family: a sequence classifier initialised from a language model (or an
  * existing classifier, trained further), on labelled reviews (cross-entropy of the logits at each
  * review's last token) or on preference pairs (Bradley–Terry on {@link
  * org.densify.rlhf.credit.RewardModel#scalar}). See {@link RewardLoss}.
@@ -174,25 +173,22 @@ public final class RewardModelTrainer {
         Tokenizer tokenizer = Tokenizers.open(init);
         boolean pairs = data instanceof RewardData.Preference;
 
-        Gpt2Model model;
-        boolean continued;
-        try (ModelFolder folder = ModelFolder.open(init)) {
-            continued = ClassifierInit.isClassifier(folder);
-            int labels = s.labels() != null ? s.labels() : pairs ? 1 : 2;
-            if (continued && s.labels() != null && s.labels() != folder.config().numLabels()) {
-                throw new IllegalArgumentException("--labels " + s.labels() + ": " + init + " is already a classifier with "
-                        + folder.config().numLabels() + " labels, which training continues");
-            }
-            if (tokenizer.vocabSize() > folder.config().vocabSize()) {
-                throw new IllegalArgumentException(init + ": the tokenizer has " + tokenizer.vocabSize() + " tokens, more than the model's vocab_size "
-                        + folder.config().vocabSize());
-            }
-            Gpt2Config config = ClassifierInit.config(folder, labels, tokenizer.eotId());
-            if (config.numLabels() != 1 && config.numLabels() != 2) {
-                throw new IllegalArgumentException(init + "/config.json: a reward model has 1 or 2 labels; this classifier has " + config.numLabels());
-            }
-            model = ClassifierInit.load(backend, folder, config, s.seed());
+        boolean continued = ClassifierInit.isClassifier(init);
+        ModelShape stored = ModelShape.read(init);
+        int labels = s.labels() != null ? s.labels() : pairs ? 1 : 2;
+        if (continued && s.labels() != null && s.labels() != stored.numLabels()) {
+            throw new IllegalArgumentException("--labels " + s.labels() + ": " + init + " is already a classifier with "
+                    + stored.numLabels() + " labels, which training continues");
         }
+        if (tokenizer.vocabSize() > stored.vocabSize()) {
+            throw new IllegalArgumentException(init + ": the tokenizer has " + tokenizer.vocabSize() + " tokens, more than the model's vocab_size "
+                    + stored.vocabSize());
+        }
+        int classifierLabels = continued ? stored.numLabels() : labels;
+        if (classifierLabels != 1 && classifierLabels != 2) {
+            throw new IllegalArgumentException(init + "/config.json: a reward model has 1 or 2 labels; this classifier has " + classifierLabels);
+        }
+        LanguageModel model = ClassifierInit.load(backend, init, labels, tokenizer.eotId(), s.seed());
         try {
             return new Run(backend, s, init, data, out, progress, terminal, model, tokenizer, continued).run();
         } finally {
@@ -208,11 +204,11 @@ public final class RewardModelTrainer {
         final RewardData data;
         final PrintWriter progress;
         final boolean terminal, continued;
-        final Gpt2Model model;
+        final LanguageModel model;
         final Tokenizer tokenizer;
         final int labels, maxTokens;
 
-        Run(Backend backend, Settings s, Path init, RewardData data, Path out, PrintWriter progress, boolean terminal, Gpt2Model model,
+        Run(Backend backend, Settings s, Path init, RewardData data, Path out, PrintWriter progress, boolean terminal, LanguageModel model,
             Tokenizer tokenizer, boolean continued) {
             this.backend = backend;
             this.s = s;
@@ -224,8 +220,8 @@ public final class RewardModelTrainer {
             this.model = model;
             this.tokenizer = tokenizer;
             this.continued = continued;
-            this.labels = model.config().numLabels();
-            this.maxTokens = Math.min(s.maxTokens(), model.config().nPositions());
+            this.labels = model.numLabels();
+            this.maxTokens = Math.min(s.maxTokens(), model.maxSequenceLength());
         }
 
         Result run() throws IOException {
@@ -368,7 +364,7 @@ public final class RewardModelTrainer {
         }
 
         private void describe(Examples train, Examples test, int dropped) {
-            Gpt2Config c = model.config();
+            ModelShape c = model.shape();
             progress.printf(Locale.ROOT, "data: %s: %,d %s to train on, %,d held out (--eval-fraction %s)%s%n", data.source(), train.size(), train.noun(),
                     test.size(), s.evalFraction(), dropped > 0 ? String.format(Locale.ROOT, "; %,d left out (no tokens)", dropped) : "");
             if (train.identical() + test.identical() > 0) {
@@ -376,8 +372,8 @@ public final class RewardModelTrainer {
                         train.identical() + test.identical(), maxTokens);
             }
             progress.printf(Locale.ROOT, "model: %s %s: %d layers, d_model %d, %d label%s %s, %,d parameters on %s%n",
-                    continued ? "continuing the classifier" : "a new classifier on the trunk of", init, c.nLayer(), c.nEmbd(), labels,
-                    labels == 1 ? "" : "s", c.id2label().values(), model.layout().parameterCount(), backend.name());
+                    continued ? "continuing the classifier" : "a new classifier on the trunk of", init, c.layers(), c.hiddenSize(), labels,
+                    labels == 1 ? "" : "s", c.labels(), model.layout().parameterCount(), backend.name());
             progress.printf(Locale.ROOT, "training: %d epochs of %d steps, batches of %d %s cut to their first %d tokens%s; lr %.3g (warm-up %d, linear decay), "
                             + "weight decay %s, grad clip %s%n", s.epochs(), (train.size() + s.batch() - 1) / s.batch(), s.batch(), train.noun(), maxTokens,
                     maxTokens < s.maxTokens() ? " (n_positions)" : "", s.lr(), s.warmup(), s.weightDecay(), s.gradClip());

@@ -1,6 +1,6 @@
 package org.densify.rlhf.run;
 
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
 import org.densify.core.model.ParameterLayout;
 
 import java.io.PrintWriter;
@@ -30,7 +30,7 @@ public final class TrainingChecks {
      * Throws when a parameter of {@code model} holds NaN or infinity, naming the tensor and the first
      * such element, so that such a model is never written. {@code what} says what was to be written.
      */
-    public static void requireFiniteParameters(Gpt2Model model, String what) {
+    public static void requireFiniteParameters(LanguageModel model, String what) {
         String bad = firstNonFinite(model);
         if (bad != null) throw new NonFinite(what + " not written: " + bad + "; the training diverged (try a lower --lr)");
     }
@@ -42,7 +42,7 @@ public final class TrainingChecks {
     }
 
     /** "tensor NAME holds NaN (element i of n)" for the first parameter that is not finite, or null. */
-    public static String firstNonFinite(Gpt2Model model) {
+    public static String firstNonFinite(LanguageModel model) {
         for (ParameterLayout.Entry e : model.layout().entries()) {
             float[] values = new float[Math.toIntExact(e.length())];
             model.backend().read(model.parameters(), e.offset(), values);

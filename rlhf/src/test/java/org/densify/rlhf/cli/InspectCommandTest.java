@@ -75,18 +75,18 @@ class InspectCommandTest {
     /** --raw does not interpret config.json: a model type this engine refuses still shows, and so do the tensors. */
     @Test
     void rawShowsAnUnsupportedConfigAsJson() throws IOException {
-        Path folder = Files.createDirectories(dir.resolve("llama"));
+        Path folder = Files.createDirectories(dir.resolve("mistral"));
         new SafetensorsWriter().add("model.embed_tokens.weight", new long[]{4, 2}, new float[8]).write(folder.resolve("model.safetensors"));
-        Files.writeString(folder.resolve("config.json"), "{\"model_type\": \"llama\", \"hidden_size\": 2, \"rope_theta\": 10000.0}");
+        Files.writeString(folder.resolve("config.json"), "{\"model_type\": \"mistral\", \"hidden_size\": 2, \"rope_theta\": 10000.0}");
         MainTest.Run checked = run("inspect", folder.toString());
         assertEquals(Main.EXIT_FAILURE, checked.status());
-        assertTrue(checked.err().contains("field 'model_type': unsupported model type 'llama'"), checked.err());
+        assertTrue(checked.err().contains("field 'model_type': unsupported model type 'mistral'"), checked.err());
 
         MainTest.Run raw = run("inspect", "--raw", folder.toString());
         assertEquals(0, raw.status(), raw.err());
         assertEquals("", raw.err());
         String out = raw.out();
-        assertTrue(out.contains("config.json (raw, not checked):\n  {\n    \"model_type\" : \"llama\",\n    \"hidden_size\" : 2,\n"), out);
+        assertTrue(out.contains("config.json (raw, not checked):\n  {\n    \"model_type\" : \"mistral\",\n    \"hidden_size\" : 2,\n"), out);
         assertTrue(out.contains("    \"rope_theta\" : 10000.0\n  }\n"), out);
         assertTrue(out.contains("model.embed_tokens.weight  F32    [4, 2]     32\n"), out);
         assertTrue(out.contains("total: 1 tensor, 8 elements, 32 bytes"), out);

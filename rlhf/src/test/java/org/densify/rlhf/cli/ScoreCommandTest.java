@@ -76,8 +76,8 @@ class ScoreCommandTest {
         try (Backend b = Backends.create("cpu"); RewardModel model = RewardModel.load(b, rm)) {
             q = model.tokenizer().encode(prompt);
             y = model.tokenizer().encode(completion);
-            layers = model.model().config().nLayer();
-            heads = model.model().config().nHead();
+            layers = model.model().shape().layers();
+            heads = model.model().shape().heads();
         }
         int[] ids = java.util.Arrays.copyOf(q, q.length + y.length);
         System.arraycopy(y, 0, ids, q.length, y.length);

@@ -78,7 +78,7 @@ class TrainRmCommandTest {
         double accuracy = summary.at("/held_out/accuracy").asDouble();
         assertTrue(accuracy >= 0.75, "the template reviews say loved/hated: " + accuracy);
         try (Backend backend = Backends.create("cpu"); RewardModel rm = RewardModel.load(backend, out)) {
-            assertEquals(2, rm.model().config().numLabels());
+            assertEquals(2, rm.model().numLabels());
         }
 
         MainTest.Run again = run("--init", lm.toString(), "--data", data.toString(), "--out", out.toString());

@@ -14,6 +14,7 @@ import org.densify.core.Backends;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
 import org.densify.loaders.model.ModelKind;
 import org.densify.rlhf.cli.TinyFixtures;
@@ -60,8 +61,8 @@ class RewardScorerTest {
     @Test
     void rewardsAttentionAndPrefixScoresMatchDirectForwards() {
         ScoredCompletion[] got = new RewardScorer(rm, rm.tokenizer()).score(prompts, completions, true, true);
-        Gpt2Model m = rm.model();
-        int L = m.config().nLayer(), NH = m.config().nHead();
+        LanguageModel m = rm.model();
+        int L = m.shape().layers(), NH = m.shape().heads();
         for (int s = 0; s < prompts.length; s++) {
             int[] ids = join(prompts[s], completions[s]);
             int T = ids.length, P = prompts[s].length, N = completions[s].length;
@@ -135,8 +136,8 @@ class RewardScorerTest {
                 TinyFixtures.config(64).toBuilder().padTokenId(eot).build(), 9);
         try (RewardModel padded = RewardModel.load(backend, folder)) {
             for (RewardModel model : new RewardModel[] {padded, rm}) {
-                Gpt2Model m = model.model();
-                int L = m.config().nLayer(), NH = m.config().nHead();
+                LanguageModel m = model.model();
+                int L = m.shape().layers(), NH = m.shape().heads();
                 int[] plain = completions[0], ended = join(plain, new int[] {eot});
                 int N = plain.length, P = prompts[0].length;
                 int[] full = join(prompts[0], ended);

@@ -7,6 +7,7 @@ import org.densify.core.Backends;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.model.Gpt2Config;
@@ -213,18 +214,19 @@ class RewardModelTrainerTest {
     @Test
     void aFreshHeadIsDrawnAsGpt2ModelLoadDrawsIt() throws IOException {
         try (ModelFolder folder = ModelFolder.open(lm)) {
-            Gpt2Config config = ClassifierInit.config(folder, 2, 7);
-            assertEquals(7, config.padTokenId());
-            assertEquals(ClassifierInit.SENTIMENT, config.id2label());
-            try (Gpt2Model ours = ClassifierInit.load(backend, folder, config, 11);
+            try (LanguageModel ours = ClassifierInit.load(backend, lm, 2, 7, 11);
                  Gpt2Model theirs = Gpt2Model.load(backend, folder, new Gpt2Model.Heads(true, false), 11)) {
+                assertEquals(7, ours.shape().padTokenId());
+                assertEquals(List.of(ClassifierInit.SENTIMENT.get(0), ClassifierInit.SENTIMENT.get(1)), ours.shape().labels());
                 assertArrayEquals(floats(theirs, null), floats(ours, null));
                 float[] head = floats(ours, "score.weight");
                 double sq = 0;
                 for (float v : head) sq += v * v;
                 assertEquals(0.02, Math.sqrt(sq / head.length), 0.005, "score head drawn with initializer_range");
             }
-            assertEquals(1, ClassifierInit.config(folder, 1, 7).numLabels());
+            try (LanguageModel one = ClassifierInit.load(backend, lm, 1, 7, 11)) {
+                assertEquals(1, one.numLabels());
+            }
         }
     }
 
@@ -232,9 +234,9 @@ class RewardModelTrainerTest {
     void aClassifierIsTrainedFurtherWithItsHead() throws IOException {
         Path first = tmp.resolve("rm-first");
         train(toy().withEpochs(1), lm, new RewardData.Classification(reviews, "toy"), first);
-        try (ModelFolder folder = ModelFolder.open(first); Gpt2Model m = ClassifierInit.load(backend, folder, ClassifierInit.config(folder, 1, 0), 99)) {
+        try (ModelFolder folder = ModelFolder.open(first); LanguageModel m = ClassifierInit.load(backend, first, 1, 0, 99)) {
             assertArrayEquals(folder.floats("score.weight"), floats(m, "score.weight"), "the stored head is kept, not redrawn");
-            assertEquals(2, m.config().numLabels(), "a classifier keeps its labels");
+            assertEquals(2, m.numLabels(), "a classifier keeps its labels");
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> train(toy().withLabels(1), first, new RewardData.Classification(reviews, "toy"), tmp.resolve("rm-mismatch")));
@@ -329,7 +331,7 @@ class RewardModelTrainerTest {
         assertArrayEquals(all, RewardModelTrainer.encode(tok, text, 1000));
     }
 
-    private static float[] floats(Gpt2Model m, String name) {
+    private static float[] floats(LanguageModel m, String name) {
         if (name == null) {
             float[] all = new float[Math.toIntExact(m.layout().size())];
             m.backend().read(m.parameters(), 0, all);

@@ -14,6 +14,7 @@ import org.densify.core.model.Batch;
 import org.densify.core.model.Block;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Heads;
+import org.densify.core.model.ModelShape;
 import org.densify.core.model.KvCache;
 import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
@@ -111,10 +112,18 @@ public final class LlamaModel implements LanguageModel {
      * (normal(0, initializer_range) weights, zero bias, from {@code seed}); an unrequested stored head is left out.
      */
     public static LlamaModel load(Backend backend, LlamaFolder folder, Heads heads, long seed) throws IOException {
-        if (heads.classifier() && folder.config().numLabels() < 1) {
+        return load(backend, folder, folder.config(), heads, seed);
+    }
+
+    /**
+     * Loads a folder's weights into a model of {@code config} (the folder's, with other labels or
+     * pad token: what a classifier made from a language model is saved with); see {@link #load(Backend, LlamaFolder, Heads, long)}.
+     */
+    public static LlamaModel load(Backend backend, LlamaFolder folder, LlamaConfig config, Heads heads, long seed) throws IOException {
+        if (heads.classifier() && config.numLabels() < 1) {
             throw new ModelFormatException(folder.dir() + "/config.json: a classifier head needs num_labels >= 1");
         }
-        LlamaModel model = new LlamaModel(backend, folder.config(), heads);
+        LlamaModel model = new LlamaModel(backend, config, heads);
         try {
             SplittableRandom random = new SplittableRandom(seed);
             try (Arena arena = Arena.ofConfined()) {
@@ -125,7 +134,7 @@ public final class LlamaModel implements LanguageModel {
                         backend.write(model.params, e.offset(), staging);
                     } else if (!e.name().equals(LlamaTensors.VALUE_HEAD_BIAS)) {
                         float[] values = new float[Math.toIntExact(e.length())];
-                        for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * folder.config().initializerRange());
+                        for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * config.initializerRange());
                         backend.write(model.params, e.offset(), values);
                     }
                 }
@@ -201,6 +210,11 @@ public final class LlamaModel implements LanguageModel {
     @Override
     public int maxSequenceLength() {
         return maxT;
+    }
+
+    @Override
+    public ModelShape shape() {
+        return ModelShape.of(config);
     }
 
     @Override

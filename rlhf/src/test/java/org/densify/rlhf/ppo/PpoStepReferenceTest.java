@@ -9,6 +9,9 @@ import java.util.Map;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.Heads;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.Models;
 import org.densify.core.model.ParameterLayout;
 import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.safetensors.SafetensorsFile;
@@ -19,19 +22,21 @@ import org.junit.jupiter.params.provider.ValueSource;
  * One full PPO step on a tiny policy with a value head against the PyTorch re-implementation of TRL
  * 0.7.4's step ({@code scripts/fixtures/make_ppo_fixtures.py}, computed in float64): rollout
  * log-probabilities and values, rewards, advantages, returns, every minibatch's losses and statistics,
- * the KL controller, and every parameter after the step.
+ * the KL controller, and every parameter after the step. Each family has its own policy, reference
+ * and step files: GPT-2 (tied {@code wte}) at the top of {@code ppo/}, Llama (grouped-query
+ * attention, untied {@code lm_head}) under {@code ppo/llama/}; both load through {@link Models}.
  */
 class PpoStepReferenceTest {
     static final Path ROOT = Path.of("src/test/resources/ppo");
 
     @ParameterizedTest
-    @ValueSource(strings = {"mb1", "mb2"})
+    @ValueSource(strings = {"mb1", "mb2", "llama/mb1", "llama/mb2"})
     void aStepMatchesTheReference(String fixture) throws IOException {
-        try (SafetensorsFile f = SafetensorsFile.open(ROOT.resolve(fixture).resolve("step.safetensors"));
+        Path stepFolder = ROOT.resolve(fixture), family = stepFolder.getParent();
+        try (SafetensorsFile f = SafetensorsFile.open(stepFolder.resolve("step.safetensors"));
              Backend backend = Backends.create("cpu");
-             ModelFolder policyFolder = ModelFolder.open(ROOT.resolve("policy"));
-             Gpt2Model policy = Gpt2Model.load(backend, policyFolder, new Gpt2Model.Heads(false, true), 0);
-             Gpt2Model reference = Gpt2Model.load(backend, ROOT.resolve("ref"))) {
+             LanguageModel policy = Models.load(backend, family.resolve("policy"), new Heads(false, true), 0);
+             LanguageModel reference = Models.load(backend, family.resolve("ref"))) {
             Map<String, String> meta = f.metadata();
             int B = Integer.parseInt(meta.get("batch_size"));
             PpoConfig config = new PpoConfig(B, Integer.parseInt(meta.get("mini_batch_size")), Integer.parseInt(meta.get("ppo_epochs")),
@@ -45,6 +50,7 @@ class PpoStepReferenceTest {
             int[][] order = new int[config.ppoEpochs()][];
             for (int e = 0; e < order.length; e++) order[e] = java.util.Arrays.copyOfRange(flatOrder, e * B, (e + 1) * B);
 
+            assertTrue(policy.hasValueHead(), fixture + ": the policy folder stores a value head");
             float[] before = read(backend, policy);
             try (PpoTrainer trainer = new PpoTrainer(policy, reference, config)) {
                 PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, false);
@@ -84,13 +90,14 @@ class PpoStepReferenceTest {
                 // Parameters: the update, compared as a whole and element by element.
                 float[] after = read(backend, policy);
                 double lr = config.learningRate(), steps = step.minibatches().size();
+                long stored = f.tensors().keySet().stream().filter(k -> k.startsWith("after.")).count();
+                assertEquals(stored, policy.layout().entries().size(), "the policy has exactly the parameters the step file updates");
                 for (ParameterLayout.Entry e : policy.layout().entries()) {
-                    String stored = f.tensors().containsKey("after." + e.name()) ? "after." + e.name() : "after.transformer." + e.name();
-                    float[] ref = f.readFloats(stored);
+                    float[] ref = f.readFloats(storedAfter(f, e.name()));
                     int o = Math.toIntExact(e.offset());
                     float[] refDelta = new float[ref.length], delta = new float[ref.length];
                     boolean keyBias = e.name().endsWith("attn.c_attn.bias");
-                    int C = policy.config().nEmbd();
+                    int C = policy.hiddenSize();
                     for (int i = 0; i < ref.length; i++) {
                         boolean noGradient = keyBias && i >= C && i < 2 * C; // keys' bias: its gradient is exactly 0, Adam amplifies rounding
                         refDelta[i] = noGradient ? 0 : ref[i] - before[o + i];
@@ -107,7 +114,15 @@ class PpoStepReferenceTest {
         return Double.parseDouble(meta.get(key));
     }
 
-    static float[] read(Backend backend, Gpt2Model m) {
+    /** The step file's name for a parameter after the step: as its family stores it (body under {@code transformer.} or {@code model.}). */
+    static String storedAfter(SafetensorsFile f, String name) {
+        for (String prefix : new String[] {"", "transformer.", "model."}) {
+            if (f.tensors().containsKey("after." + prefix + name)) return "after." + prefix + name;
+        }
+        throw new AssertionError("step file: no after.<name> tensor for the policy parameter " + name);
+    }
+
+    static float[] read(Backend backend, LanguageModel m) {
         float[] out = new float[Math.toIntExact(m.layout().size())];
         backend.read(m.parameters(), 0, out);
         return out;

@@ -7,7 +7,7 @@
 #                               runner/  RunTests (a minimal JUnit console, benchmarks/gpu/RunTests.java)
 # The engine's jars include rlhf (PpoStepBenchmark runs PpoTrainer) and picocli (the benchmark mains
 # parse their options with it); the charts' jfreechart is left out (no class the benchmarks load needs it).
-# Left out of the kit: JMH and its dependencies (not used by the GPU check) and the parts of
+# Left out of the kit: JMH and its dependencies and the CPU peer (libtorch through DJL) and its dependencies (not used by the GPU check) and the parts of
 # jcuda-natives other than the driver binding (the PTX compiler alone is 24 MB; kernels come as PTX).
 # The engine's own jars come from each module's target/ (the local repository is shared with other
 # builds and may hold other SNAPSHOTs); ~/.m2 only supplies third-party jars and the path names.
@@ -47,6 +47,8 @@ for jar in $(for m in benchmarks native kernels; do tr ':' '\n' < $m/target/gpu-
   case "$(basename "$jar")" in
     jmh-*|jopt-simple-*|commons-math3-*) ;;                      # JMH only
     jfreechart-*) ;;                                             # rlhf's charts: not used by the benchmarks
+    api-[0-9]*|pytorch-engine-*|pytorch-jni-*|pytorch-native-*|gson-*|jna-*|commons-compress-*|commons-codec-*|commons-io-*|commons-lang3-*|slf4j-api-*|error_prone_annotations-*) ;;
+                                                                 # the CPU peer (libtorch through DJL, 110 MB) and its dependencies: not used by the GPU check
     densify-*)                                                   # this tree's build, not whatever ~/.m2 holds
       module="$(basename "$jar" | sed -E 's/^densify-([a-z]+)-.*/\1/')"
       cp "$module/target/$(basename "$jar")" "$KIT/lib/" ;;

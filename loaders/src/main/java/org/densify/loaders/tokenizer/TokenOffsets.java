@@ -6,7 +6,7 @@ import java.util.Arrays;
  * Character spans of a byte-level tokenizer's tokens, from the token bytes alone: the text's UTF-8
  * bytes (a lone surrogate as U+FFFD's three, as the tokenizers encode it) are walked token by token;
  * a token whose bytes are the next bytes of the text takes the whole characters holding them (as
- * {@link Gpt2Tokenizer.Encoding} defines spans), and a token that is not in the text (a special token
+ * {@link Encoding} defines spans), and a token that is not in the text (a special token
  * the post-processor adds, such as Llama 3's {@code <|begin_of_text|>}) gets an empty span where it
  * stands.
  */
@@ -14,7 +14,7 @@ final class TokenOffsets {
     private TokenOffsets() {
     }
 
-    static Gpt2Tokenizer.Encoding of(Tokenizer tokenizer, int[] ids, String text) {
+    static Encoding of(Tokenizer tokenizer, int[] ids, String text) {
         int[] charStart = new int[3 * text.length() + 1], charEnd = new int[3 * text.length() + 1];
         byte[] bytes = new byte[3 * text.length()];
         int n = 0;
@@ -48,6 +48,6 @@ final class TokenOffsets {
             throw new IllegalStateException("the tokens' bytes do not spell the text (" + at + " of " + n
                     + " bytes matched): character offsets need a byte-level tokenizer without normalisation");
         }
-        return new Gpt2Tokenizer.Encoding(ids, starts, ends);
+        return new Encoding(ids, starts, ends);
     }
 }

@@ -26,13 +26,13 @@ public interface Tokenizer {
 
     /**
      * {@link #encode} or, when {@code special}, {@link #encodeWithSpecial}, with each token's character
-     * span in {@code text} (see {@link Gpt2Tokenizer.Encoding}); a special token that the encoding adds
+     * span in {@code text} (see {@link Encoding}); a special token that the encoding adds
      * and the text does not hold gets an empty span where it stands. What a reward model needs to
      * credit its tokens to another tokenizer's. The spans come from the token bytes, so the
      * tokenizer must be byte-level without normalisation (GPT-2, Llama 3, Qwen); otherwise
      * IllegalStateException.
      */
-    default Gpt2Tokenizer.Encoding encodeWithOffsets(String text, boolean special) {
+    default Encoding encodeWithOffsets(String text, boolean special) {
         return TokenOffsets.of(this, special ? encodeWithSpecial(text) : encode(text), text);
     }
 

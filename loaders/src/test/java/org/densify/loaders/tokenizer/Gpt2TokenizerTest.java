@@ -129,7 +129,7 @@ class Gpt2TokenizerTest {
                 tok.encodeWithSpecial("Hello <|endoftext|><|endoftext|> world  "));
         assertArrayEquals(tok.encode("no special"), tok.encodeWithSpecial("no special"));
         assertEquals("a<|endoftext|>b", tok.decode(tok.encodeWithSpecial("a<|endoftext|>b")));
-        Gpt2Tokenizer.Encoding e = tok.encodeWithOffsets("x<|endoftext|>", true);
+        Encoding e = tok.encodeWithOffsets("x<|endoftext|>", true);
         assertArrayEquals(new int[]{tok.encode("x")[0], eot}, e.ids());
         assertArrayEquals(new int[]{0, 1}, e.starts());
         assertArrayEquals(new int[]{1, 14}, e.ends());
@@ -139,7 +139,7 @@ class Gpt2TokenizerTest {
     void offsetsCoverTheTextInOrder() {
         for (Fixtures.Case c : cases()) {
             String text = c.text();
-            Gpt2Tokenizer.Encoding e = gpt2().encodeWithOffsets(text);
+            Encoding e = gpt2().encodeWithOffsets(text);
             assertArrayEquals(c.ids(), e.ids(), c.name());
             // Oracle: map every byte of the whole text to its character, then walk the tokens.
             int[] charStart = new int[3 * text.length()], charEnd = new int[3 * text.length()];
@@ -172,7 +172,7 @@ class Gpt2TokenizerTest {
     void offsetsOfASplitCharacterOverlap() {
         // U+1F9D1 is four bytes; GPT-2 encodes it as two tokens that both cover its two chars.
         String s = "a \uD83E\uDDD1!";
-        Gpt2Tokenizer.Encoding e = gpt2().encodeWithOffsets(s);
+        Encoding e = gpt2().encodeWithOffsets(s);
         assertEquals(List.of(64, 12520, 100, 239, 0), boxed(e.ids()));
         assertArrayEquals(new int[]{0, 1, 2, 2, 4}, e.starts());
         assertArrayEquals(new int[]{1, 4, 4, 4, 5}, e.ends());
@@ -180,20 +180,20 @@ class Gpt2TokenizerTest {
 
     @Test
     void encodingsCompareByContent() {
-        Gpt2Tokenizer.Encoding a = gpt2().encodeWithOffsets("a \uD83E\uDDD1!"), b = gpt2().encodeWithOffsets("a \uD83E\uDDD1!");
+        Encoding a = gpt2().encodeWithOffsets("a \uD83E\uDDD1!"), b = gpt2().encodeWithOffsets("a \uD83E\uDDD1!");
         assertNotSame(a.ids(), b.ids());
         assertEquals(a, b);
         assertEquals(a.hashCode(), b.hashCode());
-        assertEquals(new Gpt2Tokenizer.Encoding(new int[]{64, 12520, 100, 239, 0}, new int[]{0, 1, 2, 2, 4},
+        assertEquals(new Encoding(new int[]{64, 12520, 100, 239, 0}, new int[]{0, 1, 2, 2, 4},
                 new int[]{1, 4, 4, 4, 5}), a);
         assertEquals("Encoding[ids=[64, 12520, 100, 239, 0], starts=[0, 1, 2, 2, 4], ends=[1, 4, 4, 4, 5]]", a.toString());
         assertNotEquals(a, gpt2().encodeWithOffsets("a \uD83E\uDDD1?"));
-        assertNotEquals(a, new Gpt2Tokenizer.Encoding(a.ids(), a.starts(), new int[]{1, 4, 4, 4, 6}));
-        assertNotEquals(a, new Gpt2Tokenizer.Encoding(a.ids(), new int[]{0, 1, 2, 3, 4}, a.ends()));
+        assertNotEquals(a, new Encoding(a.ids(), a.starts(), new int[]{1, 4, 4, 4, 6}));
+        assertNotEquals(a, new Encoding(a.ids(), new int[]{0, 1, 2, 3, 4}, a.ends()));
         assertNotEquals(a, null);
         assertEquals(gpt2().encodeWithOffsets("x<|endoftext|>", true), gpt2().encodeWithOffsets("x<|endoftext|>", true));
-        assertThrows(IllegalArgumentException.class, () -> new Gpt2Tokenizer.Encoding(new int[1], new int[1], new int[2]));
-        assertThrows(NullPointerException.class, () -> new Gpt2Tokenizer.Encoding(new int[1], null, new int[1]));
+        assertThrows(IllegalArgumentException.class, () -> new Encoding(new int[1], new int[1], new int[2]));
+        assertThrows(NullPointerException.class, () -> new Encoding(new int[1], null, new int[1]));
     }
 
     @Test

@@ -18,8 +18,8 @@ class TokenOffsetsTest {
         int compared = 0;
         for (Fixtures.Case c : Fixtures.cases()) {
             for (boolean special : new boolean[] {false, true}) {
-                Gpt2Tokenizer.Encoding own = gpt2.encodeWithOffsets(c.text(), special);
-                Gpt2Tokenizer.Encoding fromBytes = TokenOffsets.of(gpt2, own.ids(), c.text());
+                Encoding own = gpt2.encodeWithOffsets(c.text(), special);
+                Encoding fromBytes = TokenOffsets.of(gpt2, own.ids(), c.text());
                 assertEquals(own, fromBytes, c.name());
                 compared++;
             }
@@ -35,7 +35,7 @@ class TokenOffsetsTest {
         // a token the text does not hold (a post-processor's bos) gets an empty span where it stands
         int eot = gpt2.eotId();
         int[] ids = gpt2.encode("hi");
-        Gpt2Tokenizer.Encoding e = TokenOffsets.of(gpt2, new int[] {eot, ids[0]}, "hi");
+        Encoding e = TokenOffsets.of(gpt2, new int[] {eot, ids[0]}, "hi");
         assertArrayEquals(new int[] {0, 0}, e.starts());
         assertArrayEquals(new int[] {0, 2}, e.ends());
         IllegalStateException wrong = assertThrows(IllegalStateException.class, () -> TokenOffsets.of(gpt2, ids, "ho"));
@@ -60,7 +60,7 @@ class TokenOffsetsTest {
 
     private static void spansSpellTheText(HuggingFaceTokenizer tok, boolean addsBos) {
         String text = "The film was superb, caf\u00e9 and na\u00efve!<|endoftext|> again";
-        Gpt2Tokenizer.Encoding e = tok.encodeWithOffsets(text, true);
+        Encoding e = tok.encodeWithOffsets(text, true);
         assertArrayEquals(tok.encodeWithSpecial(text), e.ids());
         int first = 0;
         if (addsBos) {

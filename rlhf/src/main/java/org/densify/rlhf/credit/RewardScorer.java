@@ -5,8 +5,8 @@ import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
-import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizer;
+import org.densify.loaders.tokenizer.Encoding;
 
 /**
  * The reward pass: one forward of the reward model over a batch of prompt + completion pairs, giving
@@ -150,7 +150,7 @@ public final class RewardScorer {
         }
         // The policy's end-of-text decodes to its literal text, which the reward model's tokenizer reads
         // back as its end-of-text token (Hugging Face's tokenizers split special tokens out first).
-        Gpt2Tokenizer.Encoding enc = rm.tokenizer().encodeWithOffsets(text, true);
+        Encoding enc = rm.tokenizer().encodeWithOffsets(text, true);
         int[] owner = new int[enc.size()];
         int t = 0;
         for (int i = 0; i < enc.size(); i++) {

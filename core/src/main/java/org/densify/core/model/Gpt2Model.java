@@ -339,38 +339,8 @@ public final class Gpt2Model implements LanguageModel {
         Activations.Grads g = new Activations.Grads(this, gradActs, N, S);
 
         // ---- heads -> dlnf [N, C]
-        backend.zero(g.dlnf);
-        if (out.holdsLogitGradient()) {
-            // logits [N, V] = lnf [N, C] @ wte^T
-            backend.matmul(g.dlnf, a.logits, w.lmHead, null, N, C, V, false, false, true);
-            backend.matmul(dw.lmHead, a.logits, a.lnf, null, V, C, N, true, false, true);
-        }
-        if (dvalues != null) {
-            if (!hasValueHead()) throw new IllegalStateException("this model has no value head");
-            if (dvalues.length != N) throw new IllegalArgumentException("dvalues has " + dvalues.length + " entries for " + N + " tokens");
-            backend.write(g.dvalues, 0, dvalues);
-            // values [N, 1] = lnf [N, C] @ v_w^T [C, 1] + v_b
-            backend.matmul(g.dlnf, g.dvalues, w.vHeadWeight, null, N, C, 1, false, false, true);
-            backend.matmul(dw.vHeadWeight, g.dvalues, a.lnf, null, 1, C, N, true, false, true);
-            backend.biasBackward(dw.vHeadBias, g.dvalues, N, 1);
-        }
-        if (dscores != null) {
-            if (!hasClassifier()) throw new IllegalStateException("this model has no classifier head");
-            if (dscores.length != S) throw new IllegalArgumentException("dscores has " + dscores.length + " rows for " + S + " sequences");
-            float[] flat = new float[S * labels];
-            for (int s = 0; s < S; s++) {
-                if (dscores[s].length != labels) throw new IllegalArgumentException("dscores[" + s + "] has " + dscores[s].length + " entries, expected " + labels);
-                System.arraycopy(dscores[s], 0, flat, s * labels, labels);
-            }
-            backend.write(g.dscores, 0, flat);
-            // scores [S, labels] = lastLnf [S, C] @ score^T
-            backend.matmul(g.dlastLnf, g.dscores, w.score, null, S, C, labels, false, false, false);
-            backend.matmul(dw.score, g.dscores, a.lastLnf, null, labels, C, S, true, false, true);
-            int[] lastIdx = out.batch.lastIndices();
-            for (int s = 0; s < S; s++) {
-                backend.accumulate(g.dlnf.slice((long) lastIdx[s] * C, C), g.dlastLnf.slice((long) s * C, C), C);
-            }
-        }
+        outputHeads().backward(headBuffers(a), headWeights(w), headWeights(dw), new OutputHeads.Scratch(g.dlnf, g.dlastLnf, g.dvalues, g.dscores),
+                out.holdsLogitGradient(), dvalues, dscores, N, out.batch.lastIndices());
 
         // ---- final layer norm -> dres [N, C]
         backend.zero(g.dres);
@@ -422,14 +392,7 @@ public final class Gpt2Model implements LanguageModel {
         Activations a = Activations.forCache(this, acts, tokens.length, advancing, options);
         backend.embeddingForward(a.encoded, tokens, positions, w.wte, w.wpe, C);
         trunk(a, count, cache, past, lastRows);
-        int[] lastIndices = new int[advancing];
-        int at = 0, r = 0;
-        for (int c : count) {
-            if (c == 0) continue;
-            at += c;
-            lastIndices[r++] = at - 1;
-        }
-        heads(a, lastIndices);
+        heads(a, OutputHeads.lastRowsOfAdvancing(count, advancing));
         return a.logits;
     }
 
@@ -467,23 +430,21 @@ public final class Gpt2Model implements LanguageModel {
         backend.layerNormForward(a.lnf, a.lnfMean, a.lnfRstd, a.layer(L - 1).res3(), w.lnfWeight, w.lnfBias, N, C, eps);
     }
 
-    /** The heads over lnf: logits, classifier scores at each last row, values at every row. */
+    /** The output heads over the final norm (shared by every family: {@link OutputHeads}). */
     void heads(Activations a, int[] lastIndices) {
-        int N = a.rows;
-        int S = lastIndices.length;
-        ForwardOptions.Logits which = a.options.logits();
-        if (which == ForwardOptions.Logits.LAST || labels > 0) {
-            for (int s = 0; s < S; s++) {
-                backend.copy(a.lastLnf.slice((long) s * C, C), a.lnf.slice((long) lastIndices[s] * C, C), C);
-            }
-        }
-        if (which == ForwardOptions.Logits.ALL) {
-            backend.matmul(a.logits, a.lnf, w.lmHead, null, N, V, C, false, true, false);
-        } else if (which == ForwardOptions.Logits.LAST) {
-            backend.matmul(a.logits, a.lastLnf, w.lmHead, null, S, V, C, false, true, false);
-        }
-        if (labels > 0) backend.matmul(a.scores, a.lastLnf, w.score, null, S, labels, C, false, true, false);
-        if (hasValueHead()) backend.matmul(a.values, a.lnf, w.vHeadWeight, w.vHeadBias, N, 1, C, false, true, false);
+        outputHeads().forward(a.options.logits(), headBuffers(a), headWeights(w), a.rows, lastIndices);
+    }
+
+    private OutputHeads outputHeads() {
+        return new OutputHeads(backend, V, C, labels, hasValueHead());
+    }
+
+    private static OutputHeads.Buffers headBuffers(Activations a) {
+        return new OutputHeads.Buffers(a.lnf, a.lastLnf, a.logits, a.scores, a.values);
+    }
+
+    private static OutputHeads.Weights headWeights(Weights w) {
+        return new OutputHeads.Weights(w.lmHead, w.score, w.vHeadWeight, w.vHeadBias);
     }
 
     @Override

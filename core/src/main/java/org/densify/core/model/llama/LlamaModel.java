@@ -13,6 +13,7 @@ import org.densify.core.Tensor;
 import org.densify.core.model.Batch;
 import org.densify.core.model.Block;
 import org.densify.core.model.ForwardOptions;
+import org.densify.core.model.OutputHeads;
 import org.densify.core.model.Heads;
 import org.densify.core.model.ModelShape;
 import org.densify.core.model.KvCache;
@@ -309,36 +310,8 @@ public final class LlamaModel implements LanguageModel {
         LlamaActivations.Grads g = new LlamaActivations.Grads(this, gradActs, N, S);
 
         // ---- heads -> dnormed [N, d]
-        backend.zero(g.dnormed);
-        if (out.holdsLogitGradient()) {
-            // logits [N, V] = normed [N, d] @ lmHead^T
-            backend.matmul(g.dnormed, a.logits, w.lmHead, null, N, d, V, false, false, true);
-            backend.matmul(dw.lmHead, a.logits, a.normed, null, V, d, N, true, false, true);
-        }
-        if (dvalues != null) {
-            if (!hasValueHead()) throw new IllegalStateException("this model has no value head");
-            if (dvalues.length != N) throw new IllegalArgumentException("dvalues has " + dvalues.length + " entries for " + N + " tokens");
-            backend.write(g.dvalues, 0, dvalues);
-            backend.matmul(g.dnormed, g.dvalues, w.vHeadWeight, null, N, d, 1, false, false, true);
-            backend.matmul(dw.vHeadWeight, g.dvalues, a.normed, null, 1, d, N, true, false, true);
-            backend.biasBackward(dw.vHeadBias, g.dvalues, N, 1);
-        }
-        if (dscores != null) {
-            if (labels == 0) throw new IllegalStateException("this model has no classifier head");
-            if (dscores.length != S) throw new IllegalArgumentException("dscores has " + dscores.length + " rows for " + S + " sequences");
-            float[] flat = new float[S * labels];
-            for (int s = 0; s < S; s++) {
-                if (dscores[s].length != labels) throw new IllegalArgumentException("dscores[" + s + "] has " + dscores[s].length + " entries, expected " + labels);
-                System.arraycopy(dscores[s], 0, flat, s * labels, labels);
-            }
-            backend.write(g.dscores, 0, flat);
-            backend.matmul(g.dlastNormed, g.dscores, w.score, null, S, d, labels, false, false, false);
-            backend.matmul(dw.score, g.dscores, a.lastNormed, null, labels, d, S, true, false, true);
-            int[] lastIdx = out.batch().lastIndices();
-            for (int s = 0; s < S; s++) {
-                backend.accumulate(g.dnormed.slice((long) lastIdx[s] * d, d), g.dlastNormed.slice((long) s * d, d), d);
-            }
-        }
+        outputHeads().backward(headBuffers(a), headWeights(w), headWeights(dw), new OutputHeads.Scratch(g.dnormed, g.dlastNormed, g.dvalues, g.dscores),
+                out.holdsLogitGradient(), dvalues, dscores, N, out.batch().lastIndices());
 
         // ---- final norm -> dres [N, d]
         backend.zero(g.dres);
@@ -410,14 +383,7 @@ public final class LlamaModel implements LanguageModel {
         LlamaActivations a = LlamaActivations.forBatch(this, acts, tokens.length, advancing, 0, options);
         embed(a, tokens);
         trunk(a, positions, count, cache, past, lastRows);
-        int[] lastIndices = new int[advancing];
-        int at = 0, r = 0;
-        for (int c : count) {
-            if (c == 0) continue;
-            at += c;
-            lastIndices[r++] = at - 1;
-        }
-        heads(a, lastIndices);
+        heads(a, OutputHeads.lastRowsOfAdvancing(count, advancing));
         return a.logits;
     }
 
@@ -468,20 +434,21 @@ public final class LlamaModel implements LanguageModel {
         backend.rmsNormForward(a.normed, a.normRstd, a.layer(L - 1).res2(), w.norm, N, d, eps);
     }
 
-    /** The heads over the final norm: logits, classifier scores at each last row, values at every row. */
+    /** The output heads over the final norm (shared by every family: {@link OutputHeads}). */
     private void heads(LlamaActivations a, int[] lastIndices) {
-        int N = a.rows, S = lastIndices.length;
-        ForwardOptions.Logits which = a.options.logits();
-        if (which == ForwardOptions.Logits.LAST || labels > 0) {
-            for (int s = 0; s < S; s++) backend.copy(a.lastNormed.slice((long) s * d, d), a.normed.slice((long) lastIndices[s] * d, d), d);
-        }
-        if (which == ForwardOptions.Logits.ALL) {
-            backend.matmul(a.logits, a.normed, w.lmHead, null, N, V, d, false, true, false);
-        } else if (which == ForwardOptions.Logits.LAST) {
-            backend.matmul(a.logits, a.lastNormed, w.lmHead, null, S, V, d, false, true, false);
-        }
-        if (labels > 0) backend.matmul(a.scores, a.lastNormed, w.score, null, S, labels, d, false, true, false);
-        if (hasValueHead()) backend.matmul(a.values, a.normed, w.vHeadWeight, w.vHeadBias, N, 1, d, false, true, false);
+        outputHeads().forward(a.options.logits(), headBuffers(a), headWeights(w), a.rows, lastIndices);
+    }
+
+    private OutputHeads outputHeads() {
+        return new OutputHeads(backend, V, d, labels, hasValueHead());
+    }
+
+    private static OutputHeads.Buffers headBuffers(LlamaActivations a) {
+        return new OutputHeads.Buffers(a.normed, a.lastNormed, a.logits, a.scores, a.values);
+    }
+
+    private static OutputHeads.Weights headWeights(Weights w) {
+        return new OutputHeads.Weights(w.lmHead, w.score, w.vHeadWeight, w.vHeadBias);
     }
 
     @Override

@@ -18,9 +18,9 @@ import picocli.CommandLine.Spec;
                         + "or the completion length), each one PPO run from the same initial models, then writes the report: "
                         + "summary.csv (per group and step: mean and std over seeds of the batch mean reward, mean KL), runs.csv, "
                         + "reward.png (mean ± 1 std per group), kl_reward.png (final KL against final reward per run) and report.md.",
-                "Runs go to DIR/runs/<method>[-<sweep value>]/seed-<s>/ (log.jsonl, checkpoints). Rerunning the same command skips "
-                        + "the runs that finished and resumes interrupted ones from their checkpoints; DIR keeps the config and refuses "
-                        + "another one. See experiments/README.md for the config format and the shipped studies."})
+                "Runs go to DIR/runs/<method>[-<sweep value>]/seed-<s>/ (log.jsonl, checkpoints, and result.json once finished). "
+                        + "Rerunning the same command skips the runs that finished and resumes interrupted ones from their checkpoints; "
+                        + "DIR keeps the config and the models' digests and refuses others. See experiments/README.md for the config format and the shipped studies."})
 final class ExperimentCommand implements Callable<Integer> {
 
     @Option(names = "--config", required = true, paramLabel = "FILE", description = "The study, as JSON (e.g. experiments/smoke.json).")
@@ -33,6 +33,11 @@ final class ExperimentCommand implements Callable<Integer> {
             description = "Runs at once, each on its own CPU backend with max(1, cores / N) threads; results do not depend on N (default: ${DEFAULT-VALUE}).")
     int parallel;
 
+    @Option(names = "--prune-checkpoints",
+            description = "Delete each finished run's checkpoints, keeping its log.jsonl, run.json and result.json (a few kilobytes), so "
+                    + "that the folder can be committed and the study continued elsewhere; runs not yet finished keep theirs to resume from.")
+    boolean pruneCheckpoints;
+
     @Mixin
     DeviceOption device;
 
@@ -44,7 +49,8 @@ final class ExperimentCommand implements Callable<Integer> {
         ForceOption.check(() -> OutputPaths.checkFolderPath("--out", out));
         Experiment experiment;
         try {
-            experiment = new Experiment(ExperimentConfig.load(config), out, parallel, device.device, spec.commandLine().getOut(),
+            experiment = new Experiment(ExperimentConfig.load(config), out, parallel, device.device,
+                    pruneCheckpoints ? Experiment.FinishedRuns.PRUNE_CHECKPOINTS : Experiment.FinishedRuns.KEEP_CHECKPOINTS, spec.commandLine().getOut(),
                     spec.commandLine().getErr(), ProgressBar.stderrIsTerminal());
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException(e.getMessage());

@@ -28,15 +28,20 @@ import org.densify.rlhf.demo.Demo;
 import org.densify.rlhf.experiment.ExperimentConfig.Cell;
 import org.densify.rlhf.ppo.PpoRun;
 import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.FileDigests;
 import org.densify.rlhf.run.OutputPaths;
 import org.densify.rlhf.run.RunLock;
 
 /**
  * Runs a study's grid into a folder and reports on it. Each cell is one {@link PpoRun} in {@code
- * runs/<group>/seed-<s>/}; a cell whose latest checkpoint is at the last step is skipped (as
- * {@code ppo --resume} would find nothing to do: the log alone is not enough, since a run stopped
- * while writing its final checkpoint has logged every step), one with an earlier checkpoint resumes
- * from it, any other starts afresh. The folder is locked for the invocation ({@link RunLock}). The folder keeps the config ({@code
+ * runs/<group>/seed-<s>/}; a finished cell is skipped, one with an earlier checkpoint resumes from
+ * it, any other starts afresh. A cell is finished when its {@code result.json} (written once its
+ * final checkpoint is in place) names its step count and its log's SHA-256, or when its latest
+ * checkpoint is at the last step (folders from before result files; the log alone is not enough,
+ * since a run stopped while writing its final checkpoint has logged every step). With
+ * {@link FinishedRuns#PRUNE_CHECKPOINTS} a finished cell keeps only its log, run and result files,
+ * a few kilobytes, so a study's folder can be committed and continued elsewhere. The folder records
+ * the digests of the models it started from ({@code models.json}) and refuses others. The folder is locked for the invocation ({@link RunLock}). The folder keeps the config ({@code
  * config.json}, normal form) and the backend ({@code device.txt}) it was started with, and refuses
  * to continue with others, so one folder never mixes runs of two settings.
  *
@@ -49,6 +54,13 @@ public final class Experiment {
     public static final String DEVICE_FILE = "device.txt";
     /** One JSON line per invocation that reached the report: runs run and skipped, wall seconds. */
     public static final String INVOCATIONS_FILE = "invocations.jsonl";
+    /** Per finished cell: its step count, its log's SHA-256 and its last step's figures. */
+    public static final String RESULT_FILE = "result.json";
+    /** The SHA-256 of the policy's and reward model's config and weight files the folder started with. */
+    public static final String MODELS_FILE = "models.json";
+
+    /** What a finished cell keeps: every checkpoint (to continue training from), or only its log and result. */
+    public enum FinishedRuns { KEEP_CHECKPOINTS, PRUNE_CHECKPOINTS }
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
@@ -66,8 +78,10 @@ public final class Experiment {
     private final String device;
     private final PrintWriter out, err;
     private final boolean terminal;
+    private final FinishedRuns finishedRuns;
 
-    public Experiment(ExperimentConfig config, Path dir, int parallel, String device, PrintWriter out, PrintWriter err, boolean terminal) {
+    public Experiment(ExperimentConfig config, Path dir, int parallel, String device, FinishedRuns finishedRuns, PrintWriter out, PrintWriter err,
+            boolean terminal) {
         if (parallel < 1) throw new IllegalArgumentException("--parallel must be >= 1, got " + parallel);
         if (parallel > 1 && !device.equals("cpu") && !device.equals("scalar")) {
             throw new IllegalArgumentException("--parallel " + parallel + " needs --device cpu or scalar (a GPU runs one cell at a time)");
@@ -79,6 +93,7 @@ public final class Experiment {
         this.out = out;
         this.err = err;
         this.terminal = terminal;
+        this.finishedRuns = finishedRuns;
     }
 
     /** Cores to share among the parallel cells: the system property {@code densify.threads}, else the processors. */
@@ -115,14 +130,15 @@ public final class Experiment {
             AtomicFiles.write(dir.resolve(CONFIG_FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(normal));
         }
         AtomicFiles.write(dir.resolve(DEVICE_FILE), (backendName + "\n").getBytes(StandardCharsets.UTF_8));
+        checkModels(models);
 
         List<Cell> pending = new ArrayList<>();
         int skipped = 0;
         for (Cell c : cells) {
-            int checkpointed = new Checkpoints(c.dir().resolve("checkpoints"), PpoRun.FORMAT).latestStep();
-            if (checkpointed >= config.steps()) {
-                out.printf(Locale.ROOT, "%s seed %d: finished already (checkpoint of step %d of %d in %s), skipped%n", c.group(), c.seed(),
-                        checkpointed, config.steps(), dir.relativize(c.dir().resolve("checkpoints")));
+            String finished = finished(c);
+            if (finished != null) {
+                out.printf(Locale.ROOT, "%s seed %d: finished already (%s), skipped%n", c.group(), c.seed(), finished);
+                finish(c);
                 skipped++;
             } else {
                 pending.add(c);
@@ -290,12 +306,115 @@ public final class Experiment {
         PrintWriter progress = parallel == 1 ? err : new PrintWriter(PrintWriter.nullWriter());
         PpoRun.Result r = new PpoRun(new PpoRun.Setup(c.ppo(), c.credit(), config.steps(), c.seed(), models.policy(), models.rewardModel(),
                 models.reviews(), models.dataName(), c.dir(), resume, config.checkpointEvery(), OutputPaths.Existing.REFUSE)).run(backend, progress);
+        finish(c);
         List<JsonNode> records = completeRecords(c.dir().resolve("log.jsonl"));
         JsonNode last = records.isEmpty() ? null : records.getLast();
         out.printf(Locale.ROOT, "[%d/%d] %s seed %d: %d steps in %.0f s, reward %.3f, KL %.3f at step %d%n", finished.incrementAndGet(), total,
                 c.group(), c.seed(), r.steps().size(), r.seconds(), last == null ? Double.NaN : last.path("reward_mean").asDouble(),
                 last == null ? Double.NaN : last.path("kl").asDouble(), last == null ? 0 : last.path("step").asInt());
         out.flush();
+    }
+
+    /**
+     * How a cell is known to be finished ("result.json, 150 of 150 steps"), or null when it is not. A
+     * result whose log has changed since is an error: the run's numbers would no longer be the ones
+     * recorded.
+     */
+    private String finished(Cell c) throws IOException {
+        Path result = c.dir().resolve(RESULT_FILE), log = c.dir().resolve("log.jsonl");
+        if (Files.exists(result)) {
+            JsonNode r;
+            try {
+                r = StrictJson.parse(Files.readAllBytes(result));
+            } catch (StrictJson.Malformed e) {
+                throw new IllegalStateException(result + ": not valid JSON (" + e.getMessage() + "); delete " + c.dir() + " to redo that run");
+            }
+            int steps = r.path("steps").asInt(-1);
+            String recorded = r.path("log_sha256").asText("");
+            if (steps != config.steps()) {
+                throw new IllegalStateException(result + ": field 'steps' is " + r.get("steps") + ", expected " + config.steps()
+                        + " (the config's steps); delete " + c.dir() + " to redo that run");
+            }
+            String found = Files.isRegularFile(log) ? FileDigests.sha256(log) : null;
+            if (!recorded.equals(found)) {
+                throw new IllegalStateException(result + ": field 'log_sha256' is " + recorded + " but " + log
+                        + (found == null ? " is missing" : " has " + found) + ": the log changed after the run finished; delete " + c.dir()
+                        + " to redo that run");
+            }
+            return dir.relativize(result) + ", " + steps + " of " + config.steps() + " steps";
+        }
+        int checkpointed = new Checkpoints(c.dir().resolve("checkpoints"), PpoRun.FORMAT).latestStep();
+        return checkpointed >= config.steps()
+                ? "checkpoint of step " + checkpointed + " of " + config.steps() + " in " + dir.relativize(c.dir().resolve("checkpoints"))
+                : null;
+    }
+
+    /**
+     * Records a cell whose final checkpoint is in place as finished ({@link #RESULT_FILE}, once) and,
+     * with {@link FinishedRuns#PRUNE_CHECKPOINTS}, then deletes its checkpoints: the result is
+     * written first, so a crash in between leaves a cell that still counts as finished.
+     */
+    private void finish(Cell c) throws IOException {
+        Path result = c.dir().resolve(RESULT_FILE), log = c.dir().resolve("log.jsonl");
+        if (!Files.exists(result)) {
+            List<JsonNode> records = completeRecords(log);
+            if (records.size() < config.steps()) {
+                throw new IllegalStateException(log + " holds " + records.size() + " of " + config.steps()
+                        + " steps though its run ended; delete " + c.dir() + " to redo that run");
+            }
+            JsonNode last = records.get(config.steps() - 1);
+            double seconds = 0;
+            for (JsonNode r : records.subList(0, config.steps())) seconds += r.path("seconds").asDouble(0);
+            var r = JSON.createObjectNode();
+            r.put("group", c.group()).put("seed", c.seed()).put("steps", config.steps()).put("log_sha256", FileDigests.sha256(log));
+            r.put("seconds", seconds);
+            var at = r.putObject("last_step");
+            for (String f : List.of("reward_mean", "kl", "response_length")) at.put(f, number(last, f, log));
+            AtomicFiles.write(result, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(r));
+        }
+        if (finishedRuns == FinishedRuns.PRUNE_CHECKPOINTS) Checkpoints.deleteTree(c.dir().resolve("checkpoints"));
+    }
+
+    /**
+     * Records the models' digests in a new folder ({@link #MODELS_FILE}) and refuses different models
+     * in a folder that has them: a study's runs must all start from the same weights, also when the
+     * folder is continued on another machine where the models were rebuilt.
+     */
+    private void checkModels(Models models) throws IOException {
+        var now = JSON.createObjectNode();
+        now.set("policy", modelDigests(models.policy()));
+        now.set("reward_model", modelDigests(models.rewardModel()));
+        Path file = dir.resolve(MODELS_FILE);
+        if (!Files.exists(file)) {
+            AtomicFiles.write(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(now));
+            return;
+        }
+        JsonNode before;
+        try {
+            before = StrictJson.parse(Files.readAllBytes(file));
+        } catch (StrictJson.Malformed e) {
+            throw new IllegalArgumentException(file + ": not valid JSON (" + e.getMessage() + "); it should hold the digests of the models this folder started with");
+        }
+        List<String> changed = new ArrayList<>();
+        differences("", before, now, changed);
+        if (!changed.isEmpty()) {
+            throw new IllegalArgumentException(dir + " was started from other models than " + models.policy() + " and " + models.rewardModel()
+                    + " (" + String.join("; ", changed) + ", in " + file + "); use the models it started from or choose another --out");
+        }
+    }
+
+    /** SHA-256 of a model folder's config and weights, by file name. */
+    private static JsonNode modelDigests(Path folder) throws IOException {
+        var digests = JSON.createObjectNode();
+        List<Path> files;
+        try (var listing = Files.list(folder)) {
+            files = listing.filter(f -> {
+                String n = f.getFileName().toString();
+                return Files.isRegularFile(f) && (n.equals("config.json") || n.endsWith(".safetensors"));
+            }).sorted().toList();
+        }
+        for (Path f : files) digests.put(f.getFileName().toString(), FileDigests.sha256(f));
+        return digests;
     }
 
     /** The records of steps 1, 2, 3, ... at the start of a log, up to the first gap or unreadable line; empty without a log. */

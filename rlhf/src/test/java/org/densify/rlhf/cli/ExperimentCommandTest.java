@@ -267,6 +267,58 @@ class ExperimentCommandTest {
     }
 
     @Test
+    void prunedFinishedRunsKeepTheirResultsAndStaySkipped() throws IOException {
+        Path out = dir.resolve("pruned");
+        Run kept = run("--config", config.toString(), "--out", out.toString());
+        assertEquals(0, kept.status(), kept.err());
+        for (String cell : CELLS) {
+            Path run = out.resolve("runs").resolve(cell);
+            assertTrue(Files.isDirectory(run.resolve("checkpoints")), cell + " keeps its checkpoints without --prune-checkpoints");
+            JsonNode result = JSON.readTree(Files.readAllBytes(run.resolve("result.json")));
+            assertEquals(3, result.get("steps").intValue(), cell);
+            assertEquals(org.densify.rlhf.run.FileDigests.sha256(run.resolve("log.jsonl")), result.get("log_sha256").asText(), cell);
+            JsonNode last = JSON.readTree(Files.readAllLines(run.resolve("log.jsonl")).getLast());
+            assertEquals(last.get("reward_mean").doubleValue(), result.get("last_step").get("reward_mean").doubleValue(), cell);
+        }
+        JsonNode models = JSON.readTree(Files.readAllBytes(out.resolve("models.json")));
+        assertEquals(org.densify.rlhf.run.FileDigests.sha256(policy.resolve("model.safetensors")),
+                models.get("policy").get("model.safetensors").asText());
+
+        Run pruned = run("--config", config.toString(), "--out", out.toString(), "--prune-checkpoints");
+        assertEquals(0, pruned.status(), pruned.err());
+        assertTrue(pruned.out().contains("4 finished already, 0 to run"), pruned.out());
+        for (String cell : CELLS) {
+            Path run = out.resolve("runs").resolve(cell);
+            assertFalse(Files.exists(run.resolve("checkpoints")), cell + "'s checkpoints are pruned");
+            assertTrue(Files.exists(run.resolve("log.jsonl")) && Files.exists(run.resolve("result.json")), cell);
+        }
+        // without checkpoints, result.json alone tells that a run finished
+        Run again = run("--config", config.toString(), "--out", out.toString());
+        assertEquals(0, again.status(), again.err());
+        assertEquals(4, again.out().lines().filter(l -> l.contains("finished already (runs/") && l.contains("result.json, 3 of 3 steps")).count(),
+                again.out());
+        assertEquals(Files.readString(baseline.resolve("summary.csv")), Files.readString(out.resolve("summary.csv")));
+
+        // a log changed after its run finished no longer matches its result
+        Path log = out.resolve("runs/abc/seed-1/log.jsonl");
+        Files.writeString(log, Files.readString(log).replace("\"step\":3", "\"step\": 3"));
+        Run changed = run("--config", config.toString(), "--out", out.toString());
+        assertEquals(Main.EXIT_FAILURE, changed.status(), changed.out());
+        assertTrue(changed.err().contains(out.resolve("runs/abc/seed-1/result.json") + ": field 'log_sha256' is "), changed.err());
+        assertTrue(changed.err().contains("the log changed after the run finished"), changed.err());
+
+        // other models than the folder started from are refused, naming the file that differs
+        Path other = dir.resolve("other-models");
+        Run first = run("--config", config.toString(), "--out", other.toString());
+        assertEquals(0, first.status(), first.err());
+        Path recorded = other.resolve("models.json");
+        Files.writeString(recorded, Files.readString(recorded).replace(models.get("policy").get("model.safetensors").asText(), "0".repeat(64)));
+        Run refused = run("--config", config.toString(), "--out", other.toString());
+        assertEquals(Main.EXIT_USAGE, refused.status(), refused.out());
+        assertTrue(refused.err().contains("was started from other models") && refused.err().contains("policy.model.safetensors was"), refused.err());
+    }
+
+    @Test
     void usageErrorsExitWithTwo() throws IOException {
         Run r = run("--config", config.toString(), "--out", dir.resolve("p0").toString(), "--parallel", "0");
         assertEquals(Main.EXIT_USAGE, r.status());

@@ -7,6 +7,8 @@
 # CAPTURE_JMH (default "-f 2") and GEMM_JMH (default "-f 2 -wi 3 -i 5"); MODEL_NO_BUILD=1 skips the
 # build; raw results go to MODEL_OUT. Extra arguments go to the ModelBenchmark run.
 # MODEL_TORCH113=1 also runs the older Python peer (Debian's PyTorch 1.13, compare/torch_peer.py).
+# LLAMA=1 also runs LlamaModelBenchmark (the Llama engine at SmolLM2-135M's shape against its PyTorch
+# 2.7 peer; forks and iterations from LLAMA_JMH, default "-f 2 -wi 2 -i 3") and prints its table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # A Java 25 with javac, found as ./densify and ./verify find it.
@@ -91,4 +93,27 @@ if os.path.exists(p113):
     r = json.load(open(p113))["results"]
     print("\nPyTorch 1.13 (Python, Debian) for reference, median s: " + ", ".join(f"{k} {v['median_s']:.3f}" for k, v in r.items()))
 PYEOF
+if [ "${LLAMA:-0}" = 1 ]; then
+  benchmarks/compare/jmh.sh 'LlamaModelBenchmark' ${LLAMA_JMH:--f 2 -wi 2 -i 3} -rf json -rff "$OUT/llama.json" > "$OUT/llama.log" 2>&1
+  grep -m1 "Peer check" "$OUT/llama.log" || true
+  python3 - "$OUT" <<'PYEOF'
+import json, os, sys
+jmh = {r["benchmark"].rsplit(".", 1)[1]: (r["primaryMetric"]["score"] / 1000.0, float(r["primaryMetric"]["scoreError"]) / 1000.0)
+       for r in json.load(open(os.path.join(sys.argv[1], "llama.json")))}
+def fmt(s, e):
+    return f"{s:.3f} ± {e:.3f}" if e == e else f"{s:.3f}"
+print("\nLlama engine, SmolLM2-135M shape (30 layers, d 576, 9/3 heads, F 1536, vocab 49152), 2 threads each side\n")
+print("| work | Densify s | PyTorch 2.7 s | time ratio |")
+print("| --- | --- | --- | --- |")
+for label, name in [("forward, LM head (B 1, T 256)", "forward"), ("forward + backward (B 1, T 256)", "forwardBackward"),
+                    ("sampling 16 x 64 tokens, KV cache", "generate")]:
+    twin = "torch" + name[0].upper() + name[1:]
+    if name not in jmh or twin not in jmh:
+        print(f"| {label} | not measured | not measured | |")
+        continue
+    (ours, e1), (theirs, e2) = jmh[name], jmh[twin]
+    extra = f" ({1024 / ours:.0f} vs {1024 / theirs:.0f} tokens/s)" if name == "generate" else ""
+    print(f"| {label} | {fmt(ours, e1)} | {fmt(theirs, e2)} | {ours / theirs:.2f}{extra} |")
+PYEOF
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); raw results in $OUT"

@@ -74,7 +74,7 @@ public class ModelBenchmark {
     private Batch singleBatch, batch8Batch;
     private NDArray singleTokens, batch8Tokens;
     private int[][] prompts;
-    private final PeerAgreement.Optimizer optimizer = PeerAgreement.Optimizer.GPT2;
+    private final PeerAgreement.Optimizer optimizer = PeerAgreement.Optimizer.PRETRAINING;
 
     @Setup
     public void setUp(BenchmarkParams params) {

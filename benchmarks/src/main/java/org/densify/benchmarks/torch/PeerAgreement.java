@@ -3,11 +3,11 @@ package org.densify.benchmarks.torch;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
 
 /**
- * Checks that the PyTorch peer computes what Densify computes before either is timed: the same
+ * Checks that a PyTorch peer ({@link TorchGpt2}, {@link TorchLlama}) computes what Densify computes before either is timed: the same
  * mean next-token loss on the same weights and tokens (inference forward, training forward with
  * backward) and, after one AdamW step on each side, the same loss again (which the gradients and
  * the optimiser step both feed). Every comparison is relative and must be under {@link #TOLERANCE}.
@@ -36,9 +36,10 @@ public final class PeerAgreement {
 
     /** The optimiser settings both sides use in the check and in the timed training step. */
     public record Optimizer(float lr, float beta1, float beta2, float eps, float weightDecay, float maxGradNorm) {
-        public static final Optimizer GPT2 = new Optimizer(6e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f);
+        /** GPT-2's pre-training settings (nanoGPT's), used for every family: lr 6e-4, betas 0.9/0.95, weight decay 0.1, clipping at 1. */
+        public static final Optimizer PRETRAINING = new Optimizer(6e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f);
 
-        public AdamW densify(Gpt2Model model) {
+        public AdamW densify(LanguageModel model) {
             return new AdamW(model, beta1, beta2, eps, weightDecay);
         }
 
@@ -46,7 +47,7 @@ public final class PeerAgreement {
             return adamW.step(lr, maxGradNorm);
         }
 
-        public double step(TorchGpt2 peer) {
+        public double step(TorchPeer peer) {
             return peer.adamW(lr, beta1, beta2, eps, weightDecay, maxGradNorm);
         }
     }
@@ -64,7 +65,7 @@ public final class PeerAgreement {
      *
      * @throws IllegalStateException naming every loss when any pair differs by more than {@link #TOLERANCE}
      */
-    public static Losses check(Gpt2Model model, AdamW adamW, TorchGpt2 peer, int[][] tokens, Optimizer optimizer) {
+    public static Losses check(LanguageModel model, AdamW adamW, TorchPeer peer, int[][] tokens, Optimizer optimizer) {
         Batch batch = Batch.of(tokens);
         double densifyForward = model.languageModelLoss(model.forward(batch, ForwardOptions.forInference()));
         double torchForward = peer.lossValue(tokens);

@@ -55,7 +55,7 @@ class TorchGpt2Test {
 
     @Test
     void lossesAgreeBeforeAndAfterOneTrainingStep() {
-        PeerAgreement.Optimizer optimizer = PeerAgreement.Optimizer.GPT2;
+        PeerAgreement.Optimizer optimizer = PeerAgreement.Optimizer.PRETRAINING;
         try (TorchGpt2 peer = new TorchGpt2(manager, model); AdamW adamW = optimizer.densify(model)) {
             PeerAgreement.Losses losses = PeerAgreement.check(model, adamW, peer, randomTokens(3, 20, 1), optimizer);
             // random init predicts about uniformly: the loss is near ln(vocab), and the step lowers it
@@ -83,10 +83,10 @@ class TorchGpt2Test {
 
     @Test
     void theCheckFailsOnDifferentWeights() {
-        try (TorchGpt2 peer = new TorchGpt2(manager, model); AdamW adamW = PeerAgreement.Optimizer.GPT2.densify(model)) {
+        try (TorchGpt2 peer = new TorchGpt2(manager, model); AdamW adamW = PeerAgreement.Optimizer.PRETRAINING.densify(model)) {
             model.initialize(8);
             IllegalStateException e = assertThrows(IllegalStateException.class,
-                    () -> PeerAgreement.check(model, adamW, peer, randomTokens(2, 16, 3), PeerAgreement.Optimizer.GPT2));
+                    () -> PeerAgreement.check(model, adamW, peer, randomTokens(2, 16, 3), PeerAgreement.Optimizer.PRETRAINING));
             assertTrue(e.getMessage().contains("disagrees"), e.getMessage());
         }
     }

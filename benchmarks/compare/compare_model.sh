@@ -24,7 +24,7 @@ if [ "${MODEL_NO_BUILD:-0}" != 1 ]; then
   ./mvnw -q -B package -DskipTests -pl benchmarks -am
 fi
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-benchmarks/compare/jmh.sh 'ModelBenchmark' ${MODEL_JMH:--f 2 -wi 2 -i 3} -rf json -rff "$OUT/jmh.json" "$@" > "$OUT/jmh.log" 2>&1
+benchmarks/compare/jmh.sh '\.ModelBenchmark\.' ${MODEL_JMH:--f 2 -wi 2 -i 3} -rf json -rff "$OUT/jmh.json" "$@" > "$OUT/jmh.log" 2>&1
 grep -m1 "PyTorch peer:" "$OUT/jmh.log" || true
 grep -m1 "Peer check" "$OUT/jmh.log" || true
 benchmarks/compare/jmh.sh GemmBenchmark ${GEMM_JMH:--f 2 -wi 3 -i 5} -p threads=2 -p shape=2048x2048x2048 \
@@ -94,7 +94,7 @@ if os.path.exists(p113):
     print("\nPyTorch 1.13 (Python, Debian) for reference, median s: " + ", ".join(f"{k} {v['median_s']:.3f}" for k, v in r.items()))
 PYEOF
 if [ "${LLAMA:-0}" = 1 ]; then
-  benchmarks/compare/jmh.sh 'LlamaModelBenchmark' ${LLAMA_JMH:--f 2 -wi 2 -i 3} -rf json -rff "$OUT/llama.json" > "$OUT/llama.log" 2>&1
+  benchmarks/compare/jmh.sh '\.LlamaModelBenchmark\.' ${LLAMA_JMH:--f 2 -wi 2 -i 3} -rf json -rff "$OUT/llama.json" > "$OUT/llama.log" 2>&1
   grep -m1 "Peer check" "$OUT/llama.log" || true
   python3 - "$OUT" <<'PYEOF'
 import json, os, sys

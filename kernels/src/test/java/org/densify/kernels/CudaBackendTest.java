@@ -12,7 +12,7 @@ import org.densify.core.Tensor;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.Outputs;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;

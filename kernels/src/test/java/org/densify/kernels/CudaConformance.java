@@ -17,7 +17,7 @@ import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.Heads;
 import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;

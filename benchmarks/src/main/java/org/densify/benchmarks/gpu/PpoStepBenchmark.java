@@ -12,7 +12,7 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 import org.densify.core.Backend;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelKind;

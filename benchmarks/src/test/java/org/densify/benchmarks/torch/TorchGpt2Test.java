@@ -12,7 +12,7 @@ import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.ParameterLayout;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.model.Gpt2Config;

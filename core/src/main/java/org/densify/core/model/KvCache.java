@@ -40,7 +40,7 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** Copies k and v of the new rows of a GPT-2 qkv [N, 3C] to positions {@code past[s] + i} of sequence s. */
-    void storeFromQkv(int layer, Tensor qkv, int[] past, int[] count) {
+    public void storeFromQkv(int layer, Tensor qkv, int[] past, int[] count) {
         backend.storeKeysValues(keys(layer), values(layer), qkv, past, count, capacity, width);
     }
 

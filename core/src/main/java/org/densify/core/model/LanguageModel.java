@@ -1,5 +1,6 @@
 package org.densify.core.model;
 
+
 import java.io.IOException;
 import java.nio.file.Path;
 import org.densify.core.Backend;
@@ -10,7 +11,7 @@ import org.densify.loaders.model.ModelKind;
 /**
  * A decoder-only transformer on a {@link Backend}, whatever its family: what everything above the
  * model (losses, PPO, reward models, the generator, the optimiser, checkpoints) uses. {@link
- * Gpt2Model} and {@link org.densify.core.model.llama.LlamaModel} implement it; {@link Models}
+ * org.densify.core.model.gpt2.Gpt2Model} and {@link org.densify.core.model.llama.LlamaModel} implement it; {@link Models}
  * opens a folder as the family its {@code config.json} names.
  *
  * <p>The contract, the same for every family:

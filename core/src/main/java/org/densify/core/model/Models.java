@@ -1,5 +1,7 @@
 package org.densify.core.model;
 
+import org.densify.core.model.gpt2.Gpt2Model;
+
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;

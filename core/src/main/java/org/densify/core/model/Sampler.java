@@ -141,7 +141,8 @@ public record Sampler(float temperature, int topK, float topP) {
         return logits[token] - max - Math.log(sum);
     }
 
-    static int argmax(float[] logits) {
+    /** The index of the largest logit, the first of equal ones (greedy decoding). */
+    public static int argmax(float[] logits) {
         int best = 0;
         for (int i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
         return best;

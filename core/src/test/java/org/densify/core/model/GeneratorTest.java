@@ -1,8 +1,11 @@
 package org.densify.core.model;
 
-import static org.densify.core.model.Gpt2ModelTest.config;
-import static org.densify.core.model.Gpt2ModelTest.randomModel;
-import static org.densify.core.model.Gpt2ModelTest.randomSequences;
+import org.densify.core.model.gpt2.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2ReferenceTest;
+
+import static org.densify.core.model.gpt2.Gpt2ModelTest.config;
+import static org.densify.core.model.gpt2.Gpt2ModelTest.randomModel;
+import static org.densify.core.model.gpt2.Gpt2ModelTest.randomSequences;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;

@@ -20,7 +20,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.model.ModelKind;
 import org.densify.rlhf.pretrain.Checkpoints;
 import org.junit.jupiter.api.BeforeAll;

@@ -20,7 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.model.ModelKind;
 import org.densify.rlhf.experiment.ExperimentConfig;

@@ -3,7 +3,7 @@ package org.densify.rlhf.cli;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;

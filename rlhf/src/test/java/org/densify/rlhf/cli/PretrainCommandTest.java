@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

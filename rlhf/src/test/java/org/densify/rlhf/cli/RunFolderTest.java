@@ -3,7 +3,7 @@ package org.densify.rlhf.cli;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.AdamW;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.model.ModelKind;
 import org.densify.rlhf.pretrain.Checkpoints;
 import org.densify.rlhf.run.RunLock;

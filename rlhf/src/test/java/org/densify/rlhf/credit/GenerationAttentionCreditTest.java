@@ -12,7 +12,7 @@ import org.densify.core.Backends;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.Outputs;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.model.ModelFolder;

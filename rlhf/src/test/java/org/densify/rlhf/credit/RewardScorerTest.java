@@ -13,7 +13,7 @@ import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
 import org.densify.loaders.model.ModelKind;

@@ -17,7 +17,7 @@ import java.util.List;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Generator;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.Sampler;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.credit.RewardModel;

@@ -8,7 +8,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
-import org.densify.core.model.Gpt2Model;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.Heads;
 import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Models;

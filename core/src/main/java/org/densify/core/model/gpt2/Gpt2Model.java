@@ -1,4 +1,14 @@
-package org.densify.core.model;
+package org.densify.core.model.gpt2;
+
+import org.densify.core.model.Batch;
+import org.densify.core.model.Block;
+import org.densify.core.model.ForwardOptions;
+import org.densify.core.model.KvCache;
+import org.densify.core.model.LanguageModel;
+import org.densify.core.model.ModelShape;
+import org.densify.core.model.OutputHeads;
+import org.densify.core.model.Outputs;
+import org.densify.core.model.ParameterLayout;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -280,7 +290,7 @@ public final class Gpt2Model implements LanguageModel {
     public Outputs forward(Batch batch, ForwardOptions options) {
         checkTokens(batch.tokens(), batch.seqLengths());
         long pass = passes.next();
-        Activations a = Activations.layOut(this, acts, batch, options);
+        Gpt2Activations a = Gpt2Activations.layOut(this, acts, batch, options);
         backend.embeddingForward(a.encoded, batch.tokens(), batch.positions(), w.wte, w.wpe, C);
         trunk(a, batch.seqLengths(), null, null, null);
         heads(a, batch.lastIndices());
@@ -301,18 +311,18 @@ public final class Gpt2Model implements LanguageModel {
     @Override
     public double languageModelLoss(Outputs out) {
         out.checkCurrent();
-        Activations a = out.state(this, Activations.class);
+        Gpt2Activations a = out.state(this, Gpt2Activations.class);
         if (a.options.logits() != ForwardOptions.Logits.ALL) {
             throw new IllegalStateException("the language-model loss needs the logits of every position (ForwardOptions.Logits.ALL)");
         }
-        int[] targets = out.batch.nextTokenTargets();
+        int[] targets = out.batch().nextTokenTargets();
         int count = 0;
         for (int t : targets) if (t >= 0) count++;
         if (count == 0) throw new IllegalArgumentException("no sequence has two tokens: there is nothing to predict");
         boolean grad = a.options.training();
-        backend.crossEntropy(a.losses, grad ? a.logits : null, a.logits, targets, 1f / count, out.tokenCount, V);
+        backend.crossEntropy(a.losses, grad ? a.logits : null, a.logits, targets, 1f / count, out.tokenCount(), V);
         out.setLogitsHoldGradient(grad);
-        float[] losses = new float[out.tokenCount];
+        float[] losses = new float[out.tokenCount()];
         backend.read(a.losses, 0, losses);
         double sum = 0;
         for (float l : losses) sum += l;
@@ -328,28 +338,28 @@ public final class Gpt2Model implements LanguageModel {
      */
     @Override
     public void backward(Outputs out, float[] dvalues, float[][] dscores) {
-        Activations a = out.state(this, Activations.class);
+        Gpt2Activations a = out.state(this, Gpt2Activations.class);
         out.checkCurrent();
         if (!a.options.training()) {
             throw new IllegalStateException("backward needs a training forward (ForwardOptions.forTraining()); this one kept no activations");
         }
         gradients();
-        int N = out.tokenCount;
-        int S = out.batch.size();
-        Activations.Grads g = new Activations.Grads(this, gradActs, N, S);
+        int N = out.tokenCount();
+        int S = out.batch().size();
+        Gpt2Activations.Grads g = new Gpt2Activations.Grads(this, gradActs, N, S);
 
         // ---- heads -> dlnf [N, C]
         outputHeads().backward(headBuffers(a), headWeights(w), headWeights(dw), new OutputHeads.Scratch(g.dlnf, g.dlastLnf, g.dvalues, g.dscores),
-                out.holdsLogitGradient(), dvalues, dscores, N, out.batch.lastIndices());
+                out.holdsLogitGradient(), dvalues, dscores, N, out.batch().lastIndices());
 
         // ---- final layer norm -> dres [N, C]
         backend.zero(g.dres);
-        Activations.Layer top = a.layer(L - 1);
+        Gpt2Activations.Layer top = a.layer(L - 1);
         backend.layerNormBackward(g.dres, dw.lnfWeight, dw.lnfBias, g.dlnf, top.res3(), w.lnfWeight, a.lnfMean, a.lnfRstd, N, C);
 
-        int[] lengths = out.batch.seqLengths();
+        int[] lengths = out.batch().seqLengths();
         for (int l = L - 1; l >= 0; l--) {
-            Activations.Layer x = a.layer(l);
+            Gpt2Activations.Layer x = a.layer(l);
             Weights.Layer p = w.layers[l];
             Weights.Layer d = dw.layers[l];
             Tensor residual = l == 0 ? a.encoded : a.layer(l - 1).res3();
@@ -376,7 +386,7 @@ public final class Gpt2Model implements LanguageModel {
             backend.biasBackward(d.qkvB(), g.dqkv, N, 3 * C);
             backend.layerNormBackward(g.dres, d.ln1W(), d.ln1B(), g.dln, residual, p.ln1W(), x.ln1Mean(), x.ln1Rstd(), N, C);
         }
-        backend.embeddingBackward(dw.wte, dw.wpe, g.dres, out.batch.tokens(), out.batch.positions(), C);
+        backend.embeddingBackward(dw.wte, dw.wpe, g.dres, out.batch().tokens(), out.batch().positions(), C);
         out.setLogitsHoldGradient(false);
     }
 
@@ -389,7 +399,7 @@ public final class Gpt2Model implements LanguageModel {
     public Tensor decode(int[] tokens, int[] positions, int[] count, int advancing, KvCache cache, int[] past, Tensor lastRows) {
         passes.next();
         ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.LAST, ForwardOptions.Capture.NONE, false);
-        Activations a = Activations.forCache(this, acts, tokens.length, advancing, options);
+        Gpt2Activations a = Gpt2Activations.forCache(this, acts, tokens.length, advancing, options);
         backend.embeddingForward(a.encoded, tokens, positions, w.wte, w.wpe, C);
         trunk(a, count, cache, past, lastRows);
         heads(a, OutputHeads.lastRowsOfAdvancing(count, advancing));
@@ -402,10 +412,10 @@ public final class Gpt2Model implements LanguageModel {
      * The transformer blocks over the rows of {@code a}. With a cache, keys and values of the new
      * rows are stored at {@code past[s] + i} and attention reads the cache.
      */
-    void trunk(Activations a, int[] seqLengths, KvCache cache, int[] past, Tensor cacheLastRow) {
+    void trunk(Gpt2Activations a, int[] seqLengths, KvCache cache, int[] past, Tensor cacheLastRow) {
         int N = a.rows;
         for (int l = 0; l < L; l++) {
-            Activations.Layer x = a.layer(l);
+            Gpt2Activations.Layer x = a.layer(l);
             Weights.Layer p = w.layers[l];
             Tensor residual = l == 0 ? a.encoded : a.layer(l - 1).res3();
             boolean lastLayer = l == L - 1;
@@ -431,7 +441,7 @@ public final class Gpt2Model implements LanguageModel {
     }
 
     /** The output heads over the final norm (shared by every family: {@link OutputHeads}). */
-    void heads(Activations a, int[] lastIndices) {
+    void heads(Gpt2Activations a, int[] lastIndices) {
         outputHeads().forward(a.options.logits(), headBuffers(a), headWeights(w), a.rows, lastIndices);
     }
 
@@ -439,7 +449,7 @@ public final class Gpt2Model implements LanguageModel {
         return new OutputHeads(backend, V, C, labels, hasValueHead());
     }
 
-    private static OutputHeads.Buffers headBuffers(Activations a) {
+    private static OutputHeads.Buffers headBuffers(Gpt2Activations a) {
         return new OutputHeads.Buffers(a.lnf, a.lastLnf, a.logits, a.scores, a.values);
     }
 

@@ -1,6 +1,13 @@
-package org.densify.core.model;
+package org.densify.core.model.gpt2;
 
-import static org.densify.core.model.Gpt2ReferenceTest.assertClose;
+import org.densify.core.model.Batch;
+import org.densify.core.model.ForwardOptions;
+import org.densify.core.model.Generator;
+import org.densify.core.model.Outputs;
+import org.densify.core.model.ParameterLayout;
+import org.densify.core.model.Sampler;
+
+import static org.densify.core.model.gpt2.Gpt2ReferenceTest.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -21,16 +28,16 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The model on fresh random weights: fast backend vs scalar, ragged batches, the KV cache, determinism, save/load. */
-class Gpt2ModelTest {
+public class Gpt2ModelTest {
 
-    static Gpt2Config config(int layers, int d, int heads, int vocab, int positions, int labels) {
+    public static Gpt2Config config(int layers, int d, int heads, int vocab, int positions, int labels) {
         Gpt2Config.Builder b = Gpt2Config.builder().vocabSize(vocab).nPositions(positions).nEmbd(d).nLayer(layers).nHead(heads)
                 .kind(labels > 0 ? ModelKind.SEQUENCE_CLASSIFIER : ModelKind.LM);
         if (labels > 0) b.numLabels(labels).padTokenId(vocab - 1);
         return b.build();
     }
 
-    static Gpt2Model randomModel(Backend backend, Gpt2Config config, Gpt2Model.Heads heads, long seed) {
+    public static Gpt2Model randomModel(Backend backend, Gpt2Config config, Gpt2Model.Heads heads, long seed) {
         Gpt2Model m = Gpt2Model.create(backend, config, heads);
         m.initialize(seed);
         // Non-zero biases and layer-norm parameters, so their paths are exercised.
@@ -45,7 +52,7 @@ class Gpt2ModelTest {
         return m;
     }
 
-    static int[][] randomSequences(int vocab, long seed, int... lengths) {
+    public static int[][] randomSequences(int vocab, long seed, int... lengths) {
         SplittableRandom r = new SplittableRandom(seed);
         int[][] seqs = new int[lengths.length][];
         for (int s = 0; s < lengths.length; s++) seqs[s] = r.ints(lengths[s], 0, vocab).toArray();

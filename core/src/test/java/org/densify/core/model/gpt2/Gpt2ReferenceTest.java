@@ -1,4 +1,10 @@
-package org.densify.core.model;
+package org.densify.core.model.gpt2;
+
+import org.densify.core.model.AdamW;
+import org.densify.core.model.Batch;
+import org.densify.core.model.ForwardOptions;
+import org.densify.core.model.Outputs;
+import org.densify.core.model.ParameterLayout;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -21,7 +27,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The engine against PyTorch: fixtures written by scripts/fixtures/make_gpt2_fixtures.py (float64
  * answers for small random GPT-2 folders). Every config, both CPU backends, every tensor.
  */
-class Gpt2ReferenceTest {
+public class Gpt2ReferenceTest {
     static final Path ROOT = Path.of("src/test/resources/gpt2");
     static final double FORWARD_TOLERANCE = 1e-5;
     static final double GRADIENT_TOLERANCE = 1e-4;
@@ -173,7 +179,7 @@ class Gpt2ReferenceTest {
     }
 
     /** ||actual - expected|| / ||expected|| under {@code tolerance}; NaN never passes. */
-    static void assertClose(float[] expected, float[] actual, double tolerance, String what) {
+    public static void assertClose(float[] expected, float[] actual, double tolerance, String what) {
         assertEquals(expected.length, actual.length, what + ": length");
         double diff = 0, norm = 0;
         for (int i = 0; i < expected.length; i++) {

@@ -1,4 +1,8 @@
-package org.densify.core.model;
+package org.densify.core.model.gpt2;
+
+import org.densify.core.model.Batch;
+import org.densify.core.model.Block;
+import org.densify.core.model.ForwardOptions;
 
 import org.densify.core.Tensor;
 
@@ -8,7 +12,7 @@ import org.densify.core.Tensor;
  * slices for all layers (the residual stream is overwritten in place), unless every layer's
  * attention maps are captured.
  */
-final class Activations {
+final class Gpt2Activations {
     final ForwardOptions options;
     final int rows;
     final Tensor encoded;    // [N, C] token + position embeddings
@@ -34,7 +38,7 @@ final class Activations {
                  Tensor fcProj,                              // [N, C]
                  Tensor res3) {}                             // [N, C] residual after the MLP
 
-    private Activations(Gpt2Model m, Block block, int N, int S, long attSize, ForwardOptions options) {
+    private Gpt2Activations(Gpt2Model m, Block block, int N, int S, long attSize, ForwardOptions options) {
         this.options = options;
         this.rows = N;
         boolean keepLayers = options.training();
@@ -79,13 +83,13 @@ final class Activations {
     }
 
     /** Lays out the block for a forward over {@code batch}. */
-    static Activations layOut(Gpt2Model m, Block block, Batch batch, ForwardOptions options) {
-        return new Activations(m, block, batch.tokenCount(), batch.size(), batch.attentionSize(m.NH), options);
+    static Gpt2Activations layOut(Gpt2Model m, Block block, Batch batch, ForwardOptions options) {
+        return new Gpt2Activations(m, block, batch.tokenCount(), batch.size(), batch.attentionSize(m.NH), options);
     }
 
     /** Lays out the block for N new rows of S sequences read against a KV cache (no maps kept). */
-    static Activations forCache(Gpt2Model m, Block block, int N, int S, ForwardOptions options) {
-        return new Activations(m, block, N, S, 0, options);
+    static Gpt2Activations forCache(Gpt2Model m, Block block, int N, int S, ForwardOptions options) {
+        return new Gpt2Activations(m, block, N, S, 0, options);
     }
 
     Layer layer(int l) {

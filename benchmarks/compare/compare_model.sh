@@ -86,6 +86,13 @@ if os.path.exists(cap):
         pct, ci = (f["ratio"] - 1) * 100, f["ci95"] * 100
         print(f"| capture of the last row, reward pass {f['sequences']} x {f['length']} (fork {i + 1}, {f['pairs']} pairs) | "
               f"{pct:+.3f} % ± {ci:.3f} % | | | < 1 %, error bar < 1 % | {'yes' if pct + ci < 1 and ci < 1 else 'no'} |")
+    if len(forks) > 1:
+        # forks are independent runs: pool them weighting each by the inverse of its variance
+        w = [(1.96 / f["ci95"]) ** 2 for f in forks]
+        pooled = sum(wi * f["ratio"] for wi, f in zip(w, forks)) / sum(w)
+        pct, ci = (pooled - 1) * 100, 1.96 / sum(w) ** 0.5 * 100
+        print(f"| capture of the last row, all {len(forks)} forks pooled ({sum(f['pairs'] for f in forks)} pairs) | "
+              f"{pct:+.3f} % ± {ci:.3f} % | | | < 1 %, error bar < 1 % | {'yes' if pct + ci < 1 and ci < 1 else 'no'} |")
 else:
     print("| capture of the last row | not measured | | | < 1 % | |")
 p113 = os.path.join(out, "peer-113.json")

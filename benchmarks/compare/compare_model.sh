@@ -4,7 +4,8 @@
 # peak (2048^3, Densify's Gemm in JMH and numpy/OpenBLAS with OPENBLAS_CORETYPE/L2_SIZE unset) and
 # the attention-capture cost in the reward pass (CaptureCostBenchmark); then one table of ratios
 # against the targets. Forks and iterations come from MODEL_JMH (default "-f 2 -wi 2 -i 3"),
-# CAPTURE_JMH (default "-f 2") and GEMM_JMH (default "-f 2 -wi 3 -i 5"); MODEL_NO_BUILD=1 skips the
+# CAPTURE_JMH (default "-f 4": two forks leave the interval near ±1 %) and GEMM_JMH (default
+# "-f 2 -wi 3 -i 5"); MODEL_NO_BUILD=1 skips the
 # build; raw results go to MODEL_OUT. Extra arguments go to the ModelBenchmark run.
 # MODEL_TORCH113=1 also runs the older Python peer (Debian's PyTorch 1.13, compare/torch_peer.py).
 # LLAMA=1 also runs LlamaModelBenchmark (the Llama engine at SmolLM2-135M's shape against its PyTorch
@@ -32,7 +33,7 @@ benchmarks/compare/jmh.sh GemmBenchmark ${GEMM_JMH:--f 2 -wi 3 -i 5} -p threads=
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 python3 benchmarks/compare/gemm_peer.py --kernel | tee "$OUT/peer-kernel.txt"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 python3 benchmarks/compare/gemm_peer.py --json 2048x2048x2048 > "$OUT/gemm-peak-peer.json"
 rm -f "$OUT/capture.jsonl"
-benchmarks/compare/jmh.sh CaptureCostBenchmark ${CAPTURE_JMH:--f 2} -jvmArgsAppend "-Dcapture.out=$OUT/capture.jsonl" \
+benchmarks/compare/jmh.sh CaptureCostBenchmark ${CAPTURE_JMH:--f 4} -jvmArgsAppend "-Dcapture.out=$OUT/capture.jsonl" \
   -rf json -rff "$OUT/capture-jmh.json" > "$OUT/capture.log" 2>&1
 if [ "${MODEL_TORCH113:-0}" = 1 ]; then
   /usr/bin/python3 benchmarks/compare/torch_peer.py --threads 1 --openblas-threads 2 --repeat 3 --json "$OUT/peer-113.json" > "$OUT/peer-113.log"

@@ -77,6 +77,11 @@ final class TrainRmCommand implements Callable<Integer> {
             description = "Classifier labels for a new head: 2 (negative, positive; default for reviews) or 1 (a scalar reward; default for pairs).")
     Integer labels;
 
+    @Option(names = "--openings", defaultValue = "0", paramLabel = "N",
+            description = "Reviews only: also train on one opening of each training review, its first 8..N tokens (drawn per review), "
+                    + "labelled as the review, so that the reward model scores short texts by what they say; 0 = none (default: ${DEFAULT-VALUE}).")
+    int openings;
+
     @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the new head and of the batch order (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -96,7 +101,7 @@ final class TrainRmCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Main.requireSeed(seed);
         RewardModelTrainer.Settings settings = new RewardModelTrainer.Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip,
-                evalFraction, seed, labels, log, force.force);
+                evalFraction, seed, labels, log, force.force, openings);
         List<String> problems = settings.problems();
         if (!problems.isEmpty()) throw new Main.UsageException(problems.getFirst());
         ForceOption.check(() -> RewardModelTrainer.checkOutputs(out, settings));

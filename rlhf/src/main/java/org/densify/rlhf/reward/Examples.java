@@ -7,6 +7,7 @@ import org.densify.loaders.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 
 /**
  * Tokenised training or held-out examples addressed by index: a batch of indices becomes one ragged
@@ -39,6 +40,9 @@ interface Examples {
 
     /** Reviews: one sequence each, cross-entropy against the label. */
     record Reviews(int[][] tokens, int[] labels) implements Examples {
+        /** The shortest opening {@link #withOpenings} adds. */
+        static final int SHORTEST_OPENING = 8;
+
         static Reviews of(List<Review> reviews, Tokenizer tok, int maxTokens, int[] dropped) {
             List<int[]> t = new ArrayList<>();
             List<Integer> l = new ArrayList<>();
@@ -50,6 +54,25 @@ interface Examples {
                 }
                 t.add(ids);
                 l.add(r.label());
+            }
+            return new Reviews(t.toArray(int[][]::new), l.stream().mapToInt(Integer::intValue).toArray());
+        }
+
+        /**
+         * These reviews and, after them, one opening of each: its first n tokens, n drawn uniformly from
+         * {@link #SHORTEST_OPENING}..longest (seeded), with the review's label. A review no longer than n
+         * adds nothing, being its own opening.
+         */
+        Reviews withOpenings(int longest, long seed) {
+            SplittableRandom random = new SplittableRandom(seed ^ 0x4f50454e494e4753L);
+            List<int[]> t = new ArrayList<>(Arrays.asList(tokens));
+            List<Integer> l = new ArrayList<>();
+            for (int label : labels) l.add(label);
+            for (int i = 0; i < tokens.length; i++) {
+                int n = SHORTEST_OPENING + random.nextInt(longest - SHORTEST_OPENING + 1);
+                if (n >= tokens[i].length) continue;
+                t.add(Arrays.copyOf(tokens[i], n));
+                l.add(labels[i]);
             }
             return new Reviews(t.toArray(int[][]::new), l.stream().mapToInt(Integer::intValue).toArray());
         }

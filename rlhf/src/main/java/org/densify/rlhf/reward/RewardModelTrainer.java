@@ -78,27 +78,31 @@ public final class RewardModelTrainer {
      * @param evalFraction fraction of records held out by the hash split; 0 = no held-out evaluation
      * @param log          the JSONL step log, or null for {@code OUT/train_rm.jsonl}
      * @param force        replace a non-empty output folder and an existing log file
+     * @param openings     with reviews, also train on one opening of each training review, of a length
+     *                     drawn from 8..openings tokens, labelled
+     *                     as its review, so that short texts are scored by what they say; 0 = none
      */
     public record Settings(int maxTokens, int epochs, int batch, double lr, int warmup, double weightDecay, double gradClip,
-                           double evalFraction, long seed, Integer labels, Path log, boolean force) {
+                           double evalFraction, long seed, Integer labels, Path log, boolean force, int openings) {
 
         /** The command's defaults: 128 tokens, 1 epoch, batches of 16, lr 5e-5, no warm-up or decay, clip 1, 10% held out. */
         public static Settings defaults() {
-            return new Settings(128, 1, 16, 5e-5, 0, 0.0, 1.0, 0.1, 0, null, null, false);
+            return new Settings(128, 1, 16, 5e-5, 0, 0.0, 1.0, 0.1, 0, null, null, false, 0);
         }
 
-        public Settings withMaxTokens(int v) { return new Settings(v, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force); }
-        public Settings withEpochs(int v) { return new Settings(maxTokens, v, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force); }
-        public Settings withBatch(int v) { return new Settings(maxTokens, epochs, v, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force); }
-        public Settings withLr(double v) { return new Settings(maxTokens, epochs, batch, v, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force); }
-        public Settings withWarmup(int v) { return new Settings(maxTokens, epochs, batch, lr, v, weightDecay, gradClip, evalFraction, seed, labels, log, force); }
-        public Settings withWeightDecay(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, v, gradClip, evalFraction, seed, labels, log, force); }
-        public Settings withGradClip(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, v, evalFraction, seed, labels, log, force); }
-        public Settings withEvalFraction(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, v, seed, labels, log, force); }
-        public Settings withSeed(long v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, v, labels, log, force); }
-        public Settings withLabels(Integer v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, v, log, force); }
-        public Settings withLog(Path v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, v, force); }
-        public Settings withForce(boolean v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, v); }
+        public Settings withMaxTokens(int v) { return new Settings(v, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
+        public Settings withEpochs(int v) { return new Settings(maxTokens, v, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
+        public Settings withBatch(int v) { return new Settings(maxTokens, epochs, v, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
+        public Settings withLr(double v) { return new Settings(maxTokens, epochs, batch, v, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
+        public Settings withWarmup(int v) { return new Settings(maxTokens, epochs, batch, lr, v, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
+        public Settings withWeightDecay(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, v, gradClip, evalFraction, seed, labels, log, force, openings); }
+        public Settings withGradClip(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, v, evalFraction, seed, labels, log, force, openings); }
+        public Settings withEvalFraction(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, v, seed, labels, log, force, openings); }
+        public Settings withSeed(long v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, v, labels, log, force, openings); }
+        public Settings withLabels(Integer v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, v, log, force, openings); }
+        public Settings withLog(Path v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, v, force, openings); }
+        public Settings withForce(boolean v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, v, openings); }
+        public Settings withOpenings(int v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, v); }
 
         /** Each problem as one line naming the option; empty when every value is usable. */
         public List<String> problems() {
@@ -112,6 +116,9 @@ public final class RewardModelTrainer {
             if (!(weightDecay >= 0) || Double.isInfinite(weightDecay)) p.add("--weight-decay must be >= 0, got " + weightDecay);
             if (!(gradClip >= 0) || Double.isInfinite(gradClip)) p.add("--grad-clip must be >= 0 (0 = off), got " + gradClip);
             if (!(evalFraction >= 0 && evalFraction < 1)) p.add("--eval-fraction must be in [0, 1), got " + evalFraction);
+            if (openings != 0 && openings < Examples.Reviews.SHORTEST_OPENING) {
+                p.add("--openings must be 0 (none) or >= " + Examples.Reviews.SHORTEST_OPENING + ", got " + openings);
+            }
             if (labels != null && labels != 1 && labels != 2) p.add("--labels must be 1 (a scalar reward) or 2 (negative, positive), got " + labels);
             return p;
         }
@@ -231,6 +238,7 @@ public final class RewardModelTrainer {
             if (data instanceof RewardData.Classification c) {
                 ImdbDataset.Split split = ImdbDataset.split(c.reviews(), s.evalFraction());
                 train = Examples.Reviews.of(split.train(), tokenizer, maxTokens, dropped);
+                if (s.openings() > 0) train = ((Examples.Reviews) train).withOpenings(s.openings(), s.seed());
                 test = Examples.Reviews.of(split.test(), tokenizer, maxTokens, dropped);
             } else {
                 RewardData.Preference p = (RewardData.Preference) data;
@@ -238,6 +246,9 @@ public final class RewardModelTrainer {
                 for (RewardData.Pair pair : p.pairs()) {
                     String key = pair.prompt() + '\0' + pair.chosen() + '\0' + pair.rejected();
                     (ImdbDataset.isTest(key, s.evalFraction()) ? testPairs : trainPairs).add(pair);
+                }
+                if (s.openings() > 0) {
+                    throw new IllegalArgumentException("--openings applies to reviews, not to preference pairs (" + data.source() + ")");
                 }
                 train = Examples.Pairs.of(trainPairs, tokenizer, maxTokens, dropped);
                 test = Examples.Pairs.of(testPairs, tokenizer, maxTokens, dropped);
@@ -365,7 +376,8 @@ public final class RewardModelTrainer {
 
         private void describe(Examples train, Examples test, int dropped) {
             ModelShape c = model.shape();
-            progress.printf(Locale.ROOT, "data: %s: %,d %s to train on, %,d held out (--eval-fraction %s)%s%n", data.source(), train.size(), train.noun(),
+            progress.printf(Locale.ROOT, "data: %s: %,d %s to train on, %,d held out (--eval-fraction %s)%s%n", data.source(), train.size(),
+                    train.noun() + (s.openings() > 0 ? " and their openings" : ""),
                     test.size(), s.evalFraction(), dropped > 0 ? String.format(Locale.ROOT, "; %,d left out (no tokens)", dropped) : "");
             if (train.identical() + test.identical() > 0) {
                 progress.printf(Locale.ROOT, "note: %,d pairs have identical chosen and rejected tokens after the cut to %d tokens: they teach nothing%n",
@@ -374,9 +386,11 @@ public final class RewardModelTrainer {
             progress.printf(Locale.ROOT, "model: %s %s: %d layers, d_model %d, %d label%s %s, %,d parameters on %s%n",
                     continued ? "continuing the classifier" : "a new classifier on the trunk of", init, c.layers(), c.hiddenSize(), labels,
                     labels == 1 ? "" : "s", c.labels(), model.layout().parameterCount(), backend.name());
-            progress.printf(Locale.ROOT, "training: %d epochs of %d steps, batches of %d %s cut to their first %d tokens%s; lr %.3g (warm-up %d, linear decay), "
+            progress.printf(Locale.ROOT, "training: %d epochs of %d steps, batches of %d %s cut to their first %d tokens%s%s; lr %.3g (warm-up %d, linear decay), "
                             + "weight decay %s, grad clip %s%n", s.epochs(), (train.size() + s.batch() - 1) / s.batch(), s.batch(), train.noun(), maxTokens,
-                    maxTokens < s.maxTokens() ? " (n_positions)" : "", s.lr(), s.warmup(), s.weightDecay(), s.gradClip());
+                    maxTokens < s.maxTokens() ? " (n_positions)" : "",
+                    s.openings() > 0 ? String.format(Locale.ROOT, ", with an opening of 8-%d tokens of each", s.openings()) : "",
+                    s.lr(), s.warmup(), s.weightDecay(), s.gradClip());
             progress.flush();
         }
 
@@ -413,6 +427,7 @@ public final class RewardModelTrainer {
             st.put("grad_clip", s.gradClip());
             st.put("eval_fraction", s.evalFraction());
             st.put("seed", s.seed());
+            st.put("openings", s.openings());
             var list = o.putArray("epochs");
             for (Epoch e : r.epochs()) {
                 ObjectNode n = list.addObject();

@@ -191,12 +191,7 @@ public final class Experiment {
             throw new IllegalStateException("the config's own JSON does not parse back", e);
         }
         if (Files.exists(configFile)) {
-            JsonNode before;
-            try {
-                before = StrictJson.parse(Files.readAllBytes(configFile));
-            } catch (StrictJson.Malformed e) {
-                throw new IllegalArgumentException(configFile + ": not valid JSON (" + e.getMessage() + "); it should hold the config this folder was started with");
-            }
+            JsonNode before = readRecorded(configFile, "the config this folder was started with");
             List<String> changed = new ArrayList<>();
             differences("", before, now, changed);
             if (!changed.isEmpty()) {
@@ -212,6 +207,15 @@ public final class Experiment {
             throw new OutputPaths.Refused("--out " + dir + ": is not empty and holds no experiment " + CONFIG_FILE + "; choose a new or empty --out");
         }
         return now;
+    }
+
+    /** A JSON file the folder recorded on its first invocation; unreadable JSON is an error saying what it should hold. */
+    private static JsonNode readRecorded(Path file, String shouldHold) throws IOException {
+        try {
+            return StrictJson.parse(Files.readAllBytes(file));
+        } catch (StrictJson.Malformed e) {
+            throw new IllegalArgumentException(file + ": not valid JSON (" + e.getMessage() + "); it should hold " + shouldHold);
+        }
     }
 
     /** Each field that differs, as "ppo.lr was 1.0E-4, now 2.0E-4". */
@@ -389,12 +393,7 @@ public final class Experiment {
             AtomicFiles.write(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(now));
             return;
         }
-        JsonNode before;
-        try {
-            before = StrictJson.parse(Files.readAllBytes(file));
-        } catch (StrictJson.Malformed e) {
-            throw new IllegalArgumentException(file + ": not valid JSON (" + e.getMessage() + "); it should hold the digests of the models this folder started with");
-        }
+        JsonNode before = readRecorded(file, "the digests of the models this folder started with");
         List<String> changed = new ArrayList<>();
         differences("", before, now, changed);
         if (!changed.isEmpty()) {
@@ -406,14 +405,7 @@ public final class Experiment {
     /** SHA-256 of a model folder's config and weights, by file name. */
     private static JsonNode modelDigests(Path folder) throws IOException {
         var digests = JSON.createObjectNode();
-        List<Path> files;
-        try (var listing = Files.list(folder)) {
-            files = listing.filter(f -> {
-                String n = f.getFileName().toString();
-                return Files.isRegularFile(f) && (n.equals("config.json") || n.endsWith(".safetensors"));
-            }).sorted().toList();
-        }
-        for (Path f : files) digests.put(f.getFileName().toString(), FileDigests.sha256(f));
+        FileDigests.ofFolder(folder, n -> n.equals("config.json") || n.endsWith(".safetensors")).forEach(digests::put);
         return digests;
     }
 

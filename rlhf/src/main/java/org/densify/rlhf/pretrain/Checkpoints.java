@@ -110,9 +110,7 @@ public final class Checkpoints {
         copyTokenizer(tokenizerDir, partial);
         writeMoments(partial.resolve(OPTIMIZER), model, optimizer, step, target);
         ObjectNode digests = state.putObject(FILES);
-        try (Stream<Path> files = Files.list(partial)) {
-            for (Path f : files.sorted().toList()) digests.put(f.getFileName().toString(), FileDigests.sha256(f));
-        }
+        FileDigests.ofFolder(partial, file -> true).forEach(digests::put);
         AtomicFiles.write(partial.resolve(STATE), JSON.writeValueAsBytes(state));
         deleteTree(target); // a step-N a crash left before latest could name it
         AtomicFiles.rename(partial, target);

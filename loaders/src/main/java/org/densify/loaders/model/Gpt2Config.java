@@ -76,19 +76,17 @@ public record Gpt2Config(int vocabSize, int nPositions, int nEmbd, int nLayer, i
                          double residPdrop, double embdPdrop, double attnPdrop, double initializerRange,
                          ObjectNode extra) {
 
-    /** The activations the engine implements. */
+    /**
+     * The activations the engine implements; a configuration naming another (Hugging Face's exact
+     * {@code gelu}, {@code relu}, ...) is refused here, where it is read, rather than by the model.
+     */
     public enum Activation {
         /** {@code gelu_new} / {@code gelu_pytorch_tanh}: {@code 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))}. */
-        GELU_NEW,
-        /** {@code gelu}: exact, {@code 0.5 x (1 + erf(x / sqrt 2))}. */
-        GELU,
-        /** {@code relu}. */
-        RELU
+        GELU_NEW
     }
 
     private static final Map<String, Activation> ACTIVATIONS = Map.of(
-            "gelu_new", Activation.GELU_NEW, "gelu_pytorch_tanh", Activation.GELU_NEW,
-            "gelu", Activation.GELU, "relu", Activation.RELU);
+            "gelu_new", Activation.GELU_NEW, "gelu_pytorch_tanh", Activation.GELU_NEW);
     /** The most layers a configuration may declare (GPT-2 XL has 48). */
     public static final int MAX_LAYERS = 10_000;
     /** The most classifier labels a configuration may declare. */

@@ -118,7 +118,9 @@ class Gpt2ConfigTest {
             unknown architecture      | {"architectures": ["GPT2ForTokenClassification"]}  | field 'architectures': unsupported architecture 'GPT2ForTokenClassification' (expected GPT2LMHeadModel
             mixed architectures       | {"architectures": ["GPT2Model", "GPT2ForSequenceClassification"]} | mixes kinds of model
             model type                | {"model_type": "llama"}                            | field 'model_type': unsupported model type 'llama' (expected "gpt2")
-            activation                | {"activation_function": "swish"}                   | field 'activation_function': unsupported value 'swish' (expected one of [gelu, gelu_new, gelu_pytorch_tanh, relu])
+            activation                | {"activation_function": "swish"}                   | field 'activation_function': unsupported value 'swish' (expected one of [gelu_new, gelu_pytorch_tanh])
+            activation the engine lacks | {"activation_function": "relu"}                  | field 'activation_function': unsupported value 'relu' (expected one of [gelu_new, gelu_pytorch_tanh])
+            exact gelu                | {"activation_function": "gelu"}                    | field 'activation_function': unsupported value 'gelu' (expected one of [gelu_new, gelu_pytorch_tanh])
             epsilon string            | {"layer_norm_epsilon": "1e-5"}                     | field 'layer_norm_epsilon': expected a number
             negative epsilon          | {"layer_norm_epsilon": -1}                         | field 'layer_norm_epsilon': expected a positive number
             tie flag as string        | {"tie_word_embeddings": "yes"}                     | field 'tie_word_embeddings': expected true or false, found "yes"

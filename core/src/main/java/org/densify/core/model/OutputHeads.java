@@ -1,5 +1,7 @@
 package org.densify.core.model;
 
+import static org.densify.core.model.Dense.LINEAR;
+
 import org.densify.core.Backend;
 import org.densify.core.Tensor;
 
@@ -45,12 +47,12 @@ public final class OutputHeads {
             for (int s = 0; s < S; s++) backend.copy(a.lastHidden().slice((long) s * d, d), a.hidden().slice((long) lastIndices[s] * d, d), d);
         }
         if (which == ForwardOptions.Logits.ALL) {
-            backend.matmul(a.logits(), a.hidden(), w.lmHead(), null, N, V, d, false, true, false);
+            LINEAR.forward(backend, a.logits(), a.hidden(), w.lmHead(), null, N, d, V);
         } else if (which == ForwardOptions.Logits.LAST) {
-            backend.matmul(a.logits(), a.lastHidden(), w.lmHead(), null, S, V, d, false, true, false);
+            LINEAR.forward(backend, a.logits(), a.lastHidden(), w.lmHead(), null, S, d, V);
         }
-        if (labels > 0) backend.matmul(a.scores(), a.lastHidden(), w.score(), null, S, labels, d, false, true, false);
-        if (valueHead) backend.matmul(a.values(), a.hidden(), w.valueWeight(), w.valueBias(), N, 1, d, false, true, false);
+        if (labels > 0) LINEAR.forward(backend, a.scores(), a.lastHidden(), w.score(), null, S, d, labels);
+        if (valueHead) LINEAR.forward(backend, a.values(), a.hidden(), w.valueWeight(), w.valueBias(), N, d, 1);
     }
 
     /**
@@ -64,16 +66,16 @@ public final class OutputHeads {
         backend.zero(g.dhidden());
         if (logitsHoldGradient) {
             // logits [N, V] = hidden [N, d] @ lmHead^T
-            backend.matmul(g.dhidden(), a.logits(), w.lmHead(), null, N, d, V, false, false, true);
-            backend.matmul(dw.lmHead(), a.logits(), a.hidden(), null, V, d, N, true, false, true);
+            LINEAR.addBackwardInput(backend, g.dhidden(), a.logits(), w.lmHead(), N, d, V);
+            LINEAR.backwardWeight(backend, dw.lmHead(), a.logits(), a.hidden(), N, d, V);
         }
         if (dvalues != null) {
             if (!valueHead) throw new IllegalStateException("this model has no value head");
             if (dvalues.length != N) throw new IllegalArgumentException("dvalues has " + dvalues.length + " entries for " + N + " tokens");
             backend.write(g.dvalues(), 0, dvalues);
             // values [N, 1] = hidden [N, d] @ v_w^T [d, 1] + v_b
-            backend.matmul(g.dhidden(), g.dvalues(), w.valueWeight(), null, N, d, 1, false, false, true);
-            backend.matmul(dw.valueWeight(), g.dvalues(), a.hidden(), null, 1, d, N, true, false, true);
+            LINEAR.addBackwardInput(backend, g.dhidden(), g.dvalues(), w.valueWeight(), N, d, 1);
+            LINEAR.backwardWeight(backend, dw.valueWeight(), g.dvalues(), a.hidden(), N, d, 1);
             backend.biasBackward(dw.valueBias(), g.dvalues(), N, 1);
         }
         if (dscores != null) {
@@ -86,8 +88,8 @@ public final class OutputHeads {
             }
             backend.write(g.dscores(), 0, flat);
             // scores [S, labels] = lastHidden [S, d] @ score^T
-            backend.matmul(g.dlastHidden(), g.dscores(), w.score(), null, S, d, labels, false, false, false);
-            backend.matmul(dw.score(), g.dscores(), a.lastHidden(), null, labels, d, S, true, false, true);
+            LINEAR.backwardInput(backend, g.dlastHidden(), g.dscores(), w.score(), S, d, labels);
+            LINEAR.backwardWeight(backend, dw.score(), g.dscores(), a.lastHidden(), S, d, labels);
             for (int s = 0; s < S; s++) {
                 backend.accumulate(g.dhidden().slice((long) lastIndices[s] * d, d), g.dlastHidden().slice((long) s * d, d), d);
             }

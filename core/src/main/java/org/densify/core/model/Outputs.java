@@ -1,5 +1,7 @@
 package org.densify.core.model;
 
+import static org.densify.core.model.Dense.LINEAR;
+
 import java.util.Arrays;
 import org.densify.core.Backend;
 import org.densify.core.Tensor;
@@ -144,7 +146,7 @@ public final class Outputs {
         float[] flat = new float[tokenCount * labels];
         Tensor all = backend.allocate((long) tokenCount * labels);
         try {
-            backend.matmul(all, views.finalHidden(), views.scoreWeight(), null, tokenCount, labels, model.hiddenSize(), false, true, false);
+            LINEAR.forward(backend, all, views.finalHidden(), views.scoreWeight(), null, tokenCount, model.hiddenSize(), labels);
             backend.read(all, 0, flat);
         } finally {
             backend.free(all);
@@ -177,7 +179,7 @@ public final class Outputs {
                 }
                 backend.copy(rows.slice((long) s * C, C), views.finalHidden().slice((long) (batch.start(s) + positions[s]) * C, C), C);
             }
-            backend.matmul(scores, rows, views.scoreWeight(), null, S, labels, C, false, true, false);
+            LINEAR.forward(backend, scores, rows, views.scoreWeight(), null, S, C, labels);
             backend.read(scores, 0, flat);
         } finally {
             backend.free(rows);

@@ -66,7 +66,7 @@ public final class ParameterLayout {
             for (long d : e.getValue()) n = Math.multiplyExact(n, d);
             m.put(e.getKey(), new Entry(e.getKey(), e.getValue(), offset, n));
             // Keep every tensor 16-float (64-byte) aligned so vector loads start on a cache line.
-            offset = Math.addExact(offset, Block.align(n));
+            offset = Math.addExact(offset, TensorArena.align(n));
         }
         this.entries = Collections.unmodifiableMap(m);
         this.size = offset;

@@ -1,7 +1,9 @@
 package org.densify.core.model.gpt2;
 
+import static org.densify.core.model.Dense.CONV1D;
+
 import org.densify.core.model.Batch;
-import org.densify.core.model.Block;
+import org.densify.core.model.TensorArena;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.KvCache;
 import org.densify.core.model.LanguageModel;
@@ -53,16 +55,12 @@ public final class Gpt2Model implements LanguageModel {
     private Tensor grads;
     private Weights dw;
 
-    private final Block acts;
-    private final Block gradActs;
+    private final TensorArena acts;
+    private final TensorArena gradActs;
     /** Numbers the passes; Outputs of earlier passes are stale. */
     private final Outputs.PassCounter passes = new Outputs.PassCounter();
 
     private Gpt2Model(Backend backend, Gpt2Config config, Heads heads) {
-        if (config.activation() != Gpt2Config.Activation.GELU_NEW) {
-            throw new IllegalArgumentException("config.json: activation_function '" + config.activationFunction()
-                    + "' is not implemented by the engine; expected gelu_new (or gelu_pytorch_tanh)");
-        }
         if (config.nEmbd() % config.nHead() != 0) {
             throw new IllegalArgumentException("config.json: n_embd " + config.nEmbd() + " is not a multiple of n_head " + config.nHead());
         }
@@ -79,8 +77,8 @@ public final class Gpt2Model implements LanguageModel {
         this.eps = (float) config.layerNormEpsilon();
         this.params = backend.allocate(layout.size());
         this.w = new Weights(layout, params, L);
-        this.acts = new Block(backend, "activations");
-        this.gradActs = new Block(backend, "activation gradients");
+        this.acts = new TensorArena(backend, "activations");
+        this.gradActs = new TensorArena(backend, "activation gradients");
     }
 
     // ---- construction ------------------------------------------------------------------------
@@ -346,7 +344,7 @@ public final class Gpt2Model implements LanguageModel {
         gradients();
         int N = out.tokenCount();
         int S = out.batch().size();
-        Gpt2Activations.Grads g = new Gpt2Activations.Grads(this, gradActs, N, S);
+        Gpt2Activations.Grads g = Gpt2Activations.Grads.layOut(this, gradActs, N, S);
 
         // ---- heads -> dlnf [N, C]
         outputHeads().backward(headBuffers(a), headWeights(w), headWeights(dw), new OutputHeads.Scratch(g.dlnf, g.dlastLnf, g.dvalues, g.dscores),
@@ -365,24 +363,24 @@ public final class Gpt2Model implements LanguageModel {
             Tensor residual = l == 0 ? a.encoded : a.layer(l - 1).res3();
 
             // MLP: res3 = res2 + c_proj(gelu(c_fc(ln_2(res2))))
-            backend.matmul(g.dfchGelu, g.dres, p.fcProjW(), null, N, F, C, false, true, false);
-            backend.matmul(d.fcProjW(), x.fchGelu(), g.dres, null, F, C, N, true, false, true);
+            CONV1D.backwardInput(backend, g.dfchGelu, g.dres, p.fcProjW(), N, F, C);
+            CONV1D.backwardWeight(backend, d.fcProjW(), g.dres, x.fchGelu(), N, F, C);
             backend.biasBackward(d.fcProjB(), g.dres, N, C);
             backend.zero(g.dfch);
             backend.geluBackward(g.dfch, x.fch(), g.dfchGelu, (long) N * F);
-            backend.matmul(g.dln, g.dfch, p.fcW(), null, N, C, F, false, true, false);
-            backend.matmul(d.fcW(), x.ln2(), g.dfch, null, C, F, N, true, false, true);
+            CONV1D.backwardInput(backend, g.dln, g.dfch, p.fcW(), N, C, F);
+            CONV1D.backwardWeight(backend, d.fcW(), g.dfch, x.ln2(), N, C, F);
             backend.biasBackward(d.fcB(), g.dfch, N, F);
             backend.layerNormBackward(g.dres, d.ln2W(), d.ln2B(), g.dln, x.res2(), p.ln2W(), x.ln2Mean(), x.ln2Rstd(), N, C);
 
             // attention: res2 = residual + c_proj(attn(c_attn(ln_1(residual))))
-            backend.matmul(g.datty, g.dres, p.attProjW(), null, N, C, C, false, true, false);
-            backend.matmul(d.attProjW(), x.atty(), g.dres, null, C, C, N, true, false, true);
+            CONV1D.backwardInput(backend, g.datty, g.dres, p.attProjW(), N, C, C);
+            CONV1D.backwardWeight(backend, d.attProjW(), g.dres, x.atty(), N, C, C);
             backend.biasBackward(d.attProjB(), g.dres, N, C);
             backend.zero(g.dqkv);
             backend.attentionBackward(g.dqkv, g.datty, x.qkv(), x.att(), lengths, NH, C);
-            backend.matmul(g.dln, g.dqkv, p.qkvW(), null, N, C, 3 * C, false, true, false);
-            backend.matmul(d.qkvW(), x.ln1(), g.dqkv, null, C, 3 * C, N, true, false, true);
+            CONV1D.backwardInput(backend, g.dln, g.dqkv, p.qkvW(), N, C, 3 * C);
+            CONV1D.backwardWeight(backend, d.qkvW(), g.dqkv, x.ln1(), N, C, 3 * C);
             backend.biasBackward(d.qkvB(), g.dqkv, N, 3 * C);
             backend.layerNormBackward(g.dres, d.ln1W(), d.ln1B(), g.dln, residual, p.ln1W(), x.ln1Mean(), x.ln1Rstd(), N, C);
         }
@@ -421,7 +419,7 @@ public final class Gpt2Model implements LanguageModel {
             boolean lastLayer = l == L - 1;
 
             backend.layerNormForward(x.ln1(), x.ln1Mean(), x.ln1Rstd(), residual, p.ln1W(), p.ln1B(), N, C, eps);
-            backend.matmul(x.qkv(), x.ln1(), p.qkvW(), p.qkvB(), N, 3 * C, C, false, false, false);
+            CONV1D.forward(backend, x.qkv(), x.ln1(), p.qkvW(), p.qkvB(), N, C, 3 * C);
             if (cache == null) {
                 backend.attentionForward(x.atty(), x.att(), lastLayer ? a.lastRow : null, x.qkv(), seqLengths, NH, C);
             } else {
@@ -429,12 +427,12 @@ public final class Gpt2Model implements LanguageModel {
                 backend.attentionCached(x.atty(), x.qkv(), 3 * C, cache.keys(l), cache.values(l), cache.capacity(),
                         past, seqLengths, NH, C, lastLayer ? cacheLastRow : null);
             }
-            backend.matmul(x.attProj(), x.atty(), p.attProjW(), p.attProjB(), N, C, C, false, false, false);
+            CONV1D.forward(backend, x.attProj(), x.atty(), p.attProjW(), p.attProjB(), N, C, C);
             backend.add(x.res2(), residual, x.attProj(), (long) N * C);
             backend.layerNormForward(x.ln2(), x.ln2Mean(), x.ln2Rstd(), x.res2(), p.ln2W(), p.ln2B(), N, C, eps);
-            backend.matmul(x.fch(), x.ln2(), p.fcW(), p.fcB(), N, F, C, false, false, false);
+            CONV1D.forward(backend, x.fch(), x.ln2(), p.fcW(), p.fcB(), N, C, F);
             backend.geluForward(x.fchGelu(), x.fch(), (long) N * F);
-            backend.matmul(x.fcProj(), x.fchGelu(), p.fcProjW(), p.fcProjB(), N, C, F, false, false, false);
+            CONV1D.forward(backend, x.fcProj(), x.fchGelu(), p.fcProjW(), p.fcProjB(), N, F, C);
             backend.add(x.res3(), x.res2(), x.fcProj(), (long) N * C);
         }
         backend.layerNormForward(a.lnf, a.lnfMean, a.lnfRstd, a.layer(L - 1).res3(), w.lnfWeight, w.lnfBias, N, C, eps);

@@ -1,14 +1,14 @@
 package org.densify.core.model.llama;
 
 import org.densify.core.Tensor;
-import org.densify.core.model.Block;
+import org.densify.core.model.TensorArena;
 import org.densify.core.model.ForwardOptions;
 
 /**
- * The named slices of the activation block of one Llama-family pass over N rows of S sequences. A
+ * The named slices of the activation arena of one Llama-family pass over N rows of S sequences. A
  * training pass keeps every layer's slices for the backward; an inference pass reuses one set for
  * all layers (the residual stream is overwritten in place), except the attention maps when every
- * layer's are captured. Sized from one table (the {@code take} calls below), counted then taken.
+ * layer's are captured. The {@code take} calls of {@link Layout} are the one table of sizes.
  */
 final class LlamaActivations {
     final ForwardOptions options;
@@ -37,21 +37,9 @@ final class LlamaActivations {
                  Tensor gate, Tensor up, Tensor hidden, // [N, F] each; hidden = silu(gate) * up
                  Tensor res2) {}                       // [N, d] residual after the MLP
 
-    /** Counts floats first (take == null) or hands out slices. */
-    private interface Taker {
-        Tensor take(long n);
-    }
-
-    private LlamaActivations(LlamaModel m, Block block, int N, int S, long attSize, ForwardOptions options) {
+    private LlamaActivations(Layout l, int N, ForwardOptions options) {
         this.options = options;
         this.rows = N;
-        long[] total = {0};
-        new Layout(m, N, S, attSize, options, n -> {
-            total[0] += Block.align(n);
-            return null;
-        });
-        block.reserve(total[0]);
-        Layout l = new Layout(m, N, S, attSize, options, block::take);
         embedded = l.embedded;
         proj = l.proj;
         layers = l.layers;
@@ -70,7 +58,7 @@ final class LlamaActivations {
         Tensor embedded, proj, normed, normRstd, lastNormed, logits, scores, values, lastRow, losses;
         Layer[] layers;
 
-        Layout(LlamaModel m, long N, long S, long attSize, ForwardOptions options, Taker t) {
+        Layout(LlamaModel m, long N, long S, long attSize, ForwardOptions options, TensorArena.Slices t) {
             boolean keepLayers = options.training();
             boolean keepAtt = options.training() || options.capture() == ForwardOptions.Capture.ALL_LAYERS;
             long d = m.d, F = m.F, qW = m.qWidth, kvW = m.kvWidth;
@@ -109,8 +97,9 @@ final class LlamaActivations {
         }
     }
 
-    static LlamaActivations forBatch(LlamaModel m, Block block, int N, int S, long attSize, ForwardOptions options) {
-        return new LlamaActivations(m, block, N, S, attSize, options);
+    /** Lays out the arena for N rows of S sequences; attSize 0 when no maps are kept (a pass against a KV cache). */
+    static LlamaActivations forBatch(LlamaModel m, TensorArena arena, int N, int S, long attSize, ForwardOptions options) {
+        return new LlamaActivations(arena.layOut(t -> new Layout(m, N, S, attSize, options, t)), N, options);
     }
 
     Layer layer(int l) {
@@ -122,27 +111,29 @@ final class LlamaActivations {
         final Tensor dnormed, dres, dln, dq, dk, dv, dqRot, dkRot, dqNormed, dkNormed, datty, dgate, dup, dhidden, dvalues, dscores,
                 dlastNormed;
 
-        Grads(LlamaModel m, Block block, int N, int S) {
+        private Grads(LlamaModel m, TensorArena.Slices t, long N, long S) {
             long d = m.d, F = m.F, qW = m.qWidth, kvW = m.kvWidth;
-            block.reserve(Block.align(N * d) * 3 + Block.align(N * qW) * 4 + Block.align(N * kvW) * 4 + Block.align(N * F) * 3
-                    + Block.align(N) + Block.align(S * Math.max(m.labels, 1)) + Block.align(S * d));
-            dnormed = block.take(N * d);
-            dres = block.take(N * d);
-            dln = block.take(N * d);
-            dq = block.take(N * qW);
-            dk = block.take(N * kvW);
-            dv = block.take(N * kvW);
-            dqRot = block.take(N * qW);
-            dkRot = block.take(N * kvW);
-            dqNormed = block.take(N * qW);
-            dkNormed = block.take(N * kvW);
-            datty = block.take(N * qW);
-            dgate = block.take(N * F);
-            dup = block.take(N * F);
-            dhidden = block.take(N * F);
-            dvalues = block.take(N);
-            dscores = block.take(S * Math.max(m.labels, 1));
-            dlastNormed = block.take(S * d);
+            dnormed = t.take(N * d);
+            dres = t.take(N * d);
+            dln = t.take(N * d);
+            dq = t.take(N * qW);
+            dk = t.take(N * kvW);
+            dv = t.take(N * kvW);
+            dqRot = t.take(N * qW);
+            dkRot = t.take(N * kvW);
+            dqNormed = t.take(N * qW);
+            dkNormed = t.take(N * kvW);
+            datty = t.take(N * qW);
+            dgate = t.take(N * F);
+            dup = t.take(N * F);
+            dhidden = t.take(N * F);
+            dvalues = t.take(N);
+            dscores = t.take(S * Math.max(m.labels, 1));
+            dlastNormed = t.take(S * d);
+        }
+
+        static Grads layOut(LlamaModel m, TensorArena arena, int N, int S) {
+            return arena.layOut(t -> new Grads(m, t, N, S));
         }
     }
 }

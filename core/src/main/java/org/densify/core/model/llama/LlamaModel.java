@@ -1,5 +1,7 @@
 package org.densify.core.model.llama;
 
+import static org.densify.core.model.Dense.LINEAR;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -11,7 +13,7 @@ import java.util.SplittableRandom;
 import org.densify.core.Backend;
 import org.densify.core.Tensor;
 import org.densify.core.model.Batch;
-import org.densify.core.model.Block;
+import org.densify.core.model.TensorArena;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.OutputHeads;
 import org.densify.core.model.Heads;
@@ -51,7 +53,7 @@ public final class LlamaModel implements LanguageModel {
     private final Tensor invFreq;
     /** [d] zeros: the position-embedding row the shared embedding op adds (Llama has no position embedding). */
     private final Tensor noPosition;
-    private final Block acts, gradActs;
+    private final TensorArena acts, gradActs;
     private final Outputs.PassCounter passes = new Outputs.PassCounter();
 
     private LlamaModel(Backend backend, LlamaConfig config, Heads heads) {
@@ -79,8 +81,8 @@ public final class LlamaModel implements LanguageModel {
         this.invFreq = backend.allocate(f.length);
         backend.write(invFreq, 0, f32);
         this.noPosition = backend.allocate(d);
-        this.acts = new Block(backend, "activations");
-        this.gradActs = new Block(backend, "activation gradients");
+        this.acts = new TensorArena(backend, "activations");
+        this.gradActs = new TensorArena(backend, "activation gradients");
     }
 
     private static Map<String, long[]> shapes(LlamaConfig c, Heads heads) {
@@ -307,7 +309,7 @@ public final class LlamaModel implements LanguageModel {
         }
         gradients();
         int N = out.tokenCount(), S = out.batch().size();
-        LlamaActivations.Grads g = new LlamaActivations.Grads(this, gradActs, N, S);
+        LlamaActivations.Grads g = LlamaActivations.Grads.layOut(this, gradActs, N, S);
 
         // ---- heads -> dnormed [N, d]
         outputHeads().backward(headBuffers(a), headWeights(w), headWeights(dw), new OutputHeads.Scratch(g.dnormed, g.dlastNormed, g.dvalues, g.dscores),
@@ -324,20 +326,20 @@ public final class LlamaModel implements LanguageModel {
             Tensor residual = l == 0 ? a.embedded : a.layer(l - 1).res2();
 
             // MLP: res2 = res1 + down(silu(gate(ln2)) * up(ln2)), ln2 = rms(res1)
-            backend.matmul(g.dhidden, g.dres, p.down(), null, N, F, d, false, false, false);
-            backend.matmul(dp.down(), g.dres, x.hidden(), null, d, F, N, true, false, true);
+            LINEAR.backwardInput(backend, g.dhidden, g.dres, p.down(), N, F, d);
+            LINEAR.backwardWeight(backend, dp.down(), g.dres, x.hidden(), N, F, d);
             backend.zero(g.dgate);
             backend.zero(g.dup);
             backend.swigluBackward(g.dgate, g.dup, g.dhidden, x.gate(), x.up(), (long) N * F);
-            backend.matmul(g.dln, g.dgate, p.gate(), null, N, d, F, false, false, false);
-            backend.matmul(g.dln, g.dup, p.up(), null, N, d, F, false, false, true);
-            backend.matmul(dp.gate(), g.dgate, x.ln2(), null, F, d, N, true, false, true);
-            backend.matmul(dp.up(), g.dup, x.ln2(), null, F, d, N, true, false, true);
+            LINEAR.backwardInput(backend, g.dln, g.dgate, p.gate(), N, d, F);
+            LINEAR.addBackwardInput(backend, g.dln, g.dup, p.up(), N, d, F);
+            LINEAR.backwardWeight(backend, dp.gate(), g.dgate, x.ln2(), N, d, F);
+            LINEAR.backwardWeight(backend, dp.up(), g.dup, x.ln2(), N, d, F);
             backend.rmsNormBackward(g.dres, dp.postNorm(), g.dln, x.res1(), p.postNorm(), x.rstd2(), N, d);
 
             // attention: res1 = residual + o(attn(rope(q), rope(k), v)), q/k/v = proj(rms(residual))
-            backend.matmul(g.datty, g.dres, p.o(), null, N, qWidth, d, false, false, false);
-            backend.matmul(dp.o(), g.dres, x.atty(), null, d, qWidth, N, true, false, true);
+            LINEAR.backwardInput(backend, g.datty, g.dres, p.o(), N, qWidth, d);
+            LINEAR.backwardWeight(backend, dp.o(), g.dres, x.atty(), N, qWidth, d);
             if (p.oBias() != null) backend.biasBackward(dp.oBias(), g.dres, N, d);
             backend.zero(g.dqRot);
             backend.zero(g.dkRot);
@@ -354,12 +356,12 @@ public final class LlamaModel implements LanguageModel {
                 backend.rmsNormBackward(g.dq, dp.qNorm(), g.dqNormed, x.q(), p.qNorm(), x.qRstd(), N * H, hd);
                 backend.rmsNormBackward(g.dk, dp.kNorm(), g.dkNormed, x.k(), p.kNorm(), x.kRstd(), N * KV, hd);
             }
-            backend.matmul(g.dln, g.dq, p.q(), null, N, d, qWidth, false, false, false);
-            backend.matmul(g.dln, g.dk, p.k(), null, N, d, kvWidth, false, false, true);
-            backend.matmul(g.dln, g.dv, p.v(), null, N, d, kvWidth, false, false, true);
-            backend.matmul(dp.q(), g.dq, x.ln1(), null, qWidth, d, N, true, false, true);
-            backend.matmul(dp.k(), g.dk, x.ln1(), null, kvWidth, d, N, true, false, true);
-            backend.matmul(dp.v(), g.dv, x.ln1(), null, kvWidth, d, N, true, false, true);
+            LINEAR.backwardInput(backend, g.dln, g.dq, p.q(), N, d, qWidth);
+            LINEAR.addBackwardInput(backend, g.dln, g.dk, p.k(), N, d, kvWidth);
+            LINEAR.addBackwardInput(backend, g.dln, g.dv, p.v(), N, d, kvWidth);
+            LINEAR.backwardWeight(backend, dp.q(), g.dq, x.ln1(), N, d, qWidth);
+            LINEAR.backwardWeight(backend, dp.k(), g.dk, x.ln1(), N, d, kvWidth);
+            LINEAR.backwardWeight(backend, dp.v(), g.dv, x.ln1(), N, d, kvWidth);
             if (p.qBias() != null) {
                 backend.biasBackward(dp.qBias(), g.dq, N, qWidth);
                 backend.biasBackward(dp.kBias(), g.dk, N, kvWidth);
@@ -404,9 +406,9 @@ public final class LlamaModel implements LanguageModel {
 
             backend.rmsNormForward(x.ln1(), x.rstd1(), residual, p.inNorm(), N, d, eps);
             // nn.Linear: y = x W^T + b, W [out, in]
-            backend.matmul(x.q(), x.ln1(), p.q(), p.qBias(), N, qWidth, d, false, true, false);
-            backend.matmul(x.k(), x.ln1(), p.k(), p.kBias(), N, kvWidth, d, false, true, false);
-            backend.matmul(x.v(), x.ln1(), p.v(), p.vBias(), N, kvWidth, d, false, true, false);
+            LINEAR.forward(backend, x.q(), x.ln1(), p.q(), p.qBias(), N, d, qWidth);
+            LINEAR.forward(backend, x.k(), x.ln1(), p.k(), p.kBias(), N, d, kvWidth);
+            LINEAR.forward(backend, x.v(), x.ln1(), p.v(), p.vBias(), N, d, kvWidth);
             if (qkNorm) {
                 backend.rmsNormForward(x.qNormed(), x.qRstd(), x.q(), p.qNorm(), N * H, hd, eps);
                 backend.rmsNormForward(x.kNormed(), x.kRstd(), x.k(), p.kNorm(), N * KV, hd, eps);
@@ -422,13 +424,13 @@ public final class LlamaModel implements LanguageModel {
                 backend.groupedAttentionCached(x.atty(), x.qRot(), cache.keys(l), cache.values(l), cache.capacity(), past, seqLengths,
                         H, KV, hd, l == L - 1 ? cacheLastRow : null);
             }
-            backend.matmul(a.proj, x.atty(), p.o(), p.oBias(), N, d, qWidth, false, true, false);
+            LINEAR.forward(backend, a.proj, x.atty(), p.o(), p.oBias(), N, qWidth, d);
             backend.add(x.res1(), residual, a.proj, (long) N * d);
             backend.rmsNormForward(x.ln2(), x.rstd2(), x.res1(), p.postNorm(), N, d, eps);
-            backend.matmul(x.gate(), x.ln2(), p.gate(), null, N, F, d, false, true, false);
-            backend.matmul(x.up(), x.ln2(), p.up(), null, N, F, d, false, true, false);
+            LINEAR.forward(backend, x.gate(), x.ln2(), p.gate(), null, N, d, F);
+            LINEAR.forward(backend, x.up(), x.ln2(), p.up(), null, N, d, F);
             backend.swigluForward(x.hidden(), x.gate(), x.up(), (long) N * F);
-            backend.matmul(a.proj, x.hidden(), p.down(), null, N, d, F, false, true, false);
+            LINEAR.forward(backend, a.proj, x.hidden(), p.down(), null, N, F, d);
             backend.add(x.res2(), x.res1(), a.proj, (long) N * d);
         }
         backend.rmsNormForward(a.normed, a.normRstd, a.layer(L - 1).res2(), w.norm, N, d, eps);

@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Batch;
@@ -72,7 +73,7 @@ public class CaptureCostBenchmark {
         backend = Backends.create("cpu");
         Gpt2Config config = Gpt2Config.builder().vocabSize(50257).nPositions(1024).nEmbd(768).nLayer(12).nHead(12)
                 .kind(ModelKind.SEQUENCE_CLASSIFIER).numLabels(2).build();
-        model = Gpt2Model.create(backend, config, new Gpt2Model.Heads(true, false));
+        model = Gpt2Model.create(backend, config, Heads.CLASSIFIER);
         model.initialize(1);
         SplittableRandom r = new SplittableRandom(3);
         int[][] tokens = new int[sequences][];

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDScope;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import org.densify.core.model.Heads;
 import org.densify.benchmarks.torch.PeerAgreement;
 import org.densify.benchmarks.torch.TorchGpt2;
 import org.densify.benchmarks.torch.TorchRuntime;
@@ -82,7 +83,7 @@ public class ModelBenchmark {
         backend = Backends.create("cpu");
         Gpt2Config config = Gpt2Config.builder().vocabSize(50257).nPositions(1024).nEmbd(768).nLayer(12).nHead(12)
                 .kind(ModelKind.LM).build();
-        model = Gpt2Model.create(backend, config, Gpt2Model.Heads.NONE);
+        model = Gpt2Model.create(backend, config, Heads.NONE);
         model.initialize(1);
         adamW = optimizer.densify(model);
         manager = TorchRuntime.start(threads);

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
+import org.densify.core.model.Heads;
 import org.densify.core.Tensor;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
@@ -53,7 +54,7 @@ class CudaBackendTest extends CudaConformance {
 
     @Test
     void deviceMemoryDoesNotGrowOverAThousandTrainingSteps() {
-        try (Gpt2Model m = randomModel(gpu, config(2, 64, 4, 97, 32, 0), Gpt2Model.Heads.NONE, 3);
+        try (Gpt2Model m = randomModel(gpu, config(2, 64, 4, 97, 32, 0), Heads.NONE, 3);
              AdamW adam = AdamW.forPretraining(m)) {
             Batch batch = Batch.of(randomSequences(97, 5, 17, 3, 32));
             long before = 0;

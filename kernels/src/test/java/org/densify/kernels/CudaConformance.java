@@ -112,7 +112,7 @@ abstract class CudaConformance {
     }
 
     /** GPT-2's initialisation plus noise on biases and layer-norm parameters, so their paths are exercised. */
-    static Gpt2Model randomModel(Backend backend, Gpt2Config config, Gpt2Model.Heads heads, long seed) {
+    static Gpt2Model randomModel(Backend backend, Gpt2Config config, Heads heads, long seed) {
         Gpt2Model m = Gpt2Model.create(backend, config, heads);
         m.initialize(seed);
         perturbVectors(m, seed + 1);
@@ -209,10 +209,10 @@ abstract class CudaConformance {
         Gpt2Config c = config(2, 52, 4, 211, 48, 3);
         Batch batch = Batch.of(randomSequences(211, 7, 13, 1, 40, 5));
         float[][] ref, got;
-        try (Gpt2Model m = randomModel(CPU, c, new Gpt2Model.Heads(true, true), 42)) {
+        try (Gpt2Model m = randomModel(CPU, c, Heads.CLASSIFIER_AND_VALUE, 42)) {
             ref = fullPass(m, batch);
         }
-        try (Gpt2Model m = randomModel(gpu, c, new Gpt2Model.Heads(true, true), 42)) {
+        try (Gpt2Model m = randomModel(gpu, c, Heads.CLASSIFIER_AND_VALUE, 42)) {
             got = fullPass(m, batch);
         }
         String[] names = {"logits", "values", "scores", "captured last rows", "loss", "gradients", "AdamW updates"};
@@ -237,10 +237,10 @@ abstract class CudaConformance {
         for (LlamaConfig c : configs) {
             Batch batch = Batch.of(randomSequences(c.vocabSize() - 1, 7, 13, 1, 40, 5));
             float[][] ref, got;
-            try (LlamaModel m = randomModel(CPU, c, new Heads(true, true), 42)) {
+            try (LlamaModel m = randomModel(CPU, c, Heads.CLASSIFIER_AND_VALUE, 42)) {
                 ref = fullPass(m, batch);
             }
-            try (LlamaModel m = randomModel(gpu, c, new Heads(true, true), 42)) {
+            try (LlamaModel m = randomModel(gpu, c, Heads.CLASSIFIER_AND_VALUE, 42)) {
                 got = fullPass(m, batch);
             }
             String[] names = {"logits", "values", "scores", "captured last rows", "loss", "gradients", "AdamW updates"};
@@ -255,7 +255,7 @@ abstract class CudaConformance {
     @Test
     void generationWithTheCacheAgreesWithFullForwardPasses() {
         Gpt2Config c = config(2, 24, 3, 89, 40, 0);
-        try (Gpt2Model m = randomModel(gpu, c, Gpt2Model.Heads.NONE, 4)) {
+        try (Gpt2Model m = randomModel(gpu, c, Heads.NONE, 4)) {
             checkGeneration(m, 89);
         }
     }

@@ -51,7 +51,7 @@ class EmulatedKernelsTest extends CudaConformance {
     void trainingStepsAllocateNothingAfterTheFirst() {
         EmulatedDevice device = new EmulatedDevice();
         try (CudaBackend backend = new CudaBackend(device)) {
-            try (Gpt2Model m = randomModel(backend, config(1, 16, 2, 23, 8, 0), Gpt2Model.Heads.NONE, 3)) {
+            try (Gpt2Model m = randomModel(backend, config(1, 16, 2, 23, 8, 0), Heads.NONE, 3)) {
                 checkSteadyTraining(device, backend, m);
             }
             try (LlamaModel m = randomModel(backend, llamaConfig("qwen2", 1, 12, 3, 1, 4, 23, ""), Heads.NONE, 3)) {

@@ -10,6 +10,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.model.Generator;
 import org.densify.core.model.gpt2.Gpt2Model;
@@ -176,9 +177,9 @@ public final class PpoStepBenchmark {
         Credit credit = Credit.parse(o.credit, o.beta);
         Gpt2Tokenizer tokenizer = byteTokenizer();
         List<double[]> timed = new ArrayList<>();
-        try (Gpt2Model policy = Gpt2Model.create(backend, lm, new Gpt2Model.Heads(false, true));
-             Gpt2Model reference = Gpt2Model.create(backend, lm, Gpt2Model.Heads.NONE);
-             RewardModel rm = new RewardModel(Gpt2Model.create(backend, classifier, new Gpt2Model.Heads(true, false)), tokenizer);
+        try (Gpt2Model policy = Gpt2Model.create(backend, lm, Heads.VALUE);
+             Gpt2Model reference = Gpt2Model.create(backend, lm, Heads.NONE);
+             RewardModel rm = new RewardModel(Gpt2Model.create(backend, classifier, Heads.CLASSIFIER), tokenizer);
              PpoTrainer trainer = new PpoTrainer(policy, reference, config)) {
             // the value head comes last in the layout, so the same seed gives the reference the policy's trunk
             policy.initialize(o.seed);

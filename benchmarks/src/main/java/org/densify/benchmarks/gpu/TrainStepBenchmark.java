@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
@@ -126,7 +127,7 @@ public final class TrainStepBenchmark {
     /** Warm-up and timed training steps; returns the JSON object of the figures. */
     static String train(Backend backend, Gpt2Config config, Options o) {
         Batch batch = Batch.of(randomSequences(new SplittableRandom(o.seed + 1), o.batch, o.seq, config.vocabSize()));
-        try (Gpt2Model model = Gpt2Model.create(backend, config, Gpt2Model.Heads.NONE)) {
+        try (Gpt2Model model = Gpt2Model.create(backend, config, Heads.NONE)) {
             model.initialize(o.seed);
             try (AdamW adamW = new AdamW(model, 0.9f, 0.95f, 1e-8f, 0.1f)) {
                 double[] losses = new double[o.warmup + o.steps];
@@ -157,7 +158,7 @@ public final class TrainStepBenchmark {
     /** Reward passes with and without the last-row capture, interleaved; returns a JSON array. */
     static String reward(Backend backend, Gpt2Config config, Options o) {
         List<String> rows = new ArrayList<>();
-        try (Gpt2Model model = Gpt2Model.create(backend, config, new Gpt2Model.Heads(true, false))) {
+        try (Gpt2Model model = Gpt2Model.create(backend, config, Heads.CLASSIFIER)) {
             model.initialize(o.seed);
             ForwardOptions none = new ForwardOptions(ForwardOptions.Logits.NONE, ForwardOptions.Capture.NONE, false);
             ForwardOptions lastRow = none.withCapture(ForwardOptions.Capture.LAST_ROW);

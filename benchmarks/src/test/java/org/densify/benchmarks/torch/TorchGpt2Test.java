@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDManager;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.AdamW;
@@ -34,7 +35,7 @@ class TorchGpt2Test {
         backend = Backends.create("cpu");
         Gpt2Config config = Gpt2Config.builder().vocabSize(VOCAB).nPositions(48).nEmbd(48).nLayer(2).nHead(4)
                 .kind(ModelKind.LM).build();
-        model = Gpt2Model.create(backend, config, Gpt2Model.Heads.NONE);
+        model = Gpt2Model.create(backend, config, Heads.NONE);
         model.initialize(7);
         manager = TorchRuntime.start(2);
     }

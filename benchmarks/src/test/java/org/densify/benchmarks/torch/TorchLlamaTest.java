@@ -156,7 +156,7 @@ class TorchLlamaTest {
 
     @Test
     void refusesAModelWithAValueHead() throws ModelFormatException {
-        try (LlamaModel model = LlamaModel.create(backend, Variant.LLAMA.config(), new Heads(false, true))) {
+        try (LlamaModel model = LlamaModel.create(backend, Variant.LLAMA.config(), Heads.VALUE)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new TorchLlama(manager, model));
             assertTrue(e.getMessage().contains("value head"), e.getMessage());
         }

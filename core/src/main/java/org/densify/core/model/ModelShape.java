@@ -61,8 +61,12 @@ public record ModelShape(ModelFamily family, int vocabSize, int maxSequenceLengt
                 c.numKeyValueHeads(), c.headDim(), c.intermediateSize(), c.numLabels(), names, c.padTokenId(), c.tieWordEmbeddings(), LlamaTensors.body(c));
     }
 
-    /** Floats of the parameter block of a model of this config with {@code heads} (alignment padding included). */
-    public long parameterFloats(Heads heads) {
+    /**
+     * The tensors of a model of this config with {@code heads}, in the order of its parameter block:
+     * the trunk, an untied LM head, the classifier, TRL's value head (the same canonical names in
+     * every family).
+     */
+    public Map<String, long[]> parameterShapes(Heads heads) {
         Map<String, long[]> shapes = new LinkedHashMap<>(bodyTensors);
         if (!tiedEmbeddings) shapes.put("lm_head.weight", new long[] {vocabSize, hiddenSize});
         if (heads.classifier()) shapes.put("score.weight", new long[] {numLabels, hiddenSize});
@@ -70,7 +74,12 @@ public record ModelShape(ModelFamily family, int vocabSize, int maxSequenceLengt
             shapes.put("v_head.summary.weight", new long[] {1, hiddenSize});
             shapes.put("v_head.summary.bias", new long[] {1});
         }
-        return new ParameterLayout(shapes).size();
+        return shapes;
+    }
+
+    /** Floats of the parameter block of a model of this config with {@code heads} (alignment padding included). */
+    public long parameterFloats(Heads heads) {
+        return new ParameterLayout(parameterShapes(heads)).size();
     }
 
     /** Parameters of the trunk (embeddings and blocks; no LM head of its own, no other head). */

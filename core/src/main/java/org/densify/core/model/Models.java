@@ -44,7 +44,7 @@ public final class Models {
         return switch (ModelFamily.ofFolder(dir)) {
             case GPT2 -> {
                 try (ModelFolder folder = ModelFolder.open(dir)) {
-                    yield Gpt2Model.load(backend, folder, new Gpt2Model.Heads(heads.classifier(), heads.value()), seed);
+                    yield Gpt2Model.load(backend, folder, heads, seed);
                 }
             }
             case LLAMA, QWEN2, QWEN3 -> {
@@ -88,7 +88,7 @@ public final class Models {
                     Gpt2Config.Builder b = c.toBuilder().kind(ModelKind.SEQUENCE_CLASSIFIER);
                     if (c.padTokenId() == null) b.padTokenId(pad);
                     if (!stored) b.id2label(labels);
-                    yield Gpt2Model.load(backend, folder, b.build(), new Gpt2Model.Heads(true, false), seed);
+                    yield Gpt2Model.load(backend, folder, b.build(), Heads.CLASSIFIER, seed);
                 }
             }
             case LLAMA, QWEN2, QWEN3 -> {
@@ -109,7 +109,7 @@ public final class Models {
                         json.remove("num_labels");
                     }
                     LlamaConfig classifier = LlamaConfig.parse(json, dir.resolve("config.json").toString());
-                    yield LlamaModel.load(backend, folder, classifier, new Heads(true, false), seed);
+                    yield LlamaModel.load(backend, folder, classifier, Heads.CLASSIFIER, seed);
                 }
             }
         };
@@ -131,7 +131,7 @@ public final class Models {
                 // No dropout: the engine trains without it, and a Hugging Face user of the folder should too.
                 Gpt2Config c = Gpt2Config.builder().vocabSize(spec.vocabSize()).nPositions(spec.context()).nEmbd(spec.hiddenSize())
                         .nLayer(spec.layers()).nHead(spec.heads()).kind(ModelKind.LM).dropout(0, 0, 0).build();
-                yield Gpt2Model.create(backend, c, new Gpt2Model.Heads(false, false));
+                yield Gpt2Model.create(backend, c, Heads.NONE);
             }
             case LLAMA, QWEN2, QWEN3 -> LlamaModel.create(backend, llamaConfig(spec), Heads.NONE);
         };

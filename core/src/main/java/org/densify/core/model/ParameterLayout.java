@@ -5,8 +5,6 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.densify.loaders.model.Gpt2Config;
-import org.densify.loaders.model.Gpt2Tensors;
 
 /**
  * Where each parameter lives in the one parameter block (and, at the same offsets, in the gradient
@@ -41,21 +39,6 @@ public final class ParameterLayout {
 
     private final Map<String, Entry> entries;
     private final long size;
-
-    public ParameterLayout(Gpt2Config config, boolean classifierHead, boolean valueHead) {
-        this(gpt2Shapes(config, classifierHead, valueHead));
-    }
-
-    private static Map<String, long[]> gpt2Shapes(Gpt2Config config, boolean classifierHead, boolean valueHead) {
-        Map<String, long[]> shapes = Gpt2Tensors.body(config);
-        if (!config.tieWordEmbeddings()) shapes.put(Gpt2Tensors.LM_HEAD, Gpt2Tensors.headShape(Gpt2Tensors.LM_HEAD, config));
-        if (classifierHead) shapes.put(Gpt2Tensors.SCORE, Gpt2Tensors.headShape(Gpt2Tensors.SCORE, config));
-        if (valueHead) {
-            shapes.put(Gpt2Tensors.VALUE_HEAD_WEIGHT, Gpt2Tensors.headShape(Gpt2Tensors.VALUE_HEAD_WEIGHT, config));
-            shapes.put(Gpt2Tensors.VALUE_HEAD_BIAS, Gpt2Tensors.headShape(Gpt2Tensors.VALUE_HEAD_BIAS, config));
-        }
-        return shapes;
-    }
 
     /** A layout of the named shapes in the given order (any family). */
     public ParameterLayout(Map<String, long[]> shapes) {

@@ -56,7 +56,7 @@ class GeneratorTest {
         Gpt2Config c = config(2, 32, 2, 41, 48, 0);
         int[][] prompts = randomSequences(41, 13, 3, 5);
         Sampler greedy = new Sampler(0f, 0, 1f);
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Gpt2Model.Heads.NONE, 6)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.NONE, 6)) {
             Generator g = new Generator(m);
             // the stop token is sequence 0's first greedy choice: without a minimum it ends at once
             int stop = g.generate(prompts, new int[] {1, 1}, greedy, 0, -1, null).tokens()[0][0];
@@ -96,7 +96,7 @@ class GeneratorTest {
         int[] min = {2, 3, 0};
         int[] max = {9, 6, 5};
         for (Backend b : new Backend[] {new ScalarBackend(), new VectorBackend()}) {
-            try (b; Gpt2Model m = randomModel(b, c, Gpt2Model.Heads.NONE, 12)) {
+            try (b; Gpt2Model m = randomModel(b, c, Heads.NONE, 12)) {
                 Generator g = new Generator(m);
                 int stop = 7;
                 Generator.Result r = g.generate(prompts, min, max, Sampler.multinomial(), 5, stop, Generator.Recording.LAST_LAYER_ROWS, null);
@@ -132,7 +132,7 @@ class GeneratorTest {
     void recordingChangesNothingElse() {
         Gpt2Config c = config(2, 32, 2, 45, 32, 0);
         int[][] prompts = randomSequences(45, 2, 2, 6);
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Gpt2Model.Heads.NONE, 1)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.NONE, 1)) {
             Generator g = new Generator(m);
             Generator.Result plain = g.generate(prompts, new int[] {1, 2}, new int[] {8, 8}, Sampler.multinomial(), 4, 3, Generator.Recording.NONE, null);
             Generator.Result recorded = g.generate(prompts, new int[] {1, 2}, new int[] {8, 8}, Sampler.multinomial(), 4, 3,

@@ -12,7 +12,9 @@ import java.util.List;
 import java.util.Map;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.model.Gpt2Config;
+import org.densify.loaders.model.Gpt2Tensors;
 import org.densify.loaders.model.ModelFamily;
 import org.densify.loaders.model.ModelKind;
 import org.junit.jupiter.api.Test;
@@ -40,11 +42,18 @@ class ModelsTest {
                     assertEquals(spec.intermediateSize(), shape.intermediateSize());
                 }
             }
-            // GPT-2's memory estimate stays its ParameterLayout's, heads included
+            // GPT-2's block holds exactly the tensors its loader's table names, heads included
             Gpt2Config c = Gpt2Config.builder().vocabSize(50).nPositions(16).nEmbd(8).nLayer(2).nHead(2).numLabels(1).build();
-            for (boolean classifier : new boolean[] {false, true}) {
-                for (boolean value : new boolean[] {false, true}) {
-                    assertEquals(new ParameterLayout(c, classifier, value).size(), ModelShape.of(c).parameterFloats(new Heads(classifier, value)));
+            for (Heads heads : Heads.values()) {
+                Map<String, long[]> expected = Gpt2Tensors.body(c);
+                if (heads.classifier()) expected.put(Gpt2Tensors.SCORE, Gpt2Tensors.headShape(Gpt2Tensors.SCORE, c));
+                if (heads.value()) {
+                    expected.put(Gpt2Tensors.VALUE_HEAD_WEIGHT, Gpt2Tensors.headShape(Gpt2Tensors.VALUE_HEAD_WEIGHT, c));
+                    expected.put(Gpt2Tensors.VALUE_HEAD_BIAS, Gpt2Tensors.headShape(Gpt2Tensors.VALUE_HEAD_BIAS, c));
+                }
+                try (Gpt2Model m = Gpt2Model.create(backend, c, heads)) {
+                    assertEquals(List.copyOf(expected.keySet()), m.layout().entries().stream().map(ParameterLayout.Entry::name).toList());
+                    assertEquals(new ParameterLayout(expected).size(), ModelShape.of(c).parameterFloats(heads), heads.toString());
                 }
             }
         }

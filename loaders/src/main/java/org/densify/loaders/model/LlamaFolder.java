@@ -20,7 +20,7 @@ import org.densify.loaders.safetensors.TensorSource;
  * dtypes); F16, BF16 and F64 weights are read as float32. Tensors are addressed by canonical name
  * (see {@link LlamaTensors}); stored names may carry the {@code model.} prefix or not.
  */
-public final class LlamaFolder implements AutoCloseable {
+public final class LlamaFolder implements StoredTensors, AutoCloseable {
     private final Path dir;
     private final LlamaConfig config;
     private final ModelKind kind;
@@ -94,6 +94,7 @@ public final class LlamaFolder implements AutoCloseable {
         }
     }
 
+    @Override
     public Path dir() {
         return dir;
     }
@@ -106,6 +107,7 @@ public final class LlamaFolder implements AutoCloseable {
         return kind;
     }
 
+    @Override
     public boolean hasTensor(String canonical) {
         return stored.containsKey(canonical);
     }
@@ -114,17 +116,22 @@ public final class LlamaFolder implements AutoCloseable {
         return hasTensor(LlamaTensors.VALUE_HEAD_WEIGHT);
     }
 
-    /** Reads a stored tensor as native floats into {@code dest} (4 x elements bytes), converting from its dtype. */
+    /** Reads a stored tensor as native floats into {@code dest} (4 x elements bytes), converting from its dtype; non-finite values are refused. */
+    @Override
     public void floats(String canonical, MemorySegment dest) throws IOException {
         String name = stored.get(canonical);
         if (name == null) throw new ModelFormatException(source.path() + ": no tensor '" + canonical + "'");
         source.readFloats(name, dest);
+        FiniteWeights.check(dest, name, source.path());
     }
 
+    /** The tensor's values as floats, row-major; non-finite values are refused. */
     public float[] floats(String canonical) throws IOException {
         String name = stored.get(canonical);
         if (name == null) throw new ModelFormatException(source.path() + ": no tensor '" + canonical + "'");
-        return source.readFloats(name);
+        float[] values = source.readFloats(name);
+        FiniteWeights.check(values, name, source.path());
+        return values;
     }
 
     @Override

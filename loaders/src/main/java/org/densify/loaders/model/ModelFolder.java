@@ -27,7 +27,7 @@ import java.util.stream.Collectors;
  * or not. The {@code h.N.attn.bias} / {@code masked_bias} mask buffers of older files, and the
  * second head of {@code GPT2DoubleHeadsModel}, are ignored.
  */
-public final class ModelFolder implements AutoCloseable {
+public final class ModelFolder implements StoredTensors, AutoCloseable {
     public static final String CONFIG_FILE = "config.json";
 
     private final Path dir;
@@ -114,6 +114,7 @@ public final class ModelFolder implements AutoCloseable {
         }
     }
 
+    @Override
     public Path dir() {
         return dir;
     }
@@ -137,6 +138,7 @@ public final class ModelFolder implements AutoCloseable {
         return stored.keySet();
     }
 
+    @Override
     public boolean hasTensor(String canonical) {
         return stored.containsKey(canonical);
     }
@@ -176,6 +178,7 @@ public final class ModelFolder implements AutoCloseable {
     }
 
     /** Reads the tensor as native floats into {@code dest} (exactly 4 x elements bytes); non-finite values are refused. */
+    @Override
     public void floats(String canonical, MemorySegment dest) throws IOException {
         String name = storedName(canonical);
         source.readFloats(name, dest);

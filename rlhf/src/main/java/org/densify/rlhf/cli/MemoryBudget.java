@@ -64,7 +64,7 @@ final class MemoryBudget {
 
     /** Bytes of parameters of a model of this config with these heads. */
     static double parameters(ModelShape config, boolean classifier, boolean valueHead) {
-        return 4.0 * config.parameterFloats(new Heads(classifier, valueHead));
+        return 4.0 * config.parameterFloats(Heads.of(classifier, valueHead));
     }
 
     /** Bytes of the keys and values of every layer for {@code sequences} of {@code positions}. */

@@ -227,7 +227,7 @@ public final class PpoRun {
     }
 
     private LanguageModel loadPolicy(Backend backend, Path dir) throws IOException {
-        return Models.load(backend, dir, new Heads(false, true), setup.seed());
+        return Models.load(backend, dir, Heads.VALUE, setup.seed());
     }
 
     /** The settings a resume must repeat. */

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.gpt2.Gpt2Model;
@@ -191,7 +192,7 @@ class CommandReliabilityTest {
     void aNonFiniteWeightIsRefusedOnLoadNamingTheTensorAndTheFile() throws IOException {
         Path broken = dir.resolve("rm-nan");
         try (Backend backend = Backends.create("cpu");
-             Gpt2Model m = Gpt2Model.create(backend, TinyFixtures.config(32), new Gpt2Model.Heads(true, false))) {
+             Gpt2Model m = Gpt2Model.create(backend, TinyFixtures.config(32), Heads.CLASSIFIER)) {
             m.initialize(3);
             long at = m.layout().entries().stream().filter(e -> e.name().equals("h.1.mlp.c_fc.weight")).findFirst().orElseThrow().offset();
             backend.write(m.parameters(), at + 7, new float[] {Float.NaN});

@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Generator;
@@ -35,7 +36,7 @@ class GenerateCommandTest {
     private static Path writeEotModel(Path dir) throws Exception {
         int eot = Gpt2Tokenizer.load(tokenizer).eotId();
         try (Backend backend = Backends.create("cpu");
-             Gpt2Model m = Gpt2Model.create(backend, TinyFixtures.config(32), Gpt2Model.Heads.NONE)) {
+             Gpt2Model m = Gpt2Model.create(backend, TinyFixtures.config(32), Heads.NONE)) {
             m.initialize(4);
             float[] ones = new float[32];
             Arrays.fill(ones, 1f);

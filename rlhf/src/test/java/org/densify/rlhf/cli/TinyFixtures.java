@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.gpt2.Gpt2Model;
@@ -70,7 +71,7 @@ public final class TinyFixtures {
     public static Path writeModel(Path dir, Path tokenizer, ModelKind kind, Gpt2Config config, long seed) throws IOException {
         boolean classifier = kind == ModelKind.SEQUENCE_CLASSIFIER;
         try (Backend backend = Backends.create("cpu");
-             Gpt2Model m = Gpt2Model.create(backend, config, new Gpt2Model.Heads(classifier, classifier))) {
+             Gpt2Model m = Gpt2Model.create(backend, config, (classifier ? Heads.CLASSIFIER_AND_VALUE : Heads.NONE))) {
             m.initialize(seed);
             if (classifier) {
                 // initialize leaves heads' biases at 0; give the value bias a value so it is visible in the outputs

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Batch;
@@ -35,7 +36,7 @@ class GenerationAttentionCreditTest {
         Path tokenizer = TinyFixtures.writeTokenizer(dir);
         Path policy = TinyFixtures.writeModel(dir.resolve("policy"), tokenizer, ModelKind.LM, 48, 17);
         try (Backend backend = Backends.create("cpu"); ModelFolder folder = ModelFolder.open(policy);
-             Gpt2Model m = Gpt2Model.load(backend, folder, Gpt2Model.Heads.NONE, 0)) {
+             Gpt2Model m = Gpt2Model.load(backend, folder, Heads.NONE, 0)) {
             int[][] prompts = {{5, 9, 40}, {7}, {3, 3, 8, 100, 21, 6}};
             int[] min = {6, 4, 5}, max = {12, 9, 5};
             Generator g = new Generator(m);

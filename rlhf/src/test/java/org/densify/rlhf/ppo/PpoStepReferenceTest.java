@@ -39,7 +39,7 @@ class PpoStepReferenceTest {
         Path stepFolder = ROOT.resolve(fixture), family = stepFolder.getParent();
         try (SafetensorsFile f = SafetensorsFile.open(stepFolder.resolve("step.safetensors"));
              Backend backend = Backends.create("cpu");
-             LanguageModel policy = Models.load(backend, family.resolve("policy"), new Heads(false, true), 0);
+             LanguageModel policy = Models.load(backend, family.resolve("policy"), Heads.VALUE, 0);
              LanguageModel reference = Models.load(backend, family.resolve("ref"))) {
             Map<String, String> meta = f.metadata();
             int B = Integer.parseInt(meta.get("batch_size"));
@@ -222,7 +222,7 @@ class PpoStepReferenceTest {
         try (SafetensorsFile f = SafetensorsFile.open(ROOT.resolve("mb1").resolve("step.safetensors"));
              Backend backend = Backends.create(device);
              ModelFolder policyFolder = ModelFolder.open(ROOT.resolve("policy"));
-             Gpt2Model policy = Gpt2Model.load(backend, policyFolder, new Gpt2Model.Heads(false, true), 0);
+             Gpt2Model policy = Gpt2Model.load(backend, policyFolder, Heads.VALUE, 0);
              Gpt2Model reference = Gpt2Model.load(backend, ROOT.resolve("ref"))) {
             int B = 4;
             PpoConfig config = PpoConfig.trlDefaults().withBatch(B, 1).withEpochs(2).withLearningRate(3e-3);

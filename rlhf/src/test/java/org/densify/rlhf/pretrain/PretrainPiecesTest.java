@@ -2,6 +2,7 @@ package org.densify.rlhf.pretrain;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.AdamW;
@@ -94,7 +95,7 @@ class PretrainPiecesTest {
         new BpeTrainer(260).train(List.of("a b c")).write(tokenizer);
         Checkpoints cps = new Checkpoints(tmp.resolve("checkpoints"));
         Gpt2Config config = Gpt2Config.builder().vocabSize(260).nPositions(8).nEmbd(16).nLayer(1).nHead(2).build();
-        try (Backend backend = Backends.create("cpu"); Gpt2Model m = Gpt2Model.create(backend, config, Gpt2Model.Heads.NONE);
+        try (Backend backend = Backends.create("cpu"); Gpt2Model m = Gpt2Model.create(backend, config, Heads.NONE);
              AdamW opt = AdamW.forPretraining(m)) {
             m.initialize(1);
             ObjectNode state = JsonNodeFactory.instance.objectNode().put("format", Checkpoints.FORMAT).put("step", 1);

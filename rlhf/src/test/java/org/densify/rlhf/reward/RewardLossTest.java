@@ -1,5 +1,6 @@
 package org.densify.rlhf.reward;
 
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Batch;
@@ -107,7 +108,7 @@ class RewardLossTest {
     @Test
     void bradleyTerryGradientThroughTheModelMatchesFiniteDifferences() {
         Gpt2Config config = Gpt2Config.builder().vocabSize(40).nPositions(16).nEmbd(16).nLayer(1).nHead(2).numLabels(1).dropout(0, 0, 0).build();
-        try (Backend backend = Backends.create("cpu"); Gpt2Model model = Gpt2Model.create(backend, config, new Gpt2Model.Heads(true, false))) {
+        try (Backend backend = Backends.create("cpu"); Gpt2Model model = Gpt2Model.create(backend, config, Heads.CLASSIFIER)) {
             model.initialize(3);
             float[] head = new float[16];
             for (int i = 0; i < head.length; i++) head[i] = (i % 3 - 1) * 0.5f;

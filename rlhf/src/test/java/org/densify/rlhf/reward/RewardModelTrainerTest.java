@@ -2,6 +2,7 @@ package org.densify.rlhf.reward;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Batch;
@@ -96,7 +97,7 @@ class RewardModelTrainerTest {
     static Path writeLm(Path dir, Path tokenizer, int poison) throws IOException {
         int vocab = Gpt2Tokenizer.load(tokenizer).vocabSize();
         Gpt2Config config = Gpt2Config.builder().vocabSize(vocab).nPositions(48).nEmbd(32).nLayer(2).nHead(2).dropout(0, 0, 0).build();
-        try (Backend b = Backends.create("cpu"); Gpt2Model m = Gpt2Model.create(b, config, Gpt2Model.Heads.NONE)) {
+        try (Backend b = Backends.create("cpu"); Gpt2Model m = Gpt2Model.create(b, config, Heads.NONE)) {
             m.initialize(5);
             if (poison == 1) b.write(m.parameter("h.1.mlp.c_fc.weight"), 3, new float[]{Float.NaN});
             if (poison == 2) {
@@ -215,7 +216,7 @@ class RewardModelTrainerTest {
     void aFreshHeadIsDrawnAsGpt2ModelLoadDrawsIt() throws IOException {
         try (ModelFolder folder = ModelFolder.open(lm)) {
             try (LanguageModel ours = ClassifierInit.load(backend, lm, 2, 7, 11);
-                 Gpt2Model theirs = Gpt2Model.load(backend, folder, new Gpt2Model.Heads(true, false), 11)) {
+                 Gpt2Model theirs = Gpt2Model.load(backend, folder, Heads.CLASSIFIER, 11)) {
                 assertEquals(7, ours.shape().padTokenId());
                 assertEquals(List.of(ClassifierInit.SENTIMENT.get(0), ClassifierInit.SENTIMENT.get(1)), ours.shape().labels());
                 assertArrayEquals(floats(theirs, null), floats(ours, null));

@@ -68,8 +68,8 @@ final class Gpt2Activations {
         lnfMean = t.take(N);
         lnfRstd = t.take(N);
         lastLnf = t.take(S * C);
-        logits = t.take((long) logitRows * m.V);
-        scores = t.take((long) S * Math.max(m.labels, 1));
+        logits = t.take((long) logitRows * m.vocabSize());
+        scores = t.take((long) S * Math.max(m.numLabels(), 1));
         values = t.take(N);
         Tensor row = t.take(N);
         lastRow = options.capture() == ForwardOptions.Capture.LAST_ROW ? row : null;
@@ -105,7 +105,7 @@ final class Gpt2Activations {
             dfch = t.take(N * F);
             dfchGelu = t.take(N * F);
             dvalues = t.take(N);
-            dscores = t.take(S * Math.max(m.labels, 1));
+            dscores = t.take(S * Math.max(m.numLabels(), 1));
             dlastLnf = t.take(S * C);
         }
 

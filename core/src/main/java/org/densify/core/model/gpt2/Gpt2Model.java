@@ -2,8 +2,9 @@ package org.densify.core.model.gpt2;
 
 import static org.densify.core.model.Dense.CONV1D;
 
+import org.densify.core.model.Heads;
 import org.densify.core.model.Batch;
-import org.densify.core.model.TensorArena;
+import org.densify.core.model.DecoderModel;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.KvCache;
 import org.densify.core.model.LanguageModel;
@@ -13,8 +14,6 @@ import org.densify.core.model.Outputs;
 import org.densify.core.model.ParameterLayout;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -37,48 +36,29 @@ import org.densify.loaders.model.ModelWriter;
  * model's activation block that stays valid until the next forward. {@link #backward} differentiates the most recent training forward.
  * Dropout is not applied (every pass is deterministic). Not thread-safe: one pass at a time.
  */
-public final class Gpt2Model implements LanguageModel {
+public final class Gpt2Model extends DecoderModel<Gpt2Config> {
 
-    /** Which heads beside the tied LM head the model carries. */
-    public record Heads(boolean classifier, boolean value) {
-        public static final Heads NONE = new Heads(false, false);
-    }
-
-    final Backend backend;
-    final Gpt2Config config;
-    final ParameterLayout layout;
-    final int L, C, NH, F, V, maxT, labels;
+    /** Layers, embedding width, heads, MLP width. */
+    final int L, C, NH, F;
     final float eps;
 
-    final Tensor params;
     final Weights w;
-    private Tensor grads;
     private Weights dw;
 
-    private final TensorArena acts;
-    private final TensorArena gradActs;
-    /** Numbers the passes; Outputs of earlier passes are stale. */
-    private final Outputs.PassCounter passes = new Outputs.PassCounter();
-
     private Gpt2Model(Backend backend, Gpt2Config config, Heads heads) {
-        if (config.nEmbd() % config.nHead() != 0) {
-            throw new IllegalArgumentException("config.json: n_embd " + config.nEmbd() + " is not a multiple of n_head " + config.nHead());
-        }
-        this.backend = backend;
-        this.config = config;
-        this.layout = new ParameterLayout(config, heads.classifier(), heads.value());
+        super(backend, config, new ParameterLayout(ModelShape.of(config).parameterShapes(heads)), config.vocabSize(), config.nEmbd(),
+                config.nPositions(), "n_positions", heads.classifier() ? config.numLabels() : 0);
         this.L = config.nLayer();
         this.C = config.nEmbd();
         this.NH = config.nHead();
         this.F = config.innerDim();
-        this.V = config.vocabSize();
-        this.maxT = config.nPositions();
-        this.labels = heads.classifier() ? config.numLabels() : 0;
         this.eps = (float) config.layerNormEpsilon();
-        this.params = backend.allocate(layout.size());
         this.w = new Weights(layout, params, L);
-        this.acts = new TensorArena(backend, "activations");
-        this.gradActs = new TensorArena(backend, "activation gradients");
+    }
+
+    @Override
+    protected void gradientsAllocated(Tensor gradients) {
+        dw = new Weights(layout, gradients, L);
     }
 
     // ---- construction ------------------------------------------------------------------------
@@ -91,7 +71,7 @@ public final class Gpt2Model implements LanguageModel {
     /** Loads a Hugging Face folder with the heads it stores. */
     public static Gpt2Model load(Backend backend, Path dir) throws IOException {
         try (ModelFolder folder = ModelFolder.open(dir)) {
-            Heads heads = new Heads(folder.hasTensor(Gpt2Tensors.SCORE), folder.hasValueHead());
+            Heads heads = Heads.of(folder.hasTensor(Gpt2Tensors.SCORE), folder.hasValueHead());
             return load(backend, folder, heads, 0);
         }
     }
@@ -116,22 +96,7 @@ public final class Gpt2Model implements LanguageModel {
         }
         Gpt2Model model = new Gpt2Model(backend, config, heads);
         try {
-            SplittableRandom random = new SplittableRandom(seed);
-            try (Arena arena = Arena.ofConfined()) {
-                for (ParameterLayout.Entry e : model.layout.entries()) {
-                    if (folder.hasTensor(e.name())) {
-                        MemorySegment staging = arena.allocate(e.length() * Float.BYTES, 64);
-                        folder.floats(e.name(), staging);
-                        backend.write(model.params, e.offset(), staging);
-                    } else if (e.name().equals(Gpt2Tensors.VALUE_HEAD_BIAS)) {
-                        // fresh bias: already 0
-                    } else {
-                        float[] values = new float[Math.toIntExact(e.length())];
-                        for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * model.config.initializerRange());
-                        backend.write(model.params, e.offset(), values);
-                    }
-                }
-            }
+            model.loadParameters(folder, Gpt2Tensors.VALUE_HEAD_BIAS, config.initializerRange(), seed);
             return model;
         } catch (IOException | RuntimeException e) {
             model.close();
@@ -168,12 +133,8 @@ public final class Gpt2Model implements LanguageModel {
     public void save(Path dir, ModelKind kind) throws IOException {
         Gpt2Config out = config.toBuilder().kind(kind).build();
         ModelWriter writer = new ModelWriter(out);
-        for (ParameterLayout.Entry e : layout.entries()) {
-            if (kind == ModelKind.BASE && !Gpt2Tensors.body(config).containsKey(e.name())) continue;
-            float[] values = new float[Math.toIntExact(e.length())];
-            backend.read(params, e.offset(), values);
-            writer.put(e.name(), values);
-        }
+        var body = Gpt2Tensors.body(config);
+        readParameters(name -> kind != ModelKind.BASE || body.containsKey(name), writer::put);
         writer.write(dir);
     }
 
@@ -185,100 +146,13 @@ public final class Gpt2Model implements LanguageModel {
     }
 
     @Override
-    public Backend backend() {
-        return backend;
-    }
-
-    @Override
-    public int vocabSize() {
-        return V;
-    }
-
-    @Override
-    public int hiddenSize() {
-        return C;
-    }
-
-    @Override
-    public int maxSequenceLength() {
-        return maxT;
-    }
-
-    @Override
     public ModelShape shape() {
         return ModelShape.of(config);
     }
 
     @Override
-    public int numLabels() {
-        return labels;
-    }
-
-    public Gpt2Config config() {
-        return config;
-    }
-
-    @Override
-    public ParameterLayout layout() {
-        return layout;
-    }
-
-    @Override
-    public boolean hasClassifier() {
-        return labels > 0;
-    }
-
-    @Override
     public boolean hasValueHead() {
         return layout.has(Gpt2Tensors.VALUE_HEAD_WEIGHT);
-    }
-
-    /** The whole parameter block, [layout().size()]. */
-    @Override
-    public Tensor parameters() {
-        return params;
-    }
-
-    /** The whole gradient block, allocated (zeroed) on first use, same layout as the parameters. */
-    @Override
-    public Tensor gradients() {
-        if (grads == null) {
-            grads = backend.allocate(layout.size());
-            dw = new Weights(layout, grads, L);
-        }
-        return grads;
-    }
-
-    @Override
-    public Tensor parameter(String name) {
-        ParameterLayout.Entry e = layout.get(name);
-        return params.slice(e.offset(), e.length());
-    }
-
-    @Override
-    public Tensor gradient(String name) {
-        ParameterLayout.Entry e = layout.get(name);
-        return gradients().slice(e.offset(), e.length());
-    }
-
-    @Override
-    public void zeroGradients() {
-        backend.zero(gradients());
-    }
-
-    /** Copies every parameter from a model of the same config and heads (e.g. a frozen reference). */
-    @Override
-    public void copyParametersFrom(LanguageModel model) {
-        if (!(model instanceof Gpt2Model other) || other.layout.size() != layout.size() || !other.config.equals(config)) {
-            throw new IllegalArgumentException("cannot copy parameters between models of different shapes");
-        }
-        if (other.backend == backend) {
-            backend.copy(params, other.params, layout.size());
-        } else {
-            float[] staging = new float[Math.toIntExact(layout.size())];
-            other.backend.read(other.params, 0, staging);
-            backend.write(params, 0, staging);
-        }
     }
 
     // ---- forward -----------------------------------------------------------------------------
@@ -310,21 +184,7 @@ public final class Gpt2Model implements LanguageModel {
     public double languageModelLoss(Outputs out) {
         out.checkCurrent();
         Gpt2Activations a = out.state(this, Gpt2Activations.class);
-        if (a.options.logits() != ForwardOptions.Logits.ALL) {
-            throw new IllegalStateException("the language-model loss needs the logits of every position (ForwardOptions.Logits.ALL)");
-        }
-        int[] targets = out.batch().nextTokenTargets();
-        int count = 0;
-        for (int t : targets) if (t >= 0) count++;
-        if (count == 0) throw new IllegalArgumentException("no sequence has two tokens: there is nothing to predict");
-        boolean grad = a.options.training();
-        backend.crossEntropy(a.losses, grad ? a.logits : null, a.logits, targets, 1f / count, out.tokenCount(), V);
-        out.setLogitsHoldGradient(grad);
-        float[] losses = new float[out.tokenCount()];
-        backend.read(a.losses, 0, losses);
-        double sum = 0;
-        for (float l : losses) sum += l;
-        return sum / count;
+        return meanNextTokenLoss(out, a.options, a.logits, a.losses);
     }
 
     /**
@@ -338,9 +198,7 @@ public final class Gpt2Model implements LanguageModel {
     public void backward(Outputs out, float[] dvalues, float[][] dscores) {
         Gpt2Activations a = out.state(this, Gpt2Activations.class);
         out.checkCurrent();
-        if (!a.options.training()) {
-            throw new IllegalStateException("backward needs a training forward (ForwardOptions.forTraining()); this one kept no activations");
-        }
+        requireTraining(a.options);
         gradients();
         int N = out.tokenCount();
         int S = out.batch().size();
@@ -443,34 +301,12 @@ public final class Gpt2Model implements LanguageModel {
         outputHeads().forward(a.options.logits(), headBuffers(a), headWeights(w), a.rows, lastIndices);
     }
 
-    private OutputHeads outputHeads() {
-        return new OutputHeads(backend, V, C, labels, hasValueHead());
-    }
-
     private static OutputHeads.Buffers headBuffers(Gpt2Activations a) {
         return new OutputHeads.Buffers(a.lnf, a.lastLnf, a.logits, a.scores, a.values);
     }
 
     private static OutputHeads.Weights headWeights(Weights w) {
         return new OutputHeads.Weights(w.lmHead, w.score, w.vHeadWeight, w.vHeadBias);
-    }
-
-    @Override
-    public void checkTokens(int[] tokens, int[] seqLengths) {
-        for (int t : tokens) {
-            if (t < 0 || t >= V) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + V + ")");
-        }
-        for (int len : seqLengths) {
-            if (len > maxT) throw new IllegalArgumentException("a sequence of " + len + " tokens exceeds n_positions " + maxT);
-        }
-    }
-
-    @Override
-    public void close() {
-        acts.close();
-        gradActs.close();
-        backend.free(params);
-        if (grads != null) backend.free(grads);
     }
 
     /** Per-layer parameter slices of a parameter-shaped block (parameters or gradients). */

@@ -89,8 +89,8 @@ final class LlamaActivations {
             normed = t.take(N * d);
             normRstd = t.take(N);
             lastNormed = t.take(S * d);
-            logits = t.take(logitRows * m.V);
-            scores = t.take(S * Math.max(m.labels, 1));
+            logits = t.take(logitRows * m.vocabSize());
+            scores = t.take(S * Math.max(m.numLabels(), 1));
             values = t.take(N);
             lastRow = t.take(N);
             losses = t.take(N);
@@ -128,7 +128,7 @@ final class LlamaActivations {
             dup = t.take(N * F);
             dhidden = t.take(N * F);
             dvalues = t.take(N);
-            dscores = t.take(S * Math.max(m.labels, 1));
+            dscores = t.take(S * Math.max(m.numLabels(), 1));
             dlastNormed = t.take(S * d);
         }
 

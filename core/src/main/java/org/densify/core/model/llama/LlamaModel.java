@@ -3,23 +3,19 @@ package org.densify.core.model.llama;
 import static org.densify.core.model.Dense.LINEAR;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.densify.core.Backend;
 import org.densify.core.Tensor;
 import org.densify.core.model.Batch;
-import org.densify.core.model.TensorArena;
+import org.densify.core.model.DecoderModel;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.OutputHeads;
 import org.densify.core.model.Heads;
 import org.densify.core.model.ModelShape;
 import org.densify.core.model.KvCache;
-import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
 import org.densify.core.model.ParameterLayout;
 import org.densify.loaders.model.LlamaConfig;
@@ -37,43 +33,32 @@ import org.densify.loaders.model.ModelKind;
  * head tied to the embedding or not; a classifier ({@code score.weight}) and TRL's value head on top.
  * Parameters, gradients and activations each live in one block of named slices, as for GPT-2.
  */
-public final class LlamaModel implements LanguageModel {
-    final Backend backend;
-    final LlamaConfig config;
-    final ParameterLayout layout;
-    final int L, d, F, V, H, KV, hd, qWidth, kvWidth, maxT, labels;
+public final class LlamaModel extends DecoderModel<LlamaConfig> {
+    /** Layers, hidden size, MLP width, query heads, key/value heads, head size, q and k/v projection widths. */
+    final int L, d, F, H, KV, hd, qWidth, kvWidth;
     final boolean qkNorm;
     final float eps;
 
-    private final Tensor params;
     private final Weights w;
-    private Tensor grads;
     private Weights dw;
     /** [hd / 2] rotary inverse frequencies, computed once on the host (llama3 scaling included). */
     private final Tensor invFreq;
     /** [d] zeros: the position-embedding row the shared embedding op adds (Llama has no position embedding). */
     private final Tensor noPosition;
-    private final TensorArena acts, gradActs;
-    private final Outputs.PassCounter passes = new Outputs.PassCounter();
 
     private LlamaModel(Backend backend, LlamaConfig config, Heads heads) {
-        this.backend = backend;
-        this.config = config;
+        super(backend, config, new ParameterLayout(ModelShape.of(config).parameterShapes(heads)), config.vocabSize(), config.hiddenSize(),
+                config.maxPositionEmbeddings(), "max_position_embeddings", heads.classifier() ? config.numLabels() : 0);
         this.L = config.numLayers();
         this.d = config.hiddenSize();
         this.F = config.intermediateSize();
-        this.V = config.vocabSize();
         this.H = config.numHeads();
         this.KV = config.numKeyValueHeads();
         this.hd = config.headDim();
         this.qWidth = config.queryWidth();
         this.kvWidth = config.keyValueWidth();
-        this.maxT = config.maxPositionEmbeddings();
-        this.labels = heads.classifier() ? config.numLabels() : 0;
         this.qkNorm = config.hasQueryKeyNorm();
         this.eps = (float) config.rmsNormEps();
-        this.layout = new ParameterLayout(shapes(config, heads));
-        this.params = backend.allocate(layout.size());
         this.w = new Weights(this, params);
         double[] f = config.inverseFrequencies();
         float[] f32 = new float[f.length];
@@ -81,19 +66,17 @@ public final class LlamaModel implements LanguageModel {
         this.invFreq = backend.allocate(f.length);
         backend.write(invFreq, 0, f32);
         this.noPosition = backend.allocate(d);
-        this.acts = new TensorArena(backend, "activations");
-        this.gradActs = new TensorArena(backend, "activation gradients");
     }
 
-    private static Map<String, long[]> shapes(LlamaConfig c, Heads heads) {
-        Map<String, long[]> m = new LinkedHashMap<>(LlamaTensors.body(c));
-        if (!c.tieWordEmbeddings()) m.put(LlamaTensors.LM_HEAD, LlamaTensors.headShape(LlamaTensors.LM_HEAD, c));
-        if (heads.classifier()) m.put(LlamaTensors.SCORE, LlamaTensors.headShape(LlamaTensors.SCORE, c));
-        if (heads.value()) {
-            m.put(LlamaTensors.VALUE_HEAD_WEIGHT, LlamaTensors.headShape(LlamaTensors.VALUE_HEAD_WEIGHT, c));
-            m.put(LlamaTensors.VALUE_HEAD_BIAS, LlamaTensors.headShape(LlamaTensors.VALUE_HEAD_BIAS, c));
-        }
-        return m;
+    @Override
+    protected void gradientsAllocated(Tensor gradients) {
+        dw = new Weights(this, gradients);
+    }
+
+    @Override
+    protected void closeFamilyBuffers() {
+        backend.free(invFreq);
+        backend.free(noPosition);
     }
 
     // ---- construction ------------------------------------------------------------------------
@@ -106,7 +89,7 @@ public final class LlamaModel implements LanguageModel {
     /** Loads a folder with the heads it stores. */
     public static LlamaModel load(Backend backend, Path dir) throws IOException {
         try (LlamaFolder folder = LlamaFolder.open(dir)) {
-            return load(backend, folder, new Heads(folder.hasTensor(LlamaTensors.SCORE), folder.hasValueHead()), 0);
+            return load(backend, folder, Heads.of(folder.hasTensor(LlamaTensors.SCORE), folder.hasValueHead()), 0);
         }
     }
 
@@ -128,20 +111,7 @@ public final class LlamaModel implements LanguageModel {
         }
         LlamaModel model = new LlamaModel(backend, config, heads);
         try {
-            SplittableRandom random = new SplittableRandom(seed);
-            try (Arena arena = Arena.ofConfined()) {
-                for (ParameterLayout.Entry e : model.layout.entries()) {
-                    if (folder.hasTensor(e.name())) {
-                        MemorySegment staging = arena.allocate(e.length() * Float.BYTES, 64);
-                        folder.floats(e.name(), staging);
-                        backend.write(model.params, e.offset(), staging);
-                    } else if (!e.name().equals(LlamaTensors.VALUE_HEAD_BIAS)) {
-                        float[] values = new float[Math.toIntExact(e.length())];
-                        for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextGaussian() * config.initializerRange());
-                        backend.write(model.params, e.offset(), values);
-                    }
-                }
-            }
+            model.loadParameters(folder, LlamaTensors.VALUE_HEAD_BIAS, config.initializerRange(), seed);
             return model;
         } catch (IOException | RuntimeException e) {
             model.close();
@@ -170,12 +140,7 @@ public final class LlamaModel implements LanguageModel {
     public void save(Path dir, ModelKind kind) throws IOException {
         LlamaWriter writer = new LlamaWriter(config, kind);
         Map<String, long[]> body = LlamaTensors.body(config);
-        for (ParameterLayout.Entry e : layout.entries()) {
-            if (kind == ModelKind.BASE && !body.containsKey(e.name())) continue;
-            float[] values = new float[Math.toIntExact(e.length())];
-            backend.read(params, e.offset(), values);
-            writer.put(e.name(), values);
-        }
+        readParameters(name -> kind != ModelKind.BASE || body.containsKey(name), writer::put);
         writer.write(dir);
     }
 
@@ -186,78 +151,14 @@ public final class LlamaModel implements LanguageModel {
         return config.family();
     }
 
-    public LlamaConfig config() {
-        return config;
-    }
-
-    @Override
-    public Backend backend() {
-        return backend;
-    }
-
-    @Override
-    public ParameterLayout layout() {
-        return layout;
-    }
-
-    @Override
-    public int vocabSize() {
-        return V;
-    }
-
-    @Override
-    public int hiddenSize() {
-        return d;
-    }
-
-    @Override
-    public int maxSequenceLength() {
-        return maxT;
-    }
-
     @Override
     public ModelShape shape() {
         return ModelShape.of(config);
     }
 
     @Override
-    public int numLabels() {
-        return labels;
-    }
-
-    @Override
     public boolean hasValueHead() {
         return layout.has(LlamaTensors.VALUE_HEAD_WEIGHT);
-    }
-
-    @Override
-    public Tensor parameters() {
-        return params;
-    }
-
-    @Override
-    public Tensor gradients() {
-        if (grads == null) {
-            grads = backend.allocate(layout.size());
-            dw = new Weights(this, grads);
-        }
-        return grads;
-    }
-
-    @Override
-    public void copyParametersFrom(LanguageModel model) {
-        if (!(model instanceof LlamaModel other) || !other.layout.entries().stream().map(ParameterLayout.Entry::name).toList()
-                .equals(layout.entries().stream().map(ParameterLayout.Entry::name).toList())
-                || other.layout.size() != layout.size() || !other.config.equals(config)) {
-            throw new IllegalArgumentException("cannot copy parameters between models of different shapes");
-        }
-        if (other.backend == backend) {
-            backend.copy(params, other.params, layout.size());
-        } else {
-            float[] staging = new float[Math.toIntExact(layout.size())];
-            other.backend.read(other.params, 0, staging);
-            backend.write(params, 0, staging);
-        }
     }
 
     // ---- forward -----------------------------------------------------------------------------
@@ -282,31 +183,14 @@ public final class LlamaModel implements LanguageModel {
     public double languageModelLoss(Outputs out) {
         out.checkCurrent();
         LlamaActivations a = out.state(this, LlamaActivations.class);
-        if (a.options.logits() != ForwardOptions.Logits.ALL) {
-            throw new IllegalStateException("the language-model loss needs the logits of every position (ForwardOptions.Logits.ALL)");
-        }
-        int[] targets = out.batch().nextTokenTargets();
-        int count = 0;
-        for (int t : targets) if (t >= 0) count++;
-        if (count == 0) throw new IllegalArgumentException("no sequence has two tokens: there is nothing to predict");
-        boolean grad = a.options.training();
-        int N = out.tokenCount();
-        backend.crossEntropy(a.losses, grad ? a.logits : null, a.logits, targets, 1f / count, N, V);
-        out.setLogitsHoldGradient(grad);
-        float[] losses = new float[N];
-        backend.read(a.losses, 0, losses);
-        double sum = 0;
-        for (float l : losses) sum += l;
-        return sum / count;
+        return meanNextTokenLoss(out, a.options, a.logits, a.losses);
     }
 
     @Override
     public void backward(Outputs out, float[] dvalues, float[][] dscores) {
         LlamaActivations a = out.state(this, LlamaActivations.class);
         out.checkCurrent();
-        if (!a.options.training()) {
-            throw new IllegalStateException("backward needs a training forward (ForwardOptions.forTraining()); this one kept no activations");
-        }
+        requireTraining(a.options);
         gradients();
         int N = out.tokenCount(), S = out.batch().size();
         LlamaActivations.Grads g = LlamaActivations.Grads.layOut(this, gradActs, N, S);
@@ -441,36 +325,12 @@ public final class LlamaModel implements LanguageModel {
         outputHeads().forward(a.options.logits(), headBuffers(a), headWeights(w), a.rows, lastIndices);
     }
 
-    private OutputHeads outputHeads() {
-        return new OutputHeads(backend, V, d, labels, hasValueHead());
-    }
-
     private static OutputHeads.Buffers headBuffers(LlamaActivations a) {
         return new OutputHeads.Buffers(a.normed, a.lastNormed, a.logits, a.scores, a.values);
     }
 
     private static OutputHeads.Weights headWeights(Weights w) {
         return new OutputHeads.Weights(w.lmHead, w.score, w.vHeadWeight, w.vHeadBias);
-    }
-
-    @Override
-    public void checkTokens(int[] tokens, int[] seqLengths) {
-        for (int t : tokens) {
-            if (t < 0 || t >= V) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + V + ")");
-        }
-        for (int len : seqLengths) {
-            if (len > maxT) throw new IllegalArgumentException("a sequence of " + len + " tokens exceeds max_position_embeddings " + maxT);
-        }
-    }
-
-    @Override
-    public void close() {
-        acts.close();
-        gradActs.close();
-        backend.free(params);
-        backend.free(invFreq);
-        backend.free(noPosition);
-        if (grads != null) backend.free(grads);
     }
 
     /** Per-layer slices of a parameter-shaped block (parameters or gradients); absent optional tensors are null. */

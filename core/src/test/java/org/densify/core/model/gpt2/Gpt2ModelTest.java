@@ -1,5 +1,6 @@
 package org.densify.core.model.gpt2;
 
+import org.densify.core.model.Heads;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.Generator;
@@ -37,7 +38,7 @@ public class Gpt2ModelTest {
         return b.build();
     }
 
-    public static Gpt2Model randomModel(Backend backend, Gpt2Config config, Gpt2Model.Heads heads, long seed) {
+    public static Gpt2Model randomModel(Backend backend, Gpt2Config config, Heads heads, long seed) {
         Gpt2Model m = Gpt2Model.create(backend, config, heads);
         m.initialize(seed);
         // Non-zero biases and layer-norm parameters, so their paths are exercised.
@@ -99,10 +100,10 @@ public class Gpt2ModelTest {
         Gpt2Config c = config(2, 52, 4, 211, 48, 3);
         Batch batch = Batch.of(randomSequences(211, 7, 13, 1, 40, 5));
         float[][] ref, fast;
-        try (Backend b = new ScalarBackend(); Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, true), 42)) {
+        try (Backend b = new ScalarBackend(); Gpt2Model m = randomModel(b, c, Heads.CLASSIFIER_AND_VALUE, 42)) {
             ref = fullPass(m, batch);
         }
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, true), 42)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.CLASSIFIER_AND_VALUE, 42)) {
             fast = fullPass(m, batch);
         }
         String[] names = {"logits", "values", "scores", "captured row", "loss", "gradients"};
@@ -116,7 +117,7 @@ public class Gpt2ModelTest {
         float[][] one = null;
         for (int threads : new int[]{1, 2, 3}) {
             try (Backend b = new VectorBackend(new CpuThreads(threads));
-                 Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, true), 5)) {
+                 Gpt2Model m = randomModel(b, c, Heads.CLASSIFIER_AND_VALUE, 5)) {
                 float[][] got = fullPass(m, batch);
                 if (one == null) one = got;
                 else for (int i = 0; i < got.length; i++) assertArrayEquals(one[i], got[i], "output " + i + " with " + threads + " threads");
@@ -128,7 +129,7 @@ public class Gpt2ModelTest {
     void scoresAtEveryTokenAreTheScoresOfEachPrefix() {
         Gpt2Config c = config(2, 36, 3, 101, 32, 2);
         int[][] seqs = randomSequences(101, 17, 6, 1, 9);
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, false), 3)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.CLASSIFIER, 3)) {
             float[][] every = m.forward(Batch.of(seqs), ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE)).scoresAtEveryToken();
             assertEquals(16, every.length);
             int at = 0;
@@ -147,7 +148,7 @@ public class Gpt2ModelTest {
         Gpt2Config c = config(2, 36, 3, 101, 32, 2);
         int[][] seqs = randomSequences(101, 19, 6, 1, 9);
         int[] positions = {2, 0, 8};
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, false), 3)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.CLASSIFIER, 3)) {
             float[][] chosen = m.forward(Batch.of(seqs), ForwardOptions.forInference().withLogits(ForwardOptions.Logits.NONE)).scoresAt(positions);
             for (int s = 0; s < seqs.length; s++) {
                 float[] prefixScore = m.forward(Batch.of(Arrays.copyOf(seqs[s], positions[s] + 1)), ForwardOptions.forInference()).scores()[0];
@@ -162,7 +163,7 @@ public class Gpt2ModelTest {
     void aRaggedBatchEqualsEachSequenceOnItsOwn() {
         Gpt2Config c = config(2, 36, 3, 101, 32, 0);
         int[][] seqs = randomSequences(101, 11, 9, 1, 30, 4);
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Gpt2Model.Heads.NONE, 1)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.NONE, 1)) {
             float[] together = read(b, m.forward(Batch.of(seqs), ForwardOptions.forInference()).logits());
             int at = 0;
             for (int[] seq : seqs) {
@@ -177,7 +178,7 @@ public class Gpt2ModelTest {
     void lastLogitsEqualTheLastRowsOfAllLogits() {
         Gpt2Config c = config(1, 32, 2, 67, 32, 0);
         int[][] seqs = randomSequences(67, 12, 5, 9, 1);
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Gpt2Model.Heads.NONE, 2)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.NONE, 2)) {
             Batch batch = Batch.of(seqs);
             float[] all = read(b, m.forward(batch, ForwardOptions.forInference()).logits());
             Outputs lastOnly = m.forward(batch, ForwardOptions.forInference().withLogits(ForwardOptions.Logits.LAST));
@@ -193,7 +194,7 @@ public class Gpt2ModelTest {
         Gpt2Config c = config(2, 48, 3, 89, 40, 0);
         int[][] prompts = randomSequences(89, 21, 3, 1, 8);
         int[] maxNew = {6, 9, 0};
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Gpt2Model.Heads.NONE, 4)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.NONE, 4)) {
             Generator.Result greedy = new Generator(m).generate(prompts, maxNew, new Sampler(0f, 0, 1f), 0, -1, null);
             for (int s = 0; s < prompts.length; s++) {
                 assertEquals(maxNew[s], greedy.tokens()[s].length, "sequence " + s + " length");
@@ -214,7 +215,7 @@ public class Gpt2ModelTest {
         Gpt2Config c = config(1, 32, 2, 50, 64, 0);
         int[][] prompts = randomSequences(50, 5, 4, 4, 2, 7);
         int[] maxNew = {30, 30, 30, 30};
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Gpt2Model.Heads.NONE, 9)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.NONE, 9)) {
             Generator g = new Generator(m);
             Sampler sampler = new Sampler(1.3f, 20, 0.9f);
             Generator.Result a = g.generate(prompts, maxNew, sampler, 77, -1, null);
@@ -277,7 +278,7 @@ public class Gpt2ModelTest {
     @Test
     void saveThenLoadGivesTheSameParameters(@TempDir Path dir) throws IOException {
         Gpt2Config c = config(2, 24, 2, 61, 16, 2);
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, new Gpt2Model.Heads(true, true), 8)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.CLASSIFIER_AND_VALUE, 8)) {
             m.save(dir, ModelKind.SEQUENCE_CLASSIFIER);
             try (Gpt2Model back = Gpt2Model.load(b, dir)) {
                 assertTrue(back.hasClassifier() && back.hasValueHead());
@@ -289,7 +290,7 @@ public class Gpt2ModelTest {
     @Test
     void badInputIsRefusedWithAClearMessage() {
         Gpt2Config c = config(1, 16, 2, 30, 8, 0);
-        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Gpt2Model.Heads.NONE, 1)) {
+        try (Backend b = new VectorBackend(); Gpt2Model m = randomModel(b, c, Heads.NONE, 1)) {
             var e = assertThrows(IllegalArgumentException.class, () -> m.forward(Batch.of(new int[]{1, 30}), ForwardOptions.forInference()));
             assertTrue(e.getMessage().contains("token id 30"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> m.forward(Batch.of(new int[9]), ForwardOptions.forInference()));

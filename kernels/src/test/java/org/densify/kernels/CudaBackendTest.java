@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.densify.core.model.Heads;
@@ -42,12 +41,11 @@ class CudaBackendTest extends CudaConformance {
 
     @TestFactory
     Stream<DynamicTest> tf32MatmulIsWithinItsBound() {
-        List<OpCases.Case> cases = new ArrayList<>();
-        OpCases.matmul(cases, TF32);
+        List<Case> cases = matmulCases(TF32);
         CudaBackend tf32 = new CudaBackend(Integer.getInteger("densify.cuda.device", 0), true);
         return cases.stream().map(c -> dynamicTest(c.name(), () -> {
             double[][] ref = c.run(CPU), got = c.run(tf32);
-            double err = OpCases.relativeError(got[0], ref[0]);
+            double err = relativeError(got[0], ref[0]);
             assertTrue(err <= TF32, c.name() + ": relative error " + err);
         })).onClose(tf32::close);
     }

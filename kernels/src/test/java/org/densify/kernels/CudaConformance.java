@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.densify.core.Backend;
+import org.densify.core.BackendConformance;
 import org.densify.core.Tensor;
 import org.densify.core.cpu.VectorBackend;
 import org.densify.core.model.AdamW;
@@ -37,14 +38,15 @@ import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * What a CUDA backend must do, checked against the CPU backend ({@link VectorBackend}) on fresh
- * random inputs: every op (see {@link OpCases}), bitwise repeatability, the whole GPT-2 and
- * Llama-family models (forward with the captured last row, loss, backward, an AdamW step),
- * generation with the KV cache, and argument checking. Subclasses supply the backend: a real GPU ({@link CudaBackendTest})
- * or the CPU emulator of the kernels ({@link EmulatedKernelsTest}).
+ * What a CUDA backend must do: every op against the scalar backend ({@link BackendConformance},
+ * from core's test jar), bitwise repeatability, and, against the CPU backend ({@link VectorBackend})
+ * on fresh random inputs, the whole GPT-2 and Llama-family models (forward with the captured last
+ * row, loss, backward, an AdamW step), generation with the KV cache, and argument checking.
+ * Subclasses supply the backend: a real GPU ({@link CudaBackendTest}) or the CPU emulator of the
+ * kernels ({@link EmulatedKernelsTest}).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-abstract class CudaConformance {
+abstract class CudaConformance extends BackendConformance {
     static final VectorBackend CPU = new VectorBackend();
     CudaBackend gpu;
 
@@ -54,13 +56,13 @@ abstract class CudaConformance {
     /** The backend under test, created once before the first test that runs. */
     abstract CudaBackend open();
 
-    /** The op cases to run. */
-    List<OpCases.Case> cases() {
-        return OpCases.all();
+    @Override
+    protected Backend backend() {
+        return gpu;
     }
 
     /** The op cases to run twice and compare bit for bit. */
-    List<OpCases.Case> repeatableCases() {
+    List<Case> repeatableCases() {
         return cases();
     }
 
@@ -74,18 +76,6 @@ abstract class CudaConformance {
     @AfterAll
     void stop() {
         if (gpu != null) gpu.close();
-    }
-
-    @TestFactory
-    Stream<DynamicTest> everyOpMatchesTheCpuBackend() {
-        return cases().stream().map(c -> dynamicTest(c.name(), () -> {
-            double[][] ref = c.run(CPU), got = c.run(gpu);
-            assertEquals(ref.length, got.length);
-            for (int i = 0; i < ref.length; i++) {
-                double err = OpCases.relativeError(got[i], ref[i]);
-                assertTrue(err <= c.tolerance(), c.name() + ", output " + i + ": relative error " + err + " > " + c.tolerance());
-            }
-        }));
     }
 
     @TestFactory
@@ -218,7 +208,7 @@ abstract class CudaConformance {
         String[] names = {"logits", "values", "scores", "captured last rows", "loss", "gradients", "AdamW updates"};
         double[] tolerances = {1e-5, 1e-5, 1e-5, 1e-5, 1e-5, 1e-4, 1e-4};
         for (int i = 0; i < names.length; i++) {
-            double err = OpCases.relativeError(got[i], ref[i]);
+            double err = relativeError(got[i], ref[i]);
             assertTrue(err <= tolerances[i], names[i] + ": relative error " + err + " > " + tolerances[i]);
         }
     }
@@ -246,7 +236,7 @@ abstract class CudaConformance {
             String[] names = {"logits", "values", "scores", "captured last rows", "loss", "gradients", "AdamW updates"};
             double[] tolerances = {1e-5, 1e-5, 1e-5, 1e-5, 1e-5, 1e-4, 1e-4};
             for (int i = 0; i < names.length; i++) {
-                double err = OpCases.relativeError(got[i], ref[i]);
+                double err = relativeError(got[i], ref[i]);
                 assertTrue(err <= tolerances[i], c.family() + " " + names[i] + ": relative error " + err + " > " + tolerances[i]);
             }
         }
@@ -296,7 +286,7 @@ abstract class CudaConformance {
 
     @Test
     void badArgumentsAreRejectedBeforeAnyLaunch() {
-        try (OpCases.Env e = new OpCases.Env(gpu, 1)) {
+        try (Env e = new Env(gpu, 1)) {
             int C = 3, V = 5, maxT = 4;
             Tensor wte = e.random(V * C, 1), wpe = e.random(maxT * C, 1), out = e.nan(2 * C);
             var badToken = assertThrows(IllegalArgumentException.class,
@@ -318,7 +308,7 @@ abstract class CudaConformance {
             assertTrue(slice.getMessage().contains("6 floats"), slice.getMessage());
         }
         // nothing above reached the device: it still works
-        try (OpCases.Env e = new OpCases.Env(gpu, 2)) {
+        try (Env e = new Env(gpu, 2)) {
             Tensor x = e.random(10, 1);
             assertEquals(Arrays.stream(e.read(x)).map(v -> v * v).sum(), gpu.sumOfSquares(x, 10), 1e-5);
         }

@@ -38,7 +38,7 @@ class EmulatedKernelsTest extends CudaConformance {
      * twice shows races on shared memory; only kernels whose threads communicate can have them.
      */
     @Override
-    List<OpCases.Case> repeatableCases() {
+    List<Case> repeatableCases() {
         return cases().stream().filter(c -> COMMUNICATING.matcher(c.name()).lookingAt()).toList();
     }
 

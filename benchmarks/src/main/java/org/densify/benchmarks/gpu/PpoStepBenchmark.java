@@ -18,6 +18,7 @@ import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.credit.Credit;
+import org.densify.rlhf.credit.CreditInput;
 import org.densify.rlhf.credit.RewardModel;
 import org.densify.rlhf.credit.RewardScorer;
 import org.densify.rlhf.credit.ScoredCompletion;
@@ -96,11 +97,11 @@ public final class PpoStepBenchmark {
         @Option(names = "--minibatch", defaultValue = "1", paramLabel = "M", description = "Sequences per minibatch; divides --batch (default: ${DEFAULT-VALUE}).")
         int miniBatch;
 
-        @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD", completionCandidates = CreditNames.class,
+        @Option(names = "--credit", defaultValue = Credit.DEFAULT_METHOD, paramLabel = "METHOD", completionCandidates = CreditNames.class,
                 description = "Credit method: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
         String credit;
 
-        @Option(names = "--beta", defaultValue = "0.8", paramLabel = "X", description = "The credit's beta (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--beta", defaultValue = "" + Credit.DEFAULT_BETA, paramLabel = "X", description = "The credit's beta (default: ${DEFAULT-VALUE}).")
         double beta;
 
         @Option(names = "--warmup", defaultValue = "1", paramLabel = "N", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
@@ -120,7 +121,7 @@ public final class PpoStepBenchmark {
     static final class CreditNames implements Iterable<String> {
         @Override
         public Iterator<String> iterator() {
-            return Credit.NAMES.iterator();
+            return Credit.names().iterator();
         }
     }
 
@@ -206,14 +207,14 @@ public final class PpoStepBenchmark {
                 backend.synchronize();
                 long t0 = System.nanoTime();
                 Generator.Result sampled = generator.generate(queries, new int[o.batch], maxNew, sampler, sampleSeed, -1,
-                        credit.needsGenerationAttention() ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
+                        credit.inputs().contains(CreditInput.GENERATION_ATTENTION) ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
                 int[][] responses = sampled.tokens();
                 backend.synchronize();
                 long t1 = System.nanoTime();
-                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.needsPolicyAttention());
+                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.inputs());
                 backend.synchronize();
                 long t2 = System.nanoTime();
-                ScoredCompletion[] scored = scorer.score(queries, responses, credit.needsRewardAttention(), credit.needsPrefixRewards());
+                ScoredCompletion[] scored = scorer.score(queries, responses, credit.inputs());
                 float[][] scores = new float[o.batch][];
                 double rewardSum = 0;
                 for (int s = 0; s < o.batch; s++) {
@@ -308,7 +309,7 @@ public final class PpoStepBenchmark {
         check.positive("--minibatch", o.miniBatch);
         check.positive("--steps", o.steps);
         check.require(o.warmup >= 0, "--warmup must be >= 0, got " + o.warmup);
-        check.require(Credit.NAMES.contains(o.credit), "--credit: expected one of " + String.join(", ", Credit.NAMES) + ", got " + o.credit);
+        check.require(Credit.names().contains(o.credit), "--credit: expected one of " + String.join(", ", Credit.names()) + ", got " + o.credit);
         check.require(o.d % o.heads == 0, "--d " + o.d + " is not a multiple of --heads " + o.heads);
         check.require(o.promptMax >= o.promptMin && o.genMax >= o.genMin, "need --prompt-min <= --prompt-max and --gen-min <= --gen-max");
         check.require(o.promptMax + o.genMax <= o.positions,

@@ -42,13 +42,8 @@ final class PpoCommand implements Callable<Integer> {
     @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "Sequence classifier folder (any family) with its tokenizer (e.g. from 'densify train-rm').")
     Path rewardModel;
 
-    @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD",
-            description = "sparse, uniform, abc, abc-d, abc-d2, abc-policy-final or prefix-diff (default: ${DEFAULT-VALUE}); "
-                    + "abc-d and abc-d2 are the authors' abcde and abcde2 (the policy's attention recorded during generation).")
-    String credit;
-
-    @Option(names = "--beta", defaultValue = "0.8", paramLabel = "F", description = "Share of the reward spread by attention in abc, abc-d, abc-d2, abc-policy-final (default: ${DEFAULT-VALUE}).")
-    double beta;
+    @Mixin
+    CreditOptions credit;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run folder: log, settings, checkpoints.")
     Path out;
@@ -117,10 +112,9 @@ final class PpoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Main.requireSeed(seed);
-        Credit method;
+        Credit method = credit.method();
         PpoConfig config;
         try {
-            method = Credit.parse(credit, beta);
             config = PpoConfig.trlDefaults().withBatch(batch, minibatch).withEpochs(ppoEpochs).withLearningRate(lr)
                     .withKl(klInit, !fixedKl, klTarget, klHorizon).withLengths(promptMin, promptMax, genMin, genMax);
         } catch (IllegalArgumentException e) {

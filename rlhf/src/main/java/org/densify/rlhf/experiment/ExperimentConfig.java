@@ -46,7 +46,6 @@ import org.densify.rlhf.ppo.PpoConfig;
 public record ExperimentConfig(String name, Models models, List<String> methods, List<Long> seeds, int steps, double beta,
                                int checkpointEvery, PpoConfig ppo, Sweep sweep) {
 
-    static final double DEFAULT_BETA = 0.8;
     static final int DEFAULT_CHECKPOINT_EVERY = 10;
 
     /** Where the initial policy and reward model come from. */
@@ -89,14 +88,9 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
         return cells;
     }
 
-    /** A beta sweep changes only the attention methods; the others run once, unlabelled. */
+    /** A beta sweep changes only the methods that take beta; the others run once, unlabelled. */
     boolean sweepApplies(String method) {
-        return sweep != null && (!sweep.parameter().equals("beta") || usesBeta(method));
-    }
-
-    /** Whether beta changes the method: the attention methods (abc, abc-d, abc-d2, abc-policy-final). */
-    static boolean usesBeta(String method) {
-        return !Double.isNaN(Credit.parse(method, DEFAULT_BETA).beta());
+        return sweep != null && (!sweep.parameter().equals(Credit.BETA) || Credit.method(method).takesBeta());
     }
 
     // ---- reading -------------------------------------------------------------------------------
@@ -168,7 +162,7 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
             if (!v.isTextual()) throw top.bad(field, "must be a method name, got " + StrictJson.abbreviate(v));
             String canonical;
             try {
-                canonical = Credit.parse(v.asText(), DEFAULT_BETA).name();
+                canonical = Credit.method(v.asText()).name();
             } catch (IllegalArgumentException e) {
                 throw top.bad(field, e.getMessage());
             }
@@ -198,7 +192,7 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
             }
         }
         if ("beta".equals(swept) && top.has("beta")) throw top.bad("beta", "is set by the beta sweep; remove it");
-        double beta = top.number("beta", DEFAULT_BETA);
+        double beta = top.number("beta", Credit.DEFAULT_BETA);
         if (!(beta >= 0 && beta <= 1)) throw top.bad("beta", "must be in [0, 1], got " + beta);
 
         PpoConfig ppo = parsePpo(top.has("ppo") ? top.object("ppo") : null, defaults, "gen_length".equals(swept));
@@ -227,8 +221,8 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
                 points.add(p);
             }
             sweep = new Sweep(swept, List.copyOf(points));
-            if (swept.equals("beta") && methods.stream().noneMatch(ExperimentConfig::usesBeta)) {
-                throw s.bad("parameter", "beta changes none of the methods; a beta sweep needs an attention method (abc, abc-d, abc-d2, abc-policy-final) among them");
+            if (swept.equals(Credit.BETA) && methods.stream().noneMatch(method -> Credit.method(method).takesBeta())) {
+                throw s.bad("parameter", "beta changes none of the methods; a beta sweep needs an attention method (" + Credit.namesTakingBeta() + ") among them");
             }
         }
         return new ExperimentConfig(name, models, List.copyOf(methods), List.copyOf(seeds), steps, beta, checkpointEvery, ppo, sweep);

@@ -14,6 +14,7 @@ import java.util.Locale;
 import java.util.Map;
 import org.densify.loaders.io.AtomicFiles;
 import org.densify.core.model.ModelShape;
+import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.experiment.ExperimentConfig.Cell;
 import org.densify.rlhf.experiment.ExperimentStats.Group;
 import org.densify.rlhf.ppo.PpoConfig;
@@ -183,20 +184,9 @@ public final class ExperimentReport {
         Cell c = cellOf.get(g.name());
         PpoConfig p = c.ppo();
         if (p.promptMin() != 2 || p.promptMax() != 8 || p.genMin() != 8 || p.genMax() != 16) return "—";
-        boolean betaSweep = config.sweep() != null && config.sweep().parameter().equals("beta");
-        return switch (c.method()) {
-            case "sparse" -> "8.68 ± 1.37 / 7.22 / best 9.44 at step 89";
-            case "uniform" -> "8.10 ± 0.89 / 6.60 / —";
-            case "abc" -> {
-                double beta = betaSweep ? c.point().beta() : config.beta();
-                String sweepMean = beta == 0 ? "7.94" : beta == 0.5 ? "8.48" : beta == 0.8 ? "8.64" : beta == 1 ? "8.80" : null;
-                String main = beta == 0.8 ? "9.62 ± 0.40 / 8.32 / 41" : null;
-                if (main != null && betaSweep) yield main + "; beta sweep mean 8.64";
-                if (main != null) yield main;
-                yield sweepMean == null ? "—" : "beta sweep mean " + sweepMean;
-            }
-            default -> "—";
-        };
+        boolean betaSweep = config.sweep() != null && config.sweep().parameter().equals(Credit.BETA);
+        double beta = betaSweep ? c.point().beta() : config.beta();
+        return c.credit().method().paper().at(beta, betaSweep);
     }
 
     // ---- the report ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import org.densify.loaders.data.Review;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
+import org.densify.rlhf.credit.CreditInput;
 import org.densify.rlhf.credit.RewardModel;
 import org.densify.rlhf.credit.RewardScorer;
 import org.densify.rlhf.credit.ScoredCompletion;
@@ -168,12 +169,12 @@ public final class PpoRun {
 
                 long t0 = System.nanoTime();
                 Generator.Result sampled = generator.generate(queries, minNew, maxNew, sampler, sampleSeed, tokenizer.eotId(),
-                        credit.needsGenerationAttention() ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
+                        credit.inputs().contains(CreditInput.GENERATION_ATTENTION) ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
                 int[][] responses = sampled.tokens();
                 long t1 = System.nanoTime();
-                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.needsPolicyAttention());
+                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.inputs());
                 long t2 = System.nanoTime();
-                ScoredCompletion[] scored = scorer.score(queries, responses, credit.needsRewardAttention(), credit.needsPrefixRewards());
+                ScoredCompletion[] scored = scorer.score(queries, responses, credit.inputs());
                 float[][] scores = new float[scored.length][];
                 double rewardSum = 0, rewardSquares = 0;
                 int generated = 0;

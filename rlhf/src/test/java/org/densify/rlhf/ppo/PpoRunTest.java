@@ -28,6 +28,7 @@ import org.densify.loaders.data.Review;
 import org.densify.loaders.model.ModelKind;
 import org.densify.rlhf.cli.TinyFixtures;
 import org.densify.rlhf.credit.Credit;
+import org.densify.rlhf.credit.CreditInput;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -81,7 +82,7 @@ class PpoRunTest {
                 int[] max = new int[16];
                 java.util.Arrays.fill(max, 6);
                 int[][] y = new Generator(model).generate(q, max, Sampler.multinomial(), 200 + b, tok.eotId(), null).tokens();
-                for (ScoredCompletion s : scorer.score(q, y, false, false)) sum += s.reward();
+                for (ScoredCompletion s : scorer.score(q, y, CreditInput.REWARD_ONLY)) sum += s.reward();
             }
             return sum / 64;
         }

@@ -18,12 +18,11 @@ import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.credit.Credit;
-import org.densify.rlhf.credit.CreditInput;
 import org.densify.rlhf.credit.RewardModel;
 import org.densify.rlhf.credit.RewardScorer;
-import org.densify.rlhf.credit.ScoredCompletion;
 import org.densify.rlhf.ppo.PpoConfig;
 import org.densify.rlhf.ppo.PpoRun;
+import org.densify.rlhf.ppo.PpoStep;
 import org.densify.rlhf.ppo.PpoTrainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -37,8 +36,8 @@ import picocli.CommandLine.ParameterException;
  * the two can be paired ({@code benchmarks/gpu/report.py}, {@code benchmarks/compare/compare_ppo.sh}).
  *
  * <p>Three random-init GPT-2s of one shape (default 124M): the policy with a value head, its frozen
- * reference (the same trunk weights) and a 2-label classifier as the reward model. Per step, as
- * {@code PpoRun} runs it: B prompts of random token ids (2..8 tokens), each sampled to its own
+ * reference (the same trunk weights) and a 2-label classifier as the reward model. Per step, the
+ * runs' own {@link PpoStep}: B prompts of random token ids (2..8 tokens), each sampled to its own
  * 8..16 new tokens (pure sampling, KV cache, no stop token) = {@code generation}; the policy's
  * rollout forward (log-probs, values) and the reference's forward = {@code reference}; the reward
  * model's pass (with the last attention row for ABC) and the credit = {@code reward}; rewards minus
@@ -187,8 +186,7 @@ public final class PpoStepBenchmark {
             rm.model().initialize(o.seed + 1);
             RewardScorer scorer = new RewardScorer(rm, tokenizer);
             if (!scorer.sharesTokenizer()) throw new IllegalStateException("the reward model must read the policy's ids as they are");
-            Generator generator = new Generator(policy);
-            Sampler sampler = Sampler.multinomial();
+            PpoStep ppoStep = new PpoStep(backend, trainer, new Generator(policy), Sampler.multinomial(), scorer, credit);
             for (int i = 0; i < o.warmup + o.steps; i++) {
                 SplittableRandom random = new SplittableRandom(o.seed * 1_000_003L + i);
                 int[][] queries = new int[o.batch][];
@@ -204,34 +202,14 @@ public final class PpoStepBenchmark {
                 for (int e = 0; e < o.epochs; e++) order[e] = PpoRun.permutation(o.batch, random);
                 long sampleSeed = random.nextLong();
 
-                backend.synchronize();
-                long t0 = System.nanoTime();
-                Generator.Result sampled = generator.generate(queries, new int[o.batch], maxNew, sampler, sampleSeed, -1,
-                        credit.inputs().contains(CreditInput.GENERATION_ATTENTION) ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
-                int[][] responses = sampled.tokens();
-                backend.synchronize();
-                long t1 = System.nanoTime();
-                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.inputs());
-                backend.synchronize();
-                long t2 = System.nanoTime();
-                ScoredCompletion[] scored = scorer.score(queries, responses, credit.inputs());
-                float[][] scores = new float[o.batch][];
+                // no stop token and no minimum: every completion runs to its drawn length, as the peer's
+                PpoStep.Outcome taken = ppoStep.take(new PpoStep.Draws(queries, new int[o.batch], maxNew, -1, sampleSeed, order));
+                PpoTrainer.StepResult result = taken.update();
                 double rewardSum = 0;
-                for (int s = 0; s < o.batch; s++) {
-                    ScoredCompletion sc = rollout.policyAttention() == null ? scored[s] : scored[s].withPolicyAttention(rollout.policyAttention()[s]);
-                    if (sampled.attentionRows() != null) {
-                        sc = sc.withGenerationAttention(ScoredCompletion.completionColumns(sampled.attentionRows()[s], queries[s].length));
-                    }
-                    scores[s] = credit.assign(sc);
-                    rewardSum += sc.reward();
-                }
-                backend.synchronize();
-                long t3 = System.nanoTime();
-                PpoTrainer.StepResult result = trainer.optimize(rollout, scores, order);
-                backend.synchronize();
-                long t4 = System.nanoTime();
+                for (float reward : taken.rewards()) rewardSum += reward;
 
-                double[] seconds = {(t1 - t0) / 1e9, (t3 - t2) / 1e9, (t2 - t1) / 1e9, (t4 - t3) / 1e9, 0};
+                double[] seconds = {taken.generationNanos() / 1e9, taken.rewardNanos() / 1e9, taken.referenceNanos() / 1e9,
+                        taken.updateNanos() / 1e9, 0};
                 seconds[4] = seconds[0] + seconds[1] + seconds[2] + seconds[3];
                 if (!Double.isFinite(result.meanKl()) || !Double.isFinite(rewardSum)) {
                     throw new IllegalStateException("step " + i + ": KL " + result.meanKl() + ", reward sum " + rewardSum + ": a NaN reached the step");

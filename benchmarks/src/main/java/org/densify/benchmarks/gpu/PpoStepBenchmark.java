@@ -56,6 +56,9 @@ public final class PpoStepBenchmark {
             description = "One RLHF PPO step (policy with value head, reference, reward model), timed phase by phase on a device.",
             footer = "peer: benchmarks/compare/torch_ppo_peer.py with the same shape; --capture there is --credit abc here.")
     static final class Options {
+        /** The PPO settings' defaults, the runs' own. */
+        private static final PpoConfig DEFAULTS = PpoConfig.trlDefaults();
+
         @Mixin
         BenchmarkCli.Common common;
 
@@ -75,26 +78,26 @@ public final class PpoStepBenchmark {
                 description = "n_positions; at least --prompt-max + --gen-max (default: ${DEFAULT-VALUE}).")
         int positions;
 
-        @Option(names = "--batch", defaultValue = "16", paramLabel = "B", description = "Prompts per PPO step (default: ${DEFAULT-VALUE}).")
-        int batch;
+        @Option(names = "--batch", paramLabel = "B", description = "Prompts per PPO step (default: ${DEFAULT-VALUE}).")
+        int batch = DEFAULTS.batchSize();
 
-        @Option(names = "--prompt-min", defaultValue = "2", paramLabel = "N", description = "Fewest prompt tokens (default: ${DEFAULT-VALUE}).")
-        int promptMin;
+        @Option(names = "--prompt-min", paramLabel = "N", description = "Fewest prompt tokens (default: ${DEFAULT-VALUE}).")
+        int promptMin = DEFAULTS.promptMin();
 
-        @Option(names = "--prompt-max", defaultValue = "8", paramLabel = "N", description = "Most prompt tokens (default: ${DEFAULT-VALUE}).")
-        int promptMax;
+        @Option(names = "--prompt-max", paramLabel = "N", description = "Most prompt tokens (default: ${DEFAULT-VALUE}).")
+        int promptMax = DEFAULTS.promptMax();
 
-        @Option(names = "--gen-min", defaultValue = "8", paramLabel = "N", description = "Fewest new tokens per response (default: ${DEFAULT-VALUE}).")
-        int genMin;
+        @Option(names = "--gen-min", paramLabel = "N", description = "Fewest new tokens per response (default: ${DEFAULT-VALUE}).")
+        int genMin = DEFAULTS.genMin();
 
-        @Option(names = "--gen-max", defaultValue = "16", paramLabel = "N", description = "Most new tokens per response (default: ${DEFAULT-VALUE}).")
-        int genMax;
+        @Option(names = "--gen-max", paramLabel = "N", description = "Most new tokens per response (default: ${DEFAULT-VALUE}).")
+        int genMax = DEFAULTS.genMax();
 
-        @Option(names = "--epochs", defaultValue = "4", paramLabel = "E", description = "PPO epochs per step (default: ${DEFAULT-VALUE}).")
-        int epochs;
+        @Option(names = "--epochs", paramLabel = "E", description = "PPO epochs per step (default: ${DEFAULT-VALUE}).")
+        int epochs = DEFAULTS.ppoEpochs();
 
-        @Option(names = "--minibatch", defaultValue = "1", paramLabel = "M", description = "Sequences per minibatch; divides --batch (default: ${DEFAULT-VALUE}).")
-        int miniBatch;
+        @Option(names = "--minibatch", paramLabel = "M", description = "Sequences per minibatch; divides --batch (default: ${DEFAULT-VALUE}).")
+        int miniBatch = DEFAULTS.miniBatchSize();
 
         @Option(names = "--credit", defaultValue = Credit.DEFAULT_METHOD, paramLabel = "METHOD", completionCandidates = CreditNames.class,
                 description = "Credit method: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
@@ -171,8 +174,8 @@ public final class PpoStepBenchmark {
         Gpt2Config.Builder shape = Gpt2Config.builder().vocabSize(o.vocab).nPositions(o.positions).nEmbd(o.d).nLayer(o.layers).nHead(o.heads);
         Gpt2Config lm = shape.kind(ModelKind.LM).build();
         Gpt2Config classifier = shape.kind(ModelKind.SEQUENCE_CLASSIFIER).numLabels(2).build();
-        PpoConfig config = PpoConfig.trlDefaults().withBatch(o.batch, o.miniBatch).withEpochs(o.epochs)
-                .withLengths(o.promptMin, o.promptMax, o.genMin, o.genMax);
+        PpoConfig config = PpoConfig.trlDefaults().toBuilder().batch(o.batch, o.miniBatch).epochs(o.epochs)
+                .promptLengths(o.promptMin, o.promptMax).genLengths(o.genMin, o.genMax).build();
         Credit credit = Credit.parse(o.credit, o.beta);
         Gpt2Tokenizer tokenizer = byteTokenizer();
         List<double[]> timed = new ArrayList<>();

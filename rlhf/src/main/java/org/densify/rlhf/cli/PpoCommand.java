@@ -15,13 +15,14 @@ import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.ppo.PpoConfig;
 import org.densify.rlhf.ppo.PpoRun;
 import org.densify.rlhf.run.OutputPaths;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code densify ppo}: fine-tunes a policy against a reward model with PPO and a credit-assignment method. */
-@Command(name = "ppo", mixinStandardHelpOptions = true,
+@Command(name = "ppo", mixinStandardHelpOptions = true, defaultValueProvider = PpoCommand.Defaults.class,
         description = {
                 "Fine-tunes a policy (GPT-2 or Llama family) with PPO (TRL 0.7.4's algorithm and defaults) against a reward model, spreading each "
                         + "sequence's reward over its tokens with the chosen credit method.",
@@ -35,6 +36,24 @@ import picocli.CommandLine.Spec;
                         + "'latest' names the newest). --resume continues exactly. No dropout anywhere (the authors' loop samples with GPT-2's "
                         + "0.1 active; TRL's PPO passes run in eval mode)."})
 final class PpoCommand implements Callable<Integer> {
+    /** Where every PPO option's default comes from. */
+    private static final PpoConfig DEFAULTS = PpoConfig.trlDefaults();
+
+    /** The PPO options' defaults, read from {@link PpoConfig#trlDefaults()} through {@link PpoConfig.Setting}. */
+    static final class Defaults implements CommandLine.IDefaultValueProvider {
+        @Override
+        public String defaultValue(CommandLine.Model.ArgSpec arg) {
+            if (!(arg instanceof CommandLine.Model.OptionSpec option)) return null;
+            return PpoConfig.Setting.ofOption(option.longestName()).map(s -> plain(s.in(DEFAULTS))).orElse(null);
+        }
+
+        /** 10000 rather than 10000.0, 1.41e-5 rather than 1.41E-5: as the values would be typed. */
+        private static String plain(Number n) {
+            double d = n.doubleValue();
+            if (d == Math.rint(d) && Math.abs(d) < 1e15) return Long.toString((long) d);
+            return Double.toString(d).replace('E', 'e');
+        }
+    }
 
     @Option(names = "--policy", required = true, paramLabel = "DIR", description = "Initial policy: a language-model folder (any family) with its tokenizer; also the frozen reference.")
     Path policy;
@@ -55,40 +74,40 @@ final class PpoCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "100", paramLabel = "N", description = "PPO steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--batch", defaultValue = "16", paramLabel = "N", description = "Sequences per PPO step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", description = "Sequences per PPO step (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--minibatch", defaultValue = "1", paramLabel = "N", description = "Sequences per optimiser step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--minibatch", paramLabel = "N", description = "Sequences per optimiser step (default: ${DEFAULT-VALUE}).")
     int minibatch;
 
-    @Option(names = "--ppo-epochs", defaultValue = "4", paramLabel = "N", description = "Passes over each batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ppo-epochs", paramLabel = "N", description = "Passes over each batch (default: ${DEFAULT-VALUE}).")
     int ppoEpochs;
 
-    @Option(names = "--lr", defaultValue = "1.41e-5", paramLabel = "LR", description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
-    @Option(names = "--kl-init", defaultValue = "0.2", paramLabel = "F", description = "Initial KL coefficient (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-init", paramLabel = "F", description = "Initial KL coefficient (default: ${DEFAULT-VALUE}).")
     double klInit;
 
-    @Option(names = "--kl-target", defaultValue = "6", paramLabel = "F", description = "Target KL of the adaptive controller (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-target", paramLabel = "F", description = "Target KL of the adaptive controller (default: ${DEFAULT-VALUE}).")
     double klTarget;
 
-    @Option(names = "--kl-horizon", defaultValue = "10000", paramLabel = "N", description = "Horizon of the adaptive controller (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-horizon", paramLabel = "N", description = "Horizon of the adaptive controller (default: ${DEFAULT-VALUE}).")
     double klHorizon;
 
     @Option(names = "--fixed-kl", description = "Keep the KL coefficient at --kl-init.")
     boolean fixedKl;
 
-    @Option(names = "--prompt-min", defaultValue = "2", paramLabel = "N", description = "Shortest prompt in tokens (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--prompt-min", paramLabel = "N", description = "Shortest prompt in tokens (default: ${DEFAULT-VALUE}).")
     int promptMin;
 
-    @Option(names = "--prompt-max", defaultValue = "8", paramLabel = "N", description = "Prompt lengths are drawn below this, excluded (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--prompt-max", paramLabel = "N", description = "Prompt lengths are drawn below this, excluded (default: ${DEFAULT-VALUE}).")
     int promptMax;
 
-    @Option(names = "--gen-min", defaultValue = "8", paramLabel = "N", description = "Fewest new tokens: end-of-text is banned before (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gen-min", paramLabel = "N", description = "Fewest new tokens: end-of-text is banned before (default: ${DEFAULT-VALUE}).")
     int genMin;
 
-    @Option(names = "--gen-max", defaultValue = "16", paramLabel = "N", description = "Each completion's maximum is drawn below this, excluded (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gen-max", paramLabel = "N", description = "Each completion's maximum is drawn below this, excluded (default: ${DEFAULT-VALUE}).")
     int genMax;
 
     @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of prompts, sampling and minibatch order (default: ${DEFAULT-VALUE}).")
@@ -115,8 +134,9 @@ final class PpoCommand implements Callable<Integer> {
         Credit method = credit.method();
         PpoConfig config;
         try {
-            config = PpoConfig.trlDefaults().withBatch(batch, minibatch).withEpochs(ppoEpochs).withLearningRate(lr)
-                    .withKl(klInit, !fixedKl, klTarget, klHorizon).withLengths(promptMin, promptMax, genMin, genMax);
+            config = DEFAULTS.toBuilder().batch(batch, minibatch).epochs(ppoEpochs).learningRate(lr)
+                    .kl(klInit, fixedKl ? PpoConfig.KlControl.FIXED : PpoConfig.KlControl.ADAPTIVE, klTarget, klHorizon)
+                    .promptLengths(promptMin, promptMax).genLengths(genMin, genMax).build();
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException(e.getMessage());
         }

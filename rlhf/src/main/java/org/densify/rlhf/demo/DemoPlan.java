@@ -28,7 +28,7 @@ public record DemoPlan(String name, int vocab, Hyper pretrain, int rmReviews, Re
         // (about 55 % held-out after one epoch, 60 % after two, 65 % after three on the bundled sample).
         RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().withMaxTokens(128).withEpochs(3).withBatch(16)
                 .withLr(1e-3).withWarmup(20).withSeed(0);
-        PpoConfig ppo = PpoConfig.trlDefaults().withLearningRate(1.41e-4);
+        PpoConfig ppo = PpoConfig.trlDefaults().toBuilder().learningRate(1.41e-4).build();
         return new DemoPlan("full", 4096, policy, 0, rm, ppo, 50);
     }
 
@@ -37,7 +37,8 @@ public record DemoPlan(String name, int vocab, Hyper pretrain, int rmReviews, Re
         Hyper policy = new Hyper(2, 64, 2, 64, 120, 512, 3e-3, 10, 0.1, 0.1, 1.0, 0, 1024, 0, 0);
         RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().withMaxTokens(48).withEpochs(1).withBatch(16)
                 .withLr(1e-3).withSeed(0);
-        PpoConfig ppo = PpoConfig.trlDefaults().withBatch(8, 2).withEpochs(2).withLearningRate(1e-3).withLengths(2, 7, 4, 9); // prompts of 2-6 tokens, 4-8 new tokens
+        PpoConfig ppo = PpoConfig.trlDefaults().toBuilder().batch(8, 2).epochs(2).learningRate(1e-3)
+                .promptLengths(2, 7).genLengths(4, 9).build(); // prompts of 2-6 tokens, 4-8 new tokens
         return new DemoPlan("quick", 512, policy, 600, rm, ppo, 6);
     }
 }

@@ -226,7 +226,7 @@ class PpoStepReferenceTest {
              Gpt2Model policy = Gpt2Model.load(backend, policyFolder, new Gpt2Model.Heads(false, true), 0);
              Gpt2Model reference = Gpt2Model.load(backend, ROOT.resolve("ref"))) {
             int B = 4;
-            PpoConfig config = PpoConfig.trlDefaults().withBatch(B, 1).withEpochs(2).withLearningRate(3e-3);
+            PpoConfig config = PpoConfig.trlDefaults().toBuilder().batch(B, 1).epochs(2).learningRate(3e-3).build();
             int[][] queries = split(f.readInts("query_tokens"), f.readInts("query_lengths"));
             int[][] responses = split(f.readInts("response_tokens"), f.readInts("response_lengths"));
             float[][] scores = split(f.readFloats("scores"), f.readInts("response_lengths"));

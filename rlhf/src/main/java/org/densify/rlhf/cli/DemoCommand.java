@@ -9,7 +9,7 @@ import org.densify.core.Backend;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.demo.Demo;
 import org.densify.rlhf.demo.DemoPlan;
-import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.run.ProgressBar;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -8,7 +8,7 @@ import java.util.concurrent.Callable;
 import org.densify.core.Backend;
 import org.densify.loaders.io.InputFiles;
 import org.densify.core.model.ModelShape;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.rlhf.credit.Credit;

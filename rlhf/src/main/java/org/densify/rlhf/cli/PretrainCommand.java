@@ -11,7 +11,7 @@ import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.pretrain.Hyper;
 import org.densify.rlhf.pretrain.Pretrainer;
-import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.run.ProgressBar;
 import org.densify.rlhf.pretrain.TokenData;
 import org.densify.rlhf.run.OutputPaths;
 import picocli.CommandLine.Command;

@@ -2,7 +2,7 @@ package org.densify.rlhf.cli;
 
 import org.densify.core.Backend;
 import org.densify.loaders.data.ImdbDataset;
-import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.run.ProgressBar;
 import org.densify.rlhf.reward.RewardData;
 import org.densify.rlhf.reward.RewardModelTrainer;
 import picocli.CommandLine.Command;

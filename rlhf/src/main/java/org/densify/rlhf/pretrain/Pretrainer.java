@@ -3,6 +3,12 @@ package org.densify.rlhf.pretrain;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
 import org.densify.core.Backend;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
@@ -12,19 +18,16 @@ import org.densify.core.model.LanguageModel;
 import org.densify.core.model.ModelShape;
 import org.densify.core.model.Models;
 import org.densify.core.model.Outputs;
+
 import org.densify.loaders.model.ModelFamily;
 import org.densify.loaders.model.ModelKind;
+import org.densify.rlhf.run.Checkpoints;
 import org.densify.rlhf.run.OutputFolder;
 import org.densify.rlhf.run.OutputPaths;
+import org.densify.rlhf.run.ProgressBar;
 import org.densify.rlhf.run.RunLock;
 import org.densify.rlhf.run.TrainingChecks;
-
-import java.io.IOException;
-import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
-import java.util.Locale;
+import org.densify.rlhf.run.TrainingLog;
 
 /**
  * Trains a language model of any family from scratch on a token stream: each step a batch of random

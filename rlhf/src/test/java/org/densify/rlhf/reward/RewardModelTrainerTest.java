@@ -17,7 +17,7 @@ import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.BpeTrainer;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.credit.RewardModel;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

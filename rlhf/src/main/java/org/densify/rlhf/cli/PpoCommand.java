@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.loaders.io.InputFiles;
 import org.densify.core.model.ModelShape;
@@ -178,10 +179,10 @@ final class PpoCommand implements Callable<Integer> {
      */
     private MemoryBudget budget(ModelShape policyConfig, ModelShape rmConfig, long length) {
         return MemoryBudget.of("ppo --batch " + batch)
-                .add("policy, gradients and Adam moments", 4 * MemoryBudget.parameters(policyConfig, false, true))
-                .add("reference and reward model", MemoryBudget.parameters(policyConfig, false, false) + MemoryBudget.parameters(rmConfig, true, false))
+                .add("policy, gradients and Adam moments", 4 * MemoryBudget.parameters(policyConfig, PpoRun.POLICY_HEADS))
+                .add("reference and reward model", MemoryBudget.parameters(policyConfig, Heads.NONE) + MemoryBudget.parameters(rmConfig, MemoryBudget.CLASSIFIER))
                 .add("KV cache", MemoryBudget.kvCache(policyConfig, batch, length))
-                .add("activations", Math.max(MemoryBudget.activations(policyConfig, (double) batch * length, length, (long) batch * length, false),
-                        MemoryBudget.activations(policyConfig, (double) minibatch * length, length, (long) minibatch * length, true)));
+                .add("activations", Math.max(MemoryBudget.activations(policyConfig, (double) batch * length, length, (long) batch * length, MemoryBudget.Pass.INFERENCE),
+                        MemoryBudget.activations(policyConfig, (double) minibatch * length, length, (long) minibatch * length, MemoryBudget.Pass.TRAINING)));
     }
 }

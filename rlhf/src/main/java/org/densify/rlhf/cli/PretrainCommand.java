@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
@@ -160,8 +161,8 @@ final class PretrainCommand implements Callable<Integer> {
             ModelShape config = Models.shapeOf(fresh);
             // Parameters, gradients and the two AdamW moments; one training pass over --batch-tokens.
             MemoryBudget.of("pretrain --d-model " + dModel + " --layers " + layers)
-                    .add("parameters, gradients and AdamW moments", 4 * MemoryBudget.parameters(config, false, false))
-                    .add("activations", MemoryBudget.activations(config, batchTokens, context, batchTokens, true))
+                    .add("parameters, gradients and AdamW moments", 4 * MemoryBudget.parameters(config, Heads.NONE))
+                    .add("activations", MemoryBudget.activations(config, batchTokens, context, batchTokens, MemoryBudget.Pass.TRAINING))
                     .check(backend);
             List<Review> reviews = ImdbDataset.loadOrSample(data);
             ImdbDataset.Split split = ImdbDataset.split(reviews, testFraction);

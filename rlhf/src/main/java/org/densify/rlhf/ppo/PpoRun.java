@@ -52,6 +52,8 @@ public final class PpoRun {
     /** The entries of a run folder that a run writes. */
     static final String LOG = "log.jsonl", SETTINGS = "run.json", CHECKPOINTS = "checkpoints";
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The policy's heads: a value head, no classifier. */
+    public static final Heads POLICY_HEADS = new Heads(false, true);
 
     /**
      * @param policy       the initial policy folder (the frozen reference is loaded from it too); a value
@@ -208,7 +210,7 @@ public final class PpoRun {
     }
 
     private LanguageModel loadPolicy(Backend backend, Path dir) throws IOException {
-        return Models.load(backend, dir, new Heads(false, true), setup.seed());
+        return Models.load(backend, dir, POLICY_HEADS, setup.seed());
     }
 
     /** The settings a resume must repeat. */

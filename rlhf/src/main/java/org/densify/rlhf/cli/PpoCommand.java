@@ -2,7 +2,9 @@ package org.densify.rlhf.cli;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.densify.core.model.Heads;
@@ -41,18 +43,12 @@ final class PpoCommand implements Callable<Integer> {
     private static final PpoConfig DEFAULTS = PpoConfig.trlDefaults();
 
     /** The PPO options' defaults, read from {@link PpoConfig#trlDefaults()} through {@link PpoConfig.Setting}. */
-    static final class Defaults implements CommandLine.IDefaultValueProvider {
+    static final class Defaults extends SettingsDefaults {
         @Override
-        public String defaultValue(CommandLine.Model.ArgSpec arg) {
-            if (!(arg instanceof CommandLine.Model.OptionSpec option)) return null;
-            return PpoConfig.Setting.ofOption(option.longestName()).map(s -> plain(s.in(DEFAULTS))).orElse(null);
-        }
-
-        /** 10000 rather than 10000.0, 1.41e-5 rather than 1.41E-5: as the values would be typed. */
-        private static String plain(Number n) {
-            double d = n.doubleValue();
-            if (d == Math.rint(d) && Math.abs(d) < 1e15) return Long.toString((long) d);
-            return Double.toString(d).replace('E', 'e');
+        Map<String, ?> values() {
+            Map<String, Number> m = new LinkedHashMap<>();
+            for (PpoConfig.Setting s : PpoConfig.Setting.values()) if (s.option() != null) m.put(s.option().substring(2), s.in(DEFAULTS));
+            return m;
         }
     }
 

@@ -30,8 +30,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -103,6 +105,22 @@ public final class RewardModelTrainer {
         public Settings withLog(Path v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, v, force, openings); }
         public Settings withForce(boolean v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, v, openings); }
         public Settings withOpenings(int v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, v); }
+
+        /** The values the command's options set, by option name (without the dashes): where its defaults come from. */
+        public Map<String, Object> asOptions() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("max-tokens", maxTokens);
+            m.put("epochs", epochs);
+            m.put("batch", batch);
+            m.put("lr", lr);
+            m.put("warmup", warmup);
+            m.put("weight-decay", weightDecay);
+            m.put("grad-clip", gradClip);
+            m.put("eval-fraction", evalFraction);
+            m.put("openings", openings);
+            m.put("seed", seed);
+            return m;
+        }
 
         /** Each problem as one line naming the option; empty when every value is usable. */
         public List<String> problems() {

@@ -113,11 +113,8 @@ final class PpoCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "10", paramLabel = "N", description = "Checkpoint every N steps and at the end (default: ${DEFAULT-VALUE}).")
     int checkpointEvery;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint (the options must be the same).")
-    boolean resume;
-
     @Mixin
-    ForceOption force;
+    ResumableRunOptions run;
 
     @Mixin
     DeviceOption device;
@@ -139,9 +136,8 @@ final class PpoCommand implements Callable<Integer> {
         }
         if (steps < 1) throw new Main.UsageException("--steps must be >= 1, got " + steps);
         if (checkpointEvery < 1) throw new Main.UsageException("--checkpoint-every must be >= 1, got " + checkpointEvery);
-        if (resume && force.force) throw new Main.UsageException("--resume continues the run in --out and --force replaces it: pass one of them");
-        OutputPaths.Existing existing = force.existing();
-        ForceOption.check(() -> PpoRun.checkOutputs(out, resume, existing));
+        OutputPaths.Existing existing = run.existing();
+        ForceOption.check(() -> PpoRun.checkOutputs(out, run.resume, existing));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         ModelShape policyConfig = ModelShape.read(InputFiles.requireFolder(policy));
@@ -153,7 +149,7 @@ final class PpoCommand implements Callable<Integer> {
         List<Review> reviews = ImdbDataset.split(ImdbDataset.loadOrSample(data), 0.1).train();
         try (Backend backend = device.create()) {
             budget.check(backend);
-            PpoRun.Result result = new PpoRun(new PpoRun.Setup(config, method, steps, seed, policy, rewardModel, reviews, data, out, resume,
+            PpoRun.Result result = new PpoRun(new PpoRun.Setup(config, method, steps, seed, policy, rewardModel, reviews, data, out, run.resume,
                     checkpointEvery, existing)).run(backend, err);
             if (!result.steps().isEmpty()) {
                 PpoRun.StepRecord first = result.steps().getFirst(), last = result.steps().getLast();

@@ -118,14 +118,11 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", description = "Seed of the initialisation and of the batches (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint (the options must be the same).")
-    boolean resume;
+    @Mixin
+    ResumableRunOptions run;
 
     @Mixin
     OptimizerOptions optimizer;
-
-    @Mixin
-    ForceOption force;
 
     @Mixin
     DeviceOption device;
@@ -150,9 +147,8 @@ final class PretrainCommand implements Callable<Integer> {
         if (kvHeads != null && (kvHeads < 1 || heads % kvHeads != 0)) throw new Main.UsageException("--kv-heads must divide --heads " + heads + ", got " + kvHeads);
         if (intermediateSize != null && intermediateSize < 1) throw new Main.UsageException("--intermediate-size must be >= 1, got " + intermediateSize);
         if (ropeTheta != null && !(ropeTheta > 0 && Double.isFinite(ropeTheta))) throw new Main.UsageException("--rope-theta must be > 0, got " + ropeTheta);
-        if (resume && force.force) throw new Main.UsageException("--resume continues the run in --out and --force replaces it: pass one of them");
-        OutputPaths.Existing existing = force.existing();
-        ForceOption.check(() -> Pretrainer.checkOutputs(out, resume, existing));
+        OutputPaths.Existing existing = run.existing();
+        ForceOption.check(() -> Pretrainer.checkOutputs(out, run.resume, existing));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
 
@@ -175,7 +171,7 @@ final class PretrainCommand implements Callable<Integer> {
                     (System.nanoTime() - t0) / 1e9);
             err.flush();
             String source = data.equals(ImdbDataset.BUNDLED_SAMPLE) ? "bundled sample" : data;
-            new Pretrainer(new Pretrainer.Setup(settings, fresh, tokens, source, tokenizer, out, resume, backend,
+            new Pretrainer(new Pretrainer.Setup(settings, fresh, tokens, source, tokenizer, out, run.resume, backend,
                     new Main.Version().getVersion()[0], o, err, ProgressBar.stderrIsTerminal(), existing)).run();
         }
         return 0;

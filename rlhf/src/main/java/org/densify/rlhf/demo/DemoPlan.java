@@ -26,8 +26,8 @@ public record DemoPlan(String name, int vocab, PretrainSettings pretrain, int rm
         PretrainSettings policy = new PretrainSettings(4, 128, 4, 128, 1500, 512, 3e-3, 50, 0.1, 0.1, 1.0, 500, 8192, 500, 0);
         // Three epochs: a small causal model reading the classifier at the last token learns sentiment slowly
         // (about 55 % held-out after one epoch, 60 % after two, 65 % after three on the bundled sample).
-        RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().withMaxTokens(128).withEpochs(3).withBatch(16)
-                .withLr(1e-3).withWarmup(20).withSeed(0);
+        RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().toBuilder().maxTokens(128).epochs(3).batch(16)
+                .lr(1e-3).warmup(20).seed(0).build();
         PpoConfig ppo = PpoConfig.trlDefaults().toBuilder().learningRate(1.41e-4).build();
         return new DemoPlan("full", 4096, policy, 0, rm, ppo, 50);
     }
@@ -35,8 +35,8 @@ public record DemoPlan(String name, int vocab, PretrainSettings pretrain, int rm
     /** A one-minute version with tiny models, for smoke tests. */
     public static DemoPlan quick() {
         PretrainSettings policy = new PretrainSettings(2, 64, 2, 64, 120, 512, 3e-3, 10, 0.1, 0.1, 1.0, 0, 1024, 0, 0);
-        RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().withMaxTokens(48).withEpochs(1).withBatch(16)
-                .withLr(1e-3).withSeed(0);
+        RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().toBuilder().maxTokens(48).epochs(1).batch(16)
+                .lr(1e-3).seed(0).build();
         PpoConfig ppo = PpoConfig.trlDefaults().toBuilder().batch(8, 2).epochs(2).learningRate(1e-3)
                 .promptLengths(2, 7).genLengths(4, 9).build(); // prompts of 2-6 tokens, 4-8 new tokens
         return new DemoPlan("quick", 512, policy, 600, rm, ppo, 6);

@@ -23,7 +23,8 @@ public record DemoPlan(String name, int vocab, PretrainSettings pretrain, int rm
      * 124M-parameter GPT-2, and this 1M-parameter policy barely moves with it in 50 steps.
      */
     public static DemoPlan full() {
-        PretrainSettings policy = new PretrainSettings(4, 128, 4, 128, 1500, 512, 3e-3, 50, 0.1, 0.1, 1.0, 500, 8192, 500, 0);
+        PretrainSettings policy = PretrainSettings.defaults().toBuilder().steps(1500).evalEvery(500).evalTokens(8192)
+                .checkpointEvery(500).build();
         // Three epochs: a small causal model reading the classifier at the last token learns sentiment slowly
         // (about 55 % held-out after one epoch, 60 % after two, 65 % after three on the bundled sample).
         RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().toBuilder().maxTokens(128).epochs(3).batch(16)
@@ -34,7 +35,8 @@ public record DemoPlan(String name, int vocab, PretrainSettings pretrain, int rm
 
     /** A one-minute version with tiny models, for smoke tests. */
     public static DemoPlan quick() {
-        PretrainSettings policy = new PretrainSettings(2, 64, 2, 64, 120, 512, 3e-3, 10, 0.1, 0.1, 1.0, 0, 1024, 0, 0);
+        PretrainSettings policy = PretrainSettings.defaults().toBuilder().layers(2).dModel(64).heads(2).context(64).steps(120)
+                .warmup(10).evalEvery(0).evalTokens(1024).checkpointEvery(0).build();
         RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().toBuilder().maxTokens(48).epochs(1).batch(16)
                 .lr(1e-3).seed(0).build();
         PpoConfig ppo = PpoConfig.trlDefaults().toBuilder().batch(8, 2).epochs(2).learningRate(1e-3)

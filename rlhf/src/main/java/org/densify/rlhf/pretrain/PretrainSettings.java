@@ -30,6 +30,128 @@ public record PretrainSettings(int layers, int dModel, int heads, int context, i
         return new PretrainSettings(4, 128, 4, 128, 2400, 512, 3e-3, 50, 0.1, 0.1, 1.0, 200, 16384, 400, 0);
     }
 
+    /** A builder that starts from these settings: the one way to change some of them. */
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
+    /** Settings changed one by one from a starting {@link PretrainSettings}; {@link #build()} makes the record. */
+    public static final class Builder {
+        private int layers;
+        private int dModel;
+        private int heads;
+        private int context;
+        private int steps;
+        private int batchTokens;
+        private double lr;
+        private int warmup;
+        private double minLrRatio;
+        private double weightDecay;
+        private double gradClip;
+        private int evalEvery;
+        private int evalTokens;
+        private int checkpointEvery;
+        private long seed;
+
+        private Builder(PretrainSettings s) {
+            layers = s.layers;
+            dModel = s.dModel;
+            heads = s.heads;
+            context = s.context;
+            steps = s.steps;
+            batchTokens = s.batchTokens;
+            lr = s.lr;
+            warmup = s.warmup;
+            minLrRatio = s.minLrRatio;
+            weightDecay = s.weightDecay;
+            gradClip = s.gradClip;
+            evalEvery = s.evalEvery;
+            evalTokens = s.evalTokens;
+            checkpointEvery = s.checkpointEvery;
+            seed = s.seed;
+        }
+
+        public Builder layers(int v) {
+            layers = v;
+            return this;
+        }
+
+        public Builder dModel(int v) {
+            dModel = v;
+            return this;
+        }
+
+        public Builder heads(int v) {
+            heads = v;
+            return this;
+        }
+
+        public Builder context(int v) {
+            context = v;
+            return this;
+        }
+
+        public Builder steps(int v) {
+            steps = v;
+            return this;
+        }
+
+        public Builder batchTokens(int v) {
+            batchTokens = v;
+            return this;
+        }
+
+        public Builder lr(double v) {
+            lr = v;
+            return this;
+        }
+
+        public Builder warmup(int v) {
+            warmup = v;
+            return this;
+        }
+
+        public Builder minLrRatio(double v) {
+            minLrRatio = v;
+            return this;
+        }
+
+        public Builder weightDecay(double v) {
+            weightDecay = v;
+            return this;
+        }
+
+        public Builder gradClip(double v) {
+            gradClip = v;
+            return this;
+        }
+
+        public Builder evalEvery(int v) {
+            evalEvery = v;
+            return this;
+        }
+
+        public Builder evalTokens(int v) {
+            evalTokens = v;
+            return this;
+        }
+
+        public Builder checkpointEvery(int v) {
+            checkpointEvery = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        public PretrainSettings build() {
+            return new PretrainSettings(layers, dModel, heads, context, steps, batchTokens, lr, warmup, minLrRatio, weightDecay, gradClip,
+                    evalEvery, evalTokens, checkpointEvery, seed);
+        }
+    }
+
     /** Context windows per step: {@code batch_tokens / context}, at least 1. */
     public int windows() {
         return Math.max(1, batchTokens / context);

@@ -2,6 +2,7 @@ package org.densify.rlhf.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import org.densify.rlhf.demo.DemoPlan;
 import org.densify.rlhf.ppo.PpoConfig;
 import org.densify.rlhf.pretrain.PretrainSettings;
 import org.densify.rlhf.reward.RewardModelTrainer;
@@ -50,5 +51,17 @@ class SettingsDefaultsTest {
         assertEquals("1.41e-5", SettingsDefaults.plain(1.41e-5));
         assertEquals("0.003", SettingsDefaults.plain(3e-3));
         assertEquals("0.1", SettingsDefaults.plain(0.1));
+    }
+
+    @Test
+    void theDemosSettingsChangeOnlyWhatTheyName() {
+        // written out in full, component by component, as the plans gave them before the builders
+        assertEquals(new PretrainSettings(4, 128, 4, 128, 1500, 512, 3e-3, 50, 0.1, 0.1, 1.0, 500, 8192, 500, 0), DemoPlan.full().pretrain());
+        assertEquals(new PretrainSettings(2, 64, 2, 64, 120, 512, 3e-3, 10, 0.1, 0.1, 1.0, 0, 1024, 0, 0), DemoPlan.quick().pretrain());
+        assertEquals(new RewardModelTrainer.Settings(128, 3, 16, 1e-3, 20, 0.0, 1.0, 0.1, 0, null, null, false, 0), DemoPlan.full().rewardModel());
+        assertEquals(new RewardModelTrainer.Settings(48, 1, 16, 1e-3, 0, 0.0, 1.0, 0.1, 0, null, null, false, 0), DemoPlan.quick().rewardModel());
+        PpoConfig d = PpoConfig.trlDefaults();
+        assertEquals(new PpoConfig(8, 2, 2, 1e-3, d.initKlCoef(), d.adaptiveKl(), d.klTarget(), d.klHorizon(), d.gamma(), d.lambda(), d.clipRange(),
+                d.valueClipRange(), d.vfCoef(), d.ratioThreshold(), d.adamBeta1(), d.adamBeta2(), d.adamEps(), 2, 7, 4, 9), DemoPlan.quick().ppo());
     }
 }

@@ -118,7 +118,8 @@ public final class ExperimentReport {
     /** The sparse group a group is compared with: the one at the same sweep value, else the unswept one; null if none. */
     Group reference(Group g) {
         Cell c = cellOf.get(g.name());
-        String name = c.point() != null && config.sweepApplies("sparse") ? "sparse-" + c.point().label() : "sparse";
+        String sparse = Credit.Sparse.METHOD.name();
+        String name = c.point() != null && config.sweepApplies(sparse) ? sparse + "-" + c.point().label() : sparse;
         return groups.stream().filter(x -> x.name().equals(name)).findFirst().orElse(null);
     }
 
@@ -224,7 +225,7 @@ public final class ExperimentReport {
         b.append("- The reward is the batch mean of the reward model's score at each step. \"mean ± std\" is over seeds; \"2 SE\" is twice the "
                 + "standard error over seeds (std / sqrt(seeds)) of each run's mean over all steps. The first-step column uses the "
                 + "seed-averaged curve and compares it with the best seed-averaged batch mean of sparse")
-                .append(config.sweep() != null && config.sweepApplies("sparse") ? " at the same sweep value" : "").append(".\n");
+                .append(config.sweep() != null && config.sweepApplies(Credit.Sparse.METHOD.name()) ? " at the same sweep value" : "").append(".\n");
         b.append('\n');
 
         b.append("## Results\n\n").append(table()).append("\n\n");

@@ -21,9 +21,9 @@ import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.credit.RewardModel;
 import org.densify.rlhf.credit.RewardScorer;
-import org.densify.rlhf.credit.ScoredCompletion;
 import org.densify.rlhf.ppo.PpoConfig;
 import org.densify.rlhf.ppo.PpoRun;
+import org.densify.rlhf.ppo.PpoStep;
 import org.densify.rlhf.ppo.PpoTrainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -37,8 +37,8 @@ import picocli.CommandLine.ParameterException;
  * the two can be paired ({@code benchmarks/gpu/report.py}, {@code benchmarks/compare/compare_ppo.sh}).
  *
  * <p>Three random-init GPT-2s of one shape (default 124M): the policy with a value head, its frozen
- * reference (the same trunk weights) and a 2-label classifier as the reward model. Per step, as
- * {@code PpoRun} runs it: B prompts of random token ids (2..8 tokens), each sampled to its own
+ * reference (the same trunk weights) and a 2-label classifier as the reward model. Per step, the
+ * runs' own {@link PpoStep}: B prompts of random token ids (2..8 tokens), each sampled to its own
  * 8..16 new tokens (pure sampling, KV cache, no stop token) = {@code generation}; the policy's
  * rollout forward (log-probs, values) and the reference's forward = {@code reference}; the reward
  * model's pass (with the last attention row for ABC) and the credit = {@code reward}; rewards minus
@@ -57,6 +57,9 @@ public final class PpoStepBenchmark {
             description = "One RLHF PPO step (policy with value head, reference, reward model), timed phase by phase on a device.",
             footer = "peer: benchmarks/compare/torch_ppo_peer.py with the same shape; --capture there is --credit abc here.")
     static final class Options {
+        /** The PPO settings' defaults, the runs' own. */
+        private static final PpoConfig DEFAULTS = PpoConfig.trlDefaults();
+
         @Mixin
         BenchmarkCli.Common common;
 
@@ -76,32 +79,32 @@ public final class PpoStepBenchmark {
                 description = "n_positions; at least --prompt-max + --gen-max (default: ${DEFAULT-VALUE}).")
         int positions;
 
-        @Option(names = "--batch", defaultValue = "16", paramLabel = "B", description = "Prompts per PPO step (default: ${DEFAULT-VALUE}).")
-        int batch;
+        @Option(names = "--batch", paramLabel = "B", description = "Prompts per PPO step (default: ${DEFAULT-VALUE}).")
+        int batch = DEFAULTS.batchSize();
 
-        @Option(names = "--prompt-min", defaultValue = "2", paramLabel = "N", description = "Fewest prompt tokens (default: ${DEFAULT-VALUE}).")
-        int promptMin;
+        @Option(names = "--prompt-min", paramLabel = "N", description = "Fewest prompt tokens (default: ${DEFAULT-VALUE}).")
+        int promptMin = DEFAULTS.promptMin();
 
-        @Option(names = "--prompt-max", defaultValue = "8", paramLabel = "N", description = "Most prompt tokens (default: ${DEFAULT-VALUE}).")
-        int promptMax;
+        @Option(names = "--prompt-max", paramLabel = "N", description = "Most prompt tokens (default: ${DEFAULT-VALUE}).")
+        int promptMax = DEFAULTS.promptMax();
 
-        @Option(names = "--gen-min", defaultValue = "8", paramLabel = "N", description = "Fewest new tokens per response (default: ${DEFAULT-VALUE}).")
-        int genMin;
+        @Option(names = "--gen-min", paramLabel = "N", description = "Fewest new tokens per response (default: ${DEFAULT-VALUE}).")
+        int genMin = DEFAULTS.genMin();
 
-        @Option(names = "--gen-max", defaultValue = "16", paramLabel = "N", description = "Most new tokens per response (default: ${DEFAULT-VALUE}).")
-        int genMax;
+        @Option(names = "--gen-max", paramLabel = "N", description = "Most new tokens per response (default: ${DEFAULT-VALUE}).")
+        int genMax = DEFAULTS.genMax();
 
-        @Option(names = "--epochs", defaultValue = "4", paramLabel = "E", description = "PPO epochs per step (default: ${DEFAULT-VALUE}).")
-        int epochs;
+        @Option(names = "--epochs", paramLabel = "E", description = "PPO epochs per step (default: ${DEFAULT-VALUE}).")
+        int epochs = DEFAULTS.ppoEpochs();
 
-        @Option(names = "--minibatch", defaultValue = "1", paramLabel = "M", description = "Sequences per minibatch; divides --batch (default: ${DEFAULT-VALUE}).")
-        int miniBatch;
+        @Option(names = "--minibatch", paramLabel = "M", description = "Sequences per minibatch; divides --batch (default: ${DEFAULT-VALUE}).")
+        int miniBatch = DEFAULTS.miniBatchSize();
 
-        @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD", completionCandidates = CreditNames.class,
+        @Option(names = "--credit", defaultValue = Credit.DEFAULT_METHOD, paramLabel = "METHOD", completionCandidates = CreditNames.class,
                 description = "Credit method: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
         String credit;
 
-        @Option(names = "--beta", defaultValue = "0.8", paramLabel = "X", description = "The credit's beta (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--beta", defaultValue = "" + Credit.DEFAULT_BETA, paramLabel = "X", description = "The credit's beta (default: ${DEFAULT-VALUE}).")
         double beta;
 
         @Option(names = "--warmup", defaultValue = "1", paramLabel = "N", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
@@ -121,7 +124,7 @@ public final class PpoStepBenchmark {
     static final class CreditNames implements Iterable<String> {
         @Override
         public Iterator<String> iterator() {
-            return Credit.NAMES.iterator();
+            return Credit.names().iterator();
         }
     }
 
@@ -172,8 +175,8 @@ public final class PpoStepBenchmark {
         Gpt2Config.Builder shape = Gpt2Config.builder().vocabSize(o.vocab).nPositions(o.positions).nEmbd(o.d).nLayer(o.layers).nHead(o.heads);
         Gpt2Config lm = shape.kind(ModelKind.LM).build();
         Gpt2Config classifier = shape.kind(ModelKind.SEQUENCE_CLASSIFIER).numLabels(2).build();
-        PpoConfig config = PpoConfig.trlDefaults().withBatch(o.batch, o.miniBatch).withEpochs(o.epochs)
-                .withLengths(o.promptMin, o.promptMax, o.genMin, o.genMax);
+        PpoConfig config = PpoConfig.trlDefaults().toBuilder().batch(o.batch, o.miniBatch).epochs(o.epochs)
+                .promptLengths(o.promptMin, o.promptMax).genLengths(o.genMin, o.genMax).build();
         Credit credit = Credit.parse(o.credit, o.beta);
         Gpt2Tokenizer tokenizer = byteTokenizer();
         List<double[]> timed = new ArrayList<>();
@@ -187,8 +190,7 @@ public final class PpoStepBenchmark {
             rm.model().initialize(o.seed + 1);
             RewardScorer scorer = new RewardScorer(rm, tokenizer);
             if (!scorer.sharesTokenizer()) throw new IllegalStateException("the reward model must read the policy's ids as they are");
-            Generator generator = new Generator(policy);
-            Sampler sampler = Sampler.multinomial();
+            PpoStep ppoStep = new PpoStep(backend, trainer, new Generator(policy), Sampler.multinomial(), scorer, credit);
             for (int i = 0; i < o.warmup + o.steps; i++) {
                 SplittableRandom random = new SplittableRandom(o.seed * 1_000_003L + i);
                 int[][] queries = new int[o.batch][];
@@ -204,34 +206,14 @@ public final class PpoStepBenchmark {
                 for (int e = 0; e < o.epochs; e++) order[e] = PpoRun.permutation(o.batch, random);
                 long sampleSeed = random.nextLong();
 
-                backend.synchronize();
-                long t0 = System.nanoTime();
-                Generator.Result sampled = generator.generate(queries, new int[o.batch], maxNew, sampler, sampleSeed, -1,
-                        credit.needsGenerationAttention() ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
-                int[][] responses = sampled.tokens();
-                backend.synchronize();
-                long t1 = System.nanoTime();
-                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.needsPolicyAttention());
-                backend.synchronize();
-                long t2 = System.nanoTime();
-                ScoredCompletion[] scored = scorer.score(queries, responses, credit.needsRewardAttention(), credit.needsPrefixRewards());
-                float[][] scores = new float[o.batch][];
+                // no stop token and no minimum: every completion runs to its drawn length, as the peer's
+                PpoStep.Outcome taken = ppoStep.take(new PpoStep.Draws(queries, new int[o.batch], maxNew, -1, sampleSeed, order));
+                PpoTrainer.StepResult result = taken.update();
                 double rewardSum = 0;
-                for (int s = 0; s < o.batch; s++) {
-                    ScoredCompletion sc = rollout.policyAttention() == null ? scored[s] : scored[s].withPolicyAttention(rollout.policyAttention()[s]);
-                    if (sampled.attentionRows() != null) {
-                        sc = sc.withGenerationAttention(ScoredCompletion.completionColumns(sampled.attentionRows()[s], queries[s].length));
-                    }
-                    scores[s] = credit.assign(sc);
-                    rewardSum += sc.reward();
-                }
-                backend.synchronize();
-                long t3 = System.nanoTime();
-                PpoTrainer.StepResult result = trainer.optimize(rollout, scores, order);
-                backend.synchronize();
-                long t4 = System.nanoTime();
+                for (float reward : taken.rewards()) rewardSum += reward;
 
-                double[] seconds = {(t1 - t0) / 1e9, (t3 - t2) / 1e9, (t2 - t1) / 1e9, (t4 - t3) / 1e9, 0};
+                double[] seconds = {taken.generationNanos() / 1e9, taken.rewardNanos() / 1e9, taken.referenceNanos() / 1e9,
+                        taken.updateNanos() / 1e9, 0};
                 seconds[4] = seconds[0] + seconds[1] + seconds[2] + seconds[3];
                 if (!Double.isFinite(result.meanKl()) || !Double.isFinite(rewardSum)) {
                     throw new IllegalStateException("step " + i + ": KL " + result.meanKl() + ", reward sum " + rewardSum + ": a NaN reached the step");
@@ -309,7 +291,7 @@ public final class PpoStepBenchmark {
         check.positive("--minibatch", o.miniBatch);
         check.positive("--steps", o.steps);
         check.require(o.warmup >= 0, "--warmup must be >= 0, got " + o.warmup);
-        check.require(Credit.NAMES.contains(o.credit), "--credit: expected one of " + String.join(", ", Credit.NAMES) + ", got " + o.credit);
+        check.require(Credit.names().contains(o.credit), "--credit: expected one of " + String.join(", ", Credit.names()) + ", got " + o.credit);
         check.require(o.d % o.heads == 0, "--d " + o.d + " is not a multiple of --heads " + o.heads);
         check.require(o.promptMax >= o.promptMin && o.genMax >= o.genMin, "need --prompt-min <= --prompt-max and --gen-min <= --gen-max");
         check.require(o.promptMax + o.genMax <= o.positions,

@@ -9,7 +9,7 @@ import org.densify.core.Backend;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.demo.Demo;
 import org.densify.rlhf.demo.DemoPlan;
-import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.run.ProgressBar;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -35,10 +35,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "N", description = "PPO steps per method (default: 50, or 6 with --quick).")
     Integer steps;
 
-    @Option(names = "--credit", split = ",", paramLabel = "METHOD", description = "Credit methods to compare, comma-separated: any of sparse, uniform, abc, abc-d, abc-d2, abc-policy-final, prefix-diff (default: sparse,uniform,abc).")
+    @Option(names = "--credit", split = ",", paramLabel = "METHOD", completionCandidates = CreditOptions.Names.class,
+            description = "Credit methods to compare, comma-separated: any of ${COMPLETION-CANDIDATES} (default: sparse,uniform,abc).")
     List<String> credit;
 
-    @Option(names = "--beta", defaultValue = "0.8", paramLabel = "F", description = "Beta of the attention methods (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--beta", defaultValue = "" + Credit.DEFAULT_BETA, paramLabel = "F", description = "Beta of the attention methods (default: ${DEFAULT-VALUE}).")
     double beta;
 
     @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the PPO runs (default: ${DEFAULT-VALUE}).")

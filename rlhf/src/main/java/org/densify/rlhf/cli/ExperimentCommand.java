@@ -5,7 +5,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.densify.rlhf.experiment.Experiment;
 import org.densify.rlhf.experiment.ExperimentConfig;
-import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.run.ProgressBar;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

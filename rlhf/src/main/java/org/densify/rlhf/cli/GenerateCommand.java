@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.core.model.Generator;
 import org.densify.core.model.LanguageModel;
@@ -117,9 +118,9 @@ final class GenerateCommand implements Callable<Integer> {
                 "the model's", maxT);
         long positions = promptIds.length + (long) maxNewTokens;
         MemoryBudget budget = MemoryBudget.of("generate --num-samples " + numSamples)
-                .add("parameters", MemoryBudget.parameters(config, false, false))
+                .add("parameters", MemoryBudget.parameters(config, Heads.NONE))
                 .add("KV cache", MemoryBudget.kvCache(config, numSamples, positions))
-                .add("activations", MemoryBudget.activations(config, (double) numSamples * promptIds.length, positions, numSamples, false));
+                .add("activations", MemoryBudget.activations(config, (double) numSamples * promptIds.length, positions, numSamples, MemoryBudget.Pass.INFERENCE));
         try (Backend backend = device.create()) {
             budget.check(backend);
             generate(backend, tok, promptIds, sampler, out, err);

@@ -62,9 +62,15 @@ final class MemoryBudget {
         throw new IllegalArgumentException(b.toString());
     }
 
+    /** Whether a pass keeps every layer's activations for a backward pass. */
+    enum Pass {
+        INFERENCE,
+        TRAINING
+    }
+
     /** Bytes of parameters of a model of this config with these heads. */
-    static double parameters(ModelShape config, boolean classifier, boolean valueHead) {
-        return 4.0 * config.parameterFloats(Heads.of(classifier, valueHead));
+    static double parameters(ModelShape config, Heads heads) {
+        return 4.0 * config.parameterFloats(heads);
     }
 
     /** Bytes of the keys and values of every layer for {@code sequences} of {@code positions}. */
@@ -76,7 +82,8 @@ final class MemoryBudget {
      * Bytes of one pass's activations over {@code rows} tokens of sequences of {@code length}: one
      * layer's worth for inference, every layer's (and their gradients) for training, and the logits.
      */
-    static double activations(ModelShape config, double rows, long length, long logitRows, boolean training) {
+    static double activations(ModelShape config, double rows, long length, long logitRows, Pass pass) {
+        boolean training = pass == Pass.TRAINING;
         double C = config.hiddenSize(), F = config.intermediateSize();
         double perLayer = rows * (11 * C + 2 * F) + config.heads() * rows * length;
         double layers = training ? config.layers() * perLayer + perLayer : perLayer;

@@ -2,26 +2,30 @@ package org.densify.rlhf.cli;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.loaders.io.InputFiles;
 import org.densify.core.model.ModelShape;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.ppo.PpoConfig;
 import org.densify.rlhf.ppo.PpoRun;
 import org.densify.rlhf.run.OutputPaths;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code densify ppo}: fine-tunes a policy against a reward model with PPO and a credit-assignment method. */
-@Command(name = "ppo", mixinStandardHelpOptions = true,
+@Command(name = "ppo", mixinStandardHelpOptions = true, defaultValueProvider = PpoCommand.Defaults.class,
         description = {
                 "Fine-tunes a policy (GPT-2 or Llama family) with PPO (TRL 0.7.4's algorithm and defaults) against a reward model, spreading each "
                         + "sequence's reward over its tokens with the chosen credit method.",
@@ -35,6 +39,18 @@ import picocli.CommandLine.Spec;
                         + "'latest' names the newest). --resume continues exactly. No dropout anywhere (the authors' loop samples with GPT-2's "
                         + "0.1 active; TRL's PPO passes run in eval mode)."})
 final class PpoCommand implements Callable<Integer> {
+    /** Where every PPO option's default comes from. */
+    private static final PpoConfig DEFAULTS = PpoConfig.trlDefaults();
+
+    /** The PPO options' defaults, read from {@link PpoConfig#trlDefaults()} through {@link PpoConfig.Setting}. */
+    static final class Defaults extends SettingsDefaults {
+        @Override
+        Map<String, ?> values() {
+            Map<String, Number> m = new LinkedHashMap<>();
+            for (PpoConfig.Setting s : PpoConfig.Setting.values()) if (s.option() != null) m.put(s.option().substring(2), s.in(DEFAULTS));
+            return m;
+        }
+    }
 
     @Option(names = "--policy", required = true, paramLabel = "DIR", description = "Initial policy: a language-model folder (any family) with its tokenizer; also the frozen reference.")
     Path policy;
@@ -42,13 +58,8 @@ final class PpoCommand implements Callable<Integer> {
     @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "Sequence classifier folder (any family) with its tokenizer (e.g. from 'densify train-rm').")
     Path rewardModel;
 
-    @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD",
-            description = "sparse, uniform, abc, abc-d, abc-d2, abc-policy-final or prefix-diff (default: ${DEFAULT-VALUE}); "
-                    + "abc-d and abc-d2 are the authors' abcde and abcde2 (the policy's attention recorded during generation).")
-    String credit;
-
-    @Option(names = "--beta", defaultValue = "0.8", paramLabel = "F", description = "Share of the reward spread by attention in abc, abc-d, abc-d2, abc-policy-final (default: ${DEFAULT-VALUE}).")
-    double beta;
+    @Mixin
+    CreditOptions credit;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run folder: log, settings, checkpoints.")
     Path out;
@@ -60,40 +71,40 @@ final class PpoCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "100", paramLabel = "N", description = "PPO steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--batch", defaultValue = "16", paramLabel = "N", description = "Sequences per PPO step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", description = "Sequences per PPO step (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--minibatch", defaultValue = "1", paramLabel = "N", description = "Sequences per optimiser step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--minibatch", paramLabel = "N", description = "Sequences per optimiser step (default: ${DEFAULT-VALUE}).")
     int minibatch;
 
-    @Option(names = "--ppo-epochs", defaultValue = "4", paramLabel = "N", description = "Passes over each batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ppo-epochs", paramLabel = "N", description = "Passes over each batch (default: ${DEFAULT-VALUE}).")
     int ppoEpochs;
 
-    @Option(names = "--lr", defaultValue = "1.41e-5", paramLabel = "LR", description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", paramLabel = "LR", description = "Adam learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
-    @Option(names = "--kl-init", defaultValue = "0.2", paramLabel = "F", description = "Initial KL coefficient (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-init", paramLabel = "F", description = "Initial KL coefficient (default: ${DEFAULT-VALUE}).")
     double klInit;
 
-    @Option(names = "--kl-target", defaultValue = "6", paramLabel = "F", description = "Target KL of the adaptive controller (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-target", paramLabel = "F", description = "Target KL of the adaptive controller (default: ${DEFAULT-VALUE}).")
     double klTarget;
 
-    @Option(names = "--kl-horizon", defaultValue = "10000", paramLabel = "N", description = "Horizon of the adaptive controller (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--kl-horizon", paramLabel = "N", description = "Horizon of the adaptive controller (default: ${DEFAULT-VALUE}).")
     double klHorizon;
 
     @Option(names = "--fixed-kl", description = "Keep the KL coefficient at --kl-init.")
     boolean fixedKl;
 
-    @Option(names = "--prompt-min", defaultValue = "2", paramLabel = "N", description = "Shortest prompt in tokens (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--prompt-min", paramLabel = "N", description = "Shortest prompt in tokens (default: ${DEFAULT-VALUE}).")
     int promptMin;
 
-    @Option(names = "--prompt-max", defaultValue = "8", paramLabel = "N", description = "Prompt lengths are drawn below this, excluded (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--prompt-max", paramLabel = "N", description = "Prompt lengths are drawn below this, excluded (default: ${DEFAULT-VALUE}).")
     int promptMax;
 
-    @Option(names = "--gen-min", defaultValue = "8", paramLabel = "N", description = "Fewest new tokens: end-of-text is banned before (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gen-min", paramLabel = "N", description = "Fewest new tokens: end-of-text is banned before (default: ${DEFAULT-VALUE}).")
     int genMin;
 
-    @Option(names = "--gen-max", defaultValue = "16", paramLabel = "N", description = "Each completion's maximum is drawn below this, excluded (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--gen-max", paramLabel = "N", description = "Each completion's maximum is drawn below this, excluded (default: ${DEFAULT-VALUE}).")
     int genMax;
 
     @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of prompts, sampling and minibatch order (default: ${DEFAULT-VALUE}).")
@@ -102,11 +113,8 @@ final class PpoCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "10", paramLabel = "N", description = "Checkpoint every N steps and at the end (default: ${DEFAULT-VALUE}).")
     int checkpointEvery;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint (the options must be the same).")
-    boolean resume;
-
     @Mixin
-    ForceOption force;
+    ResumableRunOptions run;
 
     @Mixin
     DeviceOption device;
@@ -117,20 +125,19 @@ final class PpoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Main.requireSeed(seed);
-        Credit method;
+        Credit method = credit.method();
         PpoConfig config;
         try {
-            method = Credit.parse(credit, beta);
-            config = PpoConfig.trlDefaults().withBatch(batch, minibatch).withEpochs(ppoEpochs).withLearningRate(lr)
-                    .withKl(klInit, !fixedKl, klTarget, klHorizon).withLengths(promptMin, promptMax, genMin, genMax);
+            config = DEFAULTS.toBuilder().batch(batch, minibatch).epochs(ppoEpochs).learningRate(lr)
+                    .kl(klInit, fixedKl ? PpoConfig.KlControl.FIXED : PpoConfig.KlControl.ADAPTIVE, klTarget, klHorizon)
+                    .promptLengths(promptMin, promptMax).genLengths(genMin, genMax).build();
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException(e.getMessage());
         }
         if (steps < 1) throw new Main.UsageException("--steps must be >= 1, got " + steps);
         if (checkpointEvery < 1) throw new Main.UsageException("--checkpoint-every must be >= 1, got " + checkpointEvery);
-        if (resume && force.force) throw new Main.UsageException("--resume continues the run in --out and --force replaces it: pass one of them");
-        OutputPaths.Existing existing = force.existing();
-        ForceOption.check(() -> PpoRun.checkOutputs(out, resume, existing));
+        OutputPaths.Existing existing = run.existing();
+        ForceOption.check(() -> PpoRun.checkOutputs(out, run.resume, existing));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         ModelShape policyConfig = ModelShape.read(InputFiles.requireFolder(policy));
@@ -142,7 +149,7 @@ final class PpoCommand implements Callable<Integer> {
         List<Review> reviews = ImdbDataset.split(ImdbDataset.loadOrSample(data), 0.1).train();
         try (Backend backend = device.create()) {
             budget.check(backend);
-            PpoRun.Result result = new PpoRun(new PpoRun.Setup(config, method, steps, seed, policy, rewardModel, reviews, data, out, resume,
+            PpoRun.Result result = new PpoRun(new PpoRun.Setup(config, method, steps, seed, policy, rewardModel, reviews, data, out, run.resume,
                     checkpointEvery, existing)).run(backend, err);
             if (!result.steps().isEmpty()) {
                 PpoRun.StepRecord first = result.steps().getFirst(), last = result.steps().getLast();
@@ -164,10 +171,10 @@ final class PpoCommand implements Callable<Integer> {
      */
     private MemoryBudget budget(ModelShape policyConfig, ModelShape rmConfig, long length) {
         return MemoryBudget.of("ppo --batch " + batch)
-                .add("policy, gradients and Adam moments", 4 * MemoryBudget.parameters(policyConfig, false, true))
-                .add("reference and reward model", MemoryBudget.parameters(policyConfig, false, false) + MemoryBudget.parameters(rmConfig, true, false))
+                .add("policy, gradients and Adam moments", 4 * MemoryBudget.parameters(policyConfig, Heads.VALUE))
+                .add("reference and reward model", MemoryBudget.parameters(policyConfig, Heads.NONE) + MemoryBudget.parameters(rmConfig, Heads.CLASSIFIER))
                 .add("KV cache", MemoryBudget.kvCache(policyConfig, batch, length))
-                .add("activations", Math.max(MemoryBudget.activations(policyConfig, (double) batch * length, length, (long) batch * length, false),
-                        MemoryBudget.activations(policyConfig, (double) minibatch * length, length, (long) minibatch * length, true)));
+                .add("activations", Math.max(MemoryBudget.activations(policyConfig, (double) batch * length, length, (long) batch * length, MemoryBudget.Pass.INFERENCE),
+                        MemoryBudget.activations(policyConfig, (double) minibatch * length, length, (long) minibatch * length, MemoryBudget.Pass.TRAINING)));
     }
 }

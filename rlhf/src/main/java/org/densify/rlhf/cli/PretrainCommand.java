@@ -1,5 +1,6 @@
 package org.densify.rlhf.cli;
 
+import org.densify.core.model.Heads;
 import org.densify.core.Backend;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
@@ -9,9 +10,9 @@ import org.densify.core.model.Models;
 import org.densify.loaders.model.ModelFamily;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
-import org.densify.rlhf.pretrain.Hyper;
+import org.densify.rlhf.pretrain.PretrainSettings;
 import org.densify.rlhf.pretrain.Pretrainer;
-import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.run.ProgressBar;
 import org.densify.rlhf.pretrain.TokenData;
 import org.densify.rlhf.run.OutputPaths;
 import picocli.CommandLine.Command;
@@ -23,10 +24,11 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code densify pretrain}: a language model of any family (GPT-2 by default) trained from scratch on review text. */
-@Command(name = "pretrain", mixinStandardHelpOptions = true,
+@Command(name = "pretrain", mixinStandardHelpOptions = true, defaultValueProvider = PretrainCommand.Defaults.class,
         description = {
                 "Trains a language model (GPT-2, or --family llama / qwen2 / qwen3) from scratch on IMDb review text (the reviews of the training side of the hash split, "
                         + "each followed by <|endoftext|>, packed into one token stream), evaluating on the held-out side.",
@@ -34,6 +36,14 @@ import java.util.concurrent.Callable;
                         + "DIR/checkpoints/latest names the newest) and at the end DIR/model/, ready for 'densify generate --model DIR/model'.",
                 "--resume continues exactly from the latest checkpoint (the same result, bit for bit, as a run that was never stopped)."})
 final class PretrainCommand implements Callable<Integer> {
+    /** The options' defaults: {@link PretrainSettings#defaults()}. */
+    static final class Defaults extends SettingsDefaults {
+        @Override
+        Map<String, ?> values() {
+            return PretrainSettings.defaults().asOptions();
+        }
+    }
+
 
     @Option(names = "--data", defaultValue = ImdbDataset.BUNDLED_SAMPLE, paramLabel = "FILE|DIR|sample",
             description = "IMDb reviews: a JSON / JSONL file (gzipped or not), an aclImdb folder, or 'sample' for the bundled sample (default: ${DEFAULT-VALUE}).")
@@ -63,51 +73,41 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--untied-embeddings", description = "A separate LM head instead of the token embedding; Llama family only.")
     boolean untiedEmbeddings;
 
-    @Option(names = "--layers", defaultValue = "4", paramLabel = "N", description = "Transformer blocks (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--layers", paramLabel = "N", description = "Transformer blocks (default: ${DEFAULT-VALUE}).")
     int layers;
 
-    @Option(names = "--d-model", defaultValue = "128", paramLabel = "N", description = "Embedding width (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--d-model", paramLabel = "N", description = "Embedding width (default: ${DEFAULT-VALUE}).")
     int dModel;
 
-    @Option(names = "--heads", defaultValue = "4", paramLabel = "N", description = "Attention heads; must divide --d-model (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--heads", paramLabel = "N", description = "Attention heads; must divide --d-model (default: ${DEFAULT-VALUE}).")
     int heads;
 
-    @Option(names = "--context", defaultValue = "128", paramLabel = "N", description = "Window length in tokens, the model's n_positions (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--context", paramLabel = "N", description = "Window length in tokens, the model's n_positions (default: ${DEFAULT-VALUE}).")
     int context;
 
-    @Option(names = "--steps", defaultValue = "2400", paramLabel = "N", description = "Optimiser steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", paramLabel = "N", description = "Optimiser steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--batch-tokens", defaultValue = "512", paramLabel = "N",
+    @Option(names = "--batch-tokens", paramLabel = "N",
             description = "Tokens per step: batch-tokens / context windows (default: ${DEFAULT-VALUE}).")
     int batchTokens;
 
-    @Option(names = "--lr", defaultValue = "3e-3", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
-    double lr;
-
-    @Option(names = "--warmup", defaultValue = "50", paramLabel = "N", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", paramLabel = "N", description = "Linear warm-up steps (default: ${DEFAULT-VALUE}).")
     int warmup;
 
-    @Option(names = "--min-lr-ratio", defaultValue = "0.1", paramLabel = "F",
+    @Option(names = "--min-lr-ratio", paramLabel = "F",
             description = "The cosine ends at lr * F at the last step (default: ${DEFAULT-VALUE}).")
     double minLrRatio;
 
-    @Option(names = "--weight-decay", defaultValue = "0.1", paramLabel = "F",
-            description = "AdamW weight decay on matrices and embeddings (default: ${DEFAULT-VALUE}).")
-    double weightDecay;
-
-    @Option(names = "--grad-clip", defaultValue = "1.0", paramLabel = "F", description = "Clip the gradient norm to F; 0 = off (default: ${DEFAULT-VALUE}).")
-    double gradClip;
-
-    @Option(names = "--eval-every", defaultValue = "200", paramLabel = "N",
+    @Option(names = "--eval-every", paramLabel = "N",
             description = "Held-out evaluation every N steps and at the end; 0 = only at the end (default: ${DEFAULT-VALUE}).")
     int evalEvery;
 
-    @Option(names = "--eval-tokens", defaultValue = "16384", paramLabel = "N",
+    @Option(names = "--eval-tokens", paramLabel = "N",
             description = "Held-out tokens per evaluation, in fixed windows (default: ${DEFAULT-VALUE}).")
     int evalTokens;
 
-    @Option(names = "--checkpoint-every", defaultValue = "400", paramLabel = "N",
+    @Option(names = "--checkpoint-every", paramLabel = "N",
             description = "Checkpoint every N steps and at the end; 0 = only at the end (default: ${DEFAULT-VALUE}).")
     int checkpointEvery;
 
@@ -115,14 +115,14 @@ final class PretrainCommand implements Callable<Integer> {
             description = "Fraction of reviews held out by the hash split (default: ${DEFAULT-VALUE}).")
     double testFraction;
 
-    @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the initialisation and of the batches (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", paramLabel = "N", description = "Seed of the initialisation and of the batches (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--resume", description = "Continue the run in --out from its latest checkpoint (the options must be the same).")
-    boolean resume;
+    @Mixin
+    ResumableRunOptions run;
 
     @Mixin
-    ForceOption force;
+    OptimizerOptions optimizer;
 
     @Mixin
     DeviceOption device;
@@ -133,9 +133,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Main.requireSeed(seed);
-        Hyper hyper = new Hyper(layers, dModel, heads, context, steps, batchTokens, lr, warmup, minLrRatio, weightDecay, gradClip,
+        PretrainSettings settings = new PretrainSettings(layers, dModel, heads, context, steps, batchTokens, optimizer.lr, warmup, minLrRatio,
+                optimizer.weightDecay, optimizer.gradClip,
                 evalEvery, evalTokens, checkpointEvery, seed);
-        List<String> problems = hyper.problems();
+        List<String> problems = settings.problems();
         if (!problems.isEmpty()) throw new Main.UsageException(problems.getFirst());
         if (!(testFraction > 0 && testFraction < 1)) throw new Main.UsageException("--test-fraction must be in (0, 1), got " + testFraction);
         ModelFamily modelFamily = parseFamily(family);
@@ -146,9 +147,8 @@ final class PretrainCommand implements Callable<Integer> {
         if (kvHeads != null && (kvHeads < 1 || heads % kvHeads != 0)) throw new Main.UsageException("--kv-heads must divide --heads " + heads + ", got " + kvHeads);
         if (intermediateSize != null && intermediateSize < 1) throw new Main.UsageException("--intermediate-size must be >= 1, got " + intermediateSize);
         if (ropeTheta != null && !(ropeTheta > 0 && Double.isFinite(ropeTheta))) throw new Main.UsageException("--rope-theta must be > 0, got " + ropeTheta);
-        if (resume && force.force) throw new Main.UsageException("--resume continues the run in --out and --force replaces it: pass one of them");
-        OutputPaths.Existing existing = force.existing();
-        ForceOption.check(() -> Pretrainer.checkOutputs(out, resume, existing));
+        OutputPaths.Existing existing = run.existing();
+        ForceOption.check(() -> Pretrainer.checkOutputs(out, run.resume, existing));
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
 
@@ -160,8 +160,8 @@ final class PretrainCommand implements Callable<Integer> {
             ModelShape config = Models.shapeOf(fresh);
             // Parameters, gradients and the two AdamW moments; one training pass over --batch-tokens.
             MemoryBudget.of("pretrain --d-model " + dModel + " --layers " + layers)
-                    .add("parameters, gradients and AdamW moments", 4 * MemoryBudget.parameters(config, false, false))
-                    .add("activations", MemoryBudget.activations(config, batchTokens, context, batchTokens, true))
+                    .add("parameters, gradients and AdamW moments", 4 * MemoryBudget.parameters(config, Heads.NONE))
+                    .add("activations", MemoryBudget.activations(config, batchTokens, context, batchTokens, MemoryBudget.Pass.TRAINING))
                     .check(backend);
             List<Review> reviews = ImdbDataset.loadOrSample(data);
             ImdbDataset.Split split = ImdbDataset.split(reviews, testFraction);
@@ -171,7 +171,7 @@ final class PretrainCommand implements Callable<Integer> {
                     (System.nanoTime() - t0) / 1e9);
             err.flush();
             String source = data.equals(ImdbDataset.BUNDLED_SAMPLE) ? "bundled sample" : data;
-            new Pretrainer(new Pretrainer.Setup(hyper, fresh, tokens, source, tokenizer, out, resume, backend,
+            new Pretrainer(new Pretrainer.Setup(settings, fresh, tokens, source, tokenizer, out, run.resume, backend,
                     new Main.Version().getVersion()[0], o, err, ProgressBar.stderrIsTerminal(), existing)).run();
         }
         return 0;

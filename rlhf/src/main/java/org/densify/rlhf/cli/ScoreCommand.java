@@ -22,6 +22,7 @@ import org.densify.core.model.ModelShape;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
+import org.densify.rlhf.credit.CreditInput;
 import org.densify.rlhf.credit.RewardModel;
 import org.densify.rlhf.credit.RewardScorer;
 import org.densify.rlhf.credit.ScoredCompletion;
@@ -36,7 +37,10 @@ import picocli.CommandLine.Spec;
                 "Scores PROMPT + COMPLETION with a reward model and prints the reward and each completion token with its credit.",
                 "The completion is tokenised on its own, after the prompt, by the policy's tokenizer when --policy is given, else by the "
                         + "reward model's. --html writes the same as a page with tokens shaded by credit (where the reward model looked); "
-                        + "--json prints {\"reward\", \"tokens\": [{\"id\", \"text\", \"credit\"}]} for scripts."})
+                        + "--json prints {\"reward\", \"tokens\": [{\"id\", \"text\", \"credit\"}]} for scripts.",
+                "The methods that read the policy's attention during generation are given it by feeding the completion "
+                        + "to the policy token by token through the same cached passes (teacher forcing), which records the rows that "
+                        + "generating exactly this completion would have."})
 final class ScoreCommand implements Callable<Integer> {
 
     @Option(names = "--reward-model", required = true, paramLabel = "DIR", description = "Sequence classifier folder (any family) with its tokenizer.")
@@ -48,17 +52,11 @@ final class ScoreCommand implements Callable<Integer> {
     @Option(names = "--completion", required = true, paramLabel = "TEXT", description = "The completion to score and credit.")
     String completion;
 
-    @Option(names = "--credit", defaultValue = "abc", paramLabel = "METHOD",
-            description = "sparse, uniform, abc, abc-d, abc-d2, abc-policy-final (the last three need --policy) or prefix-diff "
-                    + "(default: ${DEFAULT-VALUE}). abc-d and abc-d2 read the policy's attention during generation: here the completion "
-                    + "is fed to the policy token by token through the same cached passes (teacher forcing), which records the rows "
-                    + "that generating exactly this completion would have.")
-    String credit;
+    @Mixin
+    CreditOptions credit;
 
-    @Option(names = "--beta", defaultValue = "0.8", paramLabel = "F", description = "Share of the reward spread by attention (default: ${DEFAULT-VALUE}).")
-    double beta;
-
-    @Option(names = "--policy", paramLabel = "DIR", description = "A policy folder: its tokenizer defines the tokens credited, its attention drives abc-d, abc-d2 and abc-policy-final.")
+    @Option(names = "--policy", paramLabel = "DIR",
+            description = "A policy folder: its tokenizer defines the tokens credited; the methods that read the policy's attention need it.")
     Path policy;
 
     @Option(names = "--html", paramLabel = "FILE", description = "Also write an HTML page with the tokens shaded by credit.")
@@ -79,13 +77,8 @@ final class ScoreCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (html != null) ForceOption.check(() -> OutputPaths.checkFile("--html", html, force.existing()));
-        Credit method;
-        try {
-            method = Credit.parse(credit, beta);
-        } catch (IllegalArgumentException e) {
-            throw new Main.UsageException(e.getMessage());
-        }
-        if ((method.needsPolicyAttention() || method.needsGenerationAttention()) && policy == null) {
+        Credit method = credit.method();
+        if (method.method().readsPolicy() && policy == null) {
             throw new Main.UsageException("--credit " + method.name() + " reads the policy's attention: it needs --policy DIR");
         }
         if (completion.isEmpty()) throw new Main.UsageException("--completion is empty: there is no token to credit");
@@ -96,14 +89,14 @@ final class ScoreCommand implements Callable<Integer> {
             int[] q = tokenizer.encode(prompt), y = tokenizer.encode(completion);
             ContextCheck.fits("--prompt plus --completion", rm.tokenizer().encode(prompt).length + (long) rm.tokenizer().encode(completion).length,
                     "the reward model's", rm.model().maxSequenceLength());
-            if (method.needsPolicyAttention()) {
+            if (method.inputs().contains(CreditInput.POLICY_ATTENTION)) {
                 ContextCheck.fits("--prompt plus --completion", q.length + (long) y.length, "the policy's",
                         ModelShape.read(policy).maxSequenceLength());
             }
             ScoredCompletion scored = new RewardScorer(rm, tokenizer)
-                    .score(new int[][] {q}, new int[][] {y}, method.needsRewardAttention(), method.needsPrefixRewards())[0];
-            if (method.needsPolicyAttention()) scored = scored.withPolicyAttention(policyAttention(backend, q, y));
-            if (method.needsGenerationAttention()) scored = scored.withGenerationAttention(generationAttention(backend, q, y));
+                    .score(new int[][] {q}, new int[][] {y}, method.inputs())[0];
+            if (method.inputs().contains(CreditInput.POLICY_ATTENTION)) scored = scored.withPolicyAttention(policyAttention(backend, q, y));
+            if (method.inputs().contains(CreditInput.GENERATION_ATTENTION)) scored = scored.withGenerationAttention(generationAttention(backend, q, y));
             float[] credits = method.assign(scored);
             requireFinite(scored.reward(), credits);
             String[] texts = new String[y.length];

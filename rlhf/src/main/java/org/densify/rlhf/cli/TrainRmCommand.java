@@ -2,7 +2,7 @@ package org.densify.rlhf.cli;
 
 import org.densify.core.Backend;
 import org.densify.loaders.data.ImdbDataset;
-import org.densify.rlhf.pretrain.ProgressBar;
+import org.densify.rlhf.run.ProgressBar;
 import org.densify.rlhf.reward.RewardData;
 import org.densify.rlhf.reward.RewardModelTrainer;
 import picocli.CommandLine.Command;
@@ -14,10 +14,11 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code densify train-rm}: a reward model (sequence classifier) trained from a language model of any family. */
-@Command(name = "train-rm", mixinStandardHelpOptions = true,
+@Command(name = "train-rm", mixinStandardHelpOptions = true, defaultValueProvider = TrainRmCommand.Defaults.class,
         description = {
                 "Trains a reward model: a sequence classifier (GPT2ForSequenceClassification, LlamaForSequenceClassification, ...) on the trunk of the language model in --init "
                         + "with a fresh score head, or, when --init is already a classifier, that classifier trained further (its head kept).",
@@ -30,6 +31,14 @@ import java.util.concurrent.Callable;
                 "Writes OUT as a Hugging Face classifier folder (config.json, model.safetensors, the tokenizer of --init), with train_rm.json "
                         + "(settings and metrics) and train_rm.jsonl (one record per step), all at once when training ends."})
 final class TrainRmCommand implements Callable<Integer> {
+    /** The options' defaults: {@link RewardModelTrainer.Settings#defaults()}. */
+    static final class Defaults extends SettingsDefaults {
+        @Override
+        Map<String, ?> values() {
+            return RewardModelTrainer.Settings.defaults().asOptions();
+        }
+    }
+
 
     @Option(names = "--init", required = true, paramLabel = "DIR",
             description = "Model folder to start from (a language model of any family such as one from 'densify pretrain', or a classifier), with its tokenizer files.")
@@ -44,32 +53,22 @@ final class TrainRmCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder; must not exist or be empty unless --force.")
     Path out;
 
-    @Option(names = "--max-tokens", defaultValue = "128", paramLabel = "N",
+    @Option(names = "--max-tokens", paramLabel = "N",
             description = "Keep each text's first N tokens (and at most the model's n_positions) (default: ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--epochs", defaultValue = "1", paramLabel = "N", description = "Passes over the training data (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--epochs", paramLabel = "N", description = "Passes over the training data (default: ${DEFAULT-VALUE}).")
     int epochs;
 
-    @Option(names = "--batch", defaultValue = "16", paramLabel = "N",
+    @Option(names = "--batch", paramLabel = "N",
             description = "Reviews (or pairs) per optimiser step (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--lr", defaultValue = "5e-5", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
-    double lr;
-
-    @Option(names = "--warmup", defaultValue = "0", paramLabel = "N",
+    @Option(names = "--warmup", paramLabel = "N",
             description = "Linear warm-up steps, then a linear decay towards 0 at the end (default: ${DEFAULT-VALUE}).")
     int warmup;
 
-    @Option(names = "--weight-decay", defaultValue = "0.0", paramLabel = "F",
-            description = "AdamW weight decay on matrices and embeddings (default: ${DEFAULT-VALUE}).")
-    double weightDecay;
-
-    @Option(names = "--grad-clip", defaultValue = "1.0", paramLabel = "F", description = "Clip the gradient norm to F; 0 = off (default: ${DEFAULT-VALUE}).")
-    double gradClip;
-
-    @Option(names = "--eval-fraction", defaultValue = "0.1", paramLabel = "F",
+    @Option(names = "--eval-fraction", paramLabel = "F",
             description = "Fraction held out by the hash split and scored after each epoch; 0 = none (default: ${DEFAULT-VALUE}).")
     double evalFraction;
 
@@ -77,16 +76,19 @@ final class TrainRmCommand implements Callable<Integer> {
             description = "Classifier labels for a new head: 2 (negative, positive; default for reviews) or 1 (a scalar reward; default for pairs).")
     Integer labels;
 
-    @Option(names = "--openings", defaultValue = "0", paramLabel = "N",
+    @Option(names = "--openings", paramLabel = "N",
             description = "Reviews only: also train on one opening of each training review, its first 8..N tokens (drawn per review), "
                     + "labelled as the review, so that the reward model scores short texts by what they say; 0 = none (default: ${DEFAULT-VALUE}).")
     int openings;
 
-    @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the new head and of the batch order (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", paramLabel = "N", description = "Seed of the new head and of the batch order (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--log", paramLabel = "FILE", description = "Write the per-step JSONL log here (outside OUT; it grows as training runs) instead of OUT/train_rm.jsonl.")
     Path log;
+
+    @Mixin
+    OptimizerOptions optimizer;
 
     @Mixin
     ForceOption force;
@@ -100,7 +102,8 @@ final class TrainRmCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Main.requireSeed(seed);
-        RewardModelTrainer.Settings settings = new RewardModelTrainer.Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip,
+        RewardModelTrainer.Settings settings = new RewardModelTrainer.Settings(maxTokens, epochs, batch, optimizer.lr, warmup, optimizer.weightDecay,
+                optimizer.gradClip,
                 evalFraction, seed, labels, log, force.force, openings);
         List<String> problems = settings.problems();
         if (!problems.isEmpty()) throw new Main.UsageException(problems.getFirst());

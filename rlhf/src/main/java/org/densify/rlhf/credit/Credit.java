@@ -1,8 +1,12 @@
 package org.densify.rlhf.credit;
 
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.DoubleFunction;
 
 /**
  * How a sequence-level reward R is spread over the completion's tokens. Each method reads one {@link
@@ -15,41 +19,90 @@ import java.util.Map;
  */
 public sealed interface Credit {
 
+    /** The share of the reward spread by attention when none is given: the paper's beta. */
+    double DEFAULT_BETA = 0.8;
+
+    /** The method the commands use when none is given. */
+    String DEFAULT_METHOD = "abc";
+
+    /** The name of the one parameter the attention methods take. */
+    String BETA = "beta";
+
+    /**
+     * What a method is, apart from how it assigns: everything the commands, the experiment files and
+     * the reward pass ask of it.
+     *
+     * @param name       the name the command line and experiment files use
+     * @param parameters the settings it reads besides the reward ({@link #BETA} for the attention methods)
+     * @param inputs     what the passes before it must capture
+     * @param help       one line for the usage text
+     * @param paper      its figures in Chan et al. 2024, for the experiment report
+     * @param create     the method with a given beta (ignored by those that take none)
+     */
+    record Method(String name, List<String> parameters, Set<CreditInput> inputs, String help, PaperFigures paper,
+                  DoubleFunction<Credit> create) {
+        public Method {
+            parameters = List.copyOf(parameters);
+            inputs = inputs.isEmpty() ? CreditInput.REWARD_ONLY : Collections.unmodifiableSet(EnumSet.copyOf(inputs));
+        }
+
+        /** Whether beta changes what it assigns. */
+        public boolean takesBeta() {
+            return parameters.contains(BETA);
+        }
+
+        /** Whether it reads the policy's attention (so the reward model alone cannot score it). */
+        public boolean readsPolicy() {
+            return inputs.stream().anyMatch(CreditInput::readsPolicy);
+        }
+    }
+
+    /**
+     * A method's figures in the paper's IMDb setting (prompts 2-8, completions 8-16 tokens) as the
+     * experiment report prints them: reward at step 100 / mean / first step above sparse's best.
+     */
+    @FunctionalInterface
+    interface PaperFigures {
+        /** A dash: the paper ran no such method. */
+        PaperFigures NONE = (beta, betaSweep) -> "—";
+
+        /** The figures of a run with this beta; {@code betaSweep} when the study sweeps beta. */
+        String at(double beta, boolean betaSweep);
+
+        static PaperFigures fixed(String figures) {
+            return (beta, betaSweep) -> figures;
+        }
+    }
+
+    /** What this method is. */
+    Method method();
+
     /** The name the command line uses. */
-    String name();
+    default String name() {
+        return method().name();
+    }
+
+    /** What the passes before it must capture. */
+    default Set<CreditInput> inputs() {
+        return method().inputs();
+    }
 
     /** One reward per completion token. */
     float[] assign(ScoredCompletion s);
-
-    /** Whether the reward pass must capture the reward model's last attention row. */
-    default boolean needsRewardAttention() {
-        return false;
-    }
-
-    /** Whether the policy's rollout pass must capture its own last attention row. */
-    default boolean needsPolicyAttention() {
-        return false;
-    }
-
-    /** Whether generation must record the policy's last-layer attention row at every step. */
-    default boolean needsGenerationAttention() {
-        return false;
-    }
 
     /** The spread of an attention method (the share of R spread by attention), or NaN for the others. */
     default double beta() {
         return Double.NaN;
     }
 
-    /** Whether the reward pass must apply the classifier at every completion position. */
-    default boolean needsPrefixRewards() {
-        return false;
-    }
-
     /** Classic RLHF: R on the last completion token, 0 elsewhere. */
     record Sparse() implements Credit {
-        public String name() {
-            return "sparse";
+        public static final Method METHOD = new Method("sparse", List.of(), CreditInput.REWARD_ONLY,
+                "classic RLHF: the reward on the last completion token, 0 elsewhere",
+                PaperFigures.fixed("8.68 ± 1.37 / 7.22 / best 9.44 at step 89"), beta -> new Sparse());
+
+        public Method method() {
+            return METHOD;
         }
 
         public float[] assign(ScoredCompletion s) {
@@ -61,8 +114,11 @@ public sealed interface Credit {
 
     /** R / N on each of the N completion tokens. */
     record Uniform() implements Credit {
-        public String name() {
-            return "uniform";
+        public static final Method METHOD = new Method("uniform", List.of(), CreditInput.REWARD_ONLY,
+                "the reward shared equally by the completion's tokens", PaperFigures.fixed("8.10 ± 0.89 / 6.60 / —"), beta -> new Uniform());
+
+        public Method method() {
+            return METHOD;
         }
 
         public float[] assign(ScoredCompletion s) {
@@ -82,16 +138,24 @@ public sealed interface Credit {
             checkBeta(beta);
         }
 
-        public String name() {
-            return "abc";
+        public static final Method METHOD = new Method("abc", List.of(BETA), Set.of(CreditInput.REWARD_ATTENTION),
+                "Attention Based Credit (Chan et al. 2024): beta of the reward spread by the reward model's last attention row, "
+                        + "the rest on the last token", Abc::paperFigures, Abc::new);
+
+        public Method method() {
+            return METHOD;
+        }
+
+        private static String paperFigures(double beta, boolean betaSweep) {
+            String sweepMean = beta == 0 ? "7.94" : beta == 0.5 ? "8.48" : beta == 0.8 ? "8.64" : beta == 1 ? "8.80" : null;
+            String main = beta == 0.8 ? "9.62 ± 0.40 / 8.32 / 41" : null;
+            if (main != null && betaSweep) return main + "; beta sweep mean 8.64";
+            if (main != null) return main;
+            return sweepMean == null ? "—" : "beta sweep mean " + sweepMean;
         }
 
         public float[] assign(ScoredCompletion s) {
             return attentionCredit(s.rewardAttention(), s.reward(), beta, "the reward model's");
-        }
-
-        public boolean needsRewardAttention() {
-            return true;
         }
     }
 
@@ -107,8 +171,12 @@ public sealed interface Credit {
             checkBeta(beta);
         }
 
-        public String name() {
-            return "abc-d";
+        public static final Method METHOD = new Method("abc-d", List.of(BETA), Set.of(CreditInput.GENERATION_ATTENTION),
+                "the authors' abcde: as abc with the policy's attention recorded during generation, averaged over the steps",
+                PaperFigures.NONE, AbcD::new);
+
+        public Method method() {
+            return METHOD;
         }
 
         public float[] assign(ScoredCompletion s) {
@@ -129,10 +197,6 @@ public sealed interface Credit {
             }
             return attentionCredit(w, s.reward(), beta, "the policy's generation");
         }
-
-        public boolean needsGenerationAttention() {
-            return true;
-        }
     }
 
     /**
@@ -145,8 +209,11 @@ public sealed interface Credit {
             checkBeta(beta);
         }
 
-        public String name() {
-            return "abc-d2";
+        public static final Method METHOD = new Method("abc-d2", List.of(BETA), Set.of(CreditInput.GENERATION_ATTENTION),
+                "the authors' abcde2: as abc-d with the last generation step's row only", PaperFigures.NONE, AbcD2::new);
+
+        public Method method() {
+            return METHOD;
         }
 
         public float[] assign(ScoredCompletion s) {
@@ -155,10 +222,6 @@ public sealed interface Credit {
             float[] w = new float[N];
             System.arraycopy(rows[N - 1], 0, w, 1, N - 1);
             return attentionCredit(w, s.reward(), beta, "the policy's generation");
-        }
-
-        public boolean needsGenerationAttention() {
-            return true;
         }
     }
 
@@ -174,16 +237,16 @@ public sealed interface Credit {
             checkBeta(beta);
         }
 
-        public String name() {
-            return "abc-policy-final";
+        public static final Method METHOD = new Method("abc-policy-final", List.of(BETA), Set.of(CreditInput.POLICY_ATTENTION),
+                "as abc with the policy's own attention from its last completion token, after generation (formerly abc-policy)",
+                PaperFigures.NONE, AbcPolicyFinal::new);
+
+        public Method method() {
+            return METHOD;
         }
 
         public float[] assign(ScoredCompletion s) {
             return attentionCredit(s.policyAttention(), s.reward(), beta, "the policy's");
-        }
-
-        public boolean needsPolicyAttention() {
-            return true;
         }
     }
 
@@ -193,8 +256,12 @@ public sealed interface Credit {
      * prompt. The rewards telescope to {@code R - score(prompt)}.
      */
     record PrefixDiff() implements Credit {
-        public String name() {
-            return "prefix-diff";
+        public static final Method METHOD = new Method("prefix-diff", List.of(), Set.of(CreditInput.PREFIX_REWARDS),
+                "each token earns the reward of the prefix it ends minus that of the prefix before it", PaperFigures.NONE,
+                beta -> new PrefixDiff());
+
+        public Method method() {
+            return METHOD;
         }
 
         public float[] assign(ScoredCompletion s) {
@@ -208,14 +275,17 @@ public sealed interface Credit {
             }
             return r;
         }
+    }
 
-        public boolean needsPrefixRewards() {
-            return true;
-        }
+    /** Every method, in the order the usage text lists them ({@link CreditMethods#ALL}). */
+    static List<Method> methods() {
+        return CreditMethods.ALL;
     }
 
     /** The method names the command line accepts. */
-    List<String> NAMES = List.of("sparse", "uniform", "abc", "abc-d", "abc-d2", "abc-policy-final", "prefix-diff");
+    static List<String> names() {
+        return CreditMethods.NAMES;
+    }
 
     /** Older names still read (run logs and configs written before the authors' ABC-D existed here). */
     Map<String, String> ALIASES = Map.of("abc-policy", "abc-policy-final");
@@ -226,18 +296,21 @@ public sealed interface Credit {
         return ALIASES.getOrDefault(n, n);
     }
 
+    /** The method called {@code name} (or one of its aliases, in any case). */
+    static Method method(String name) {
+        String canonical = canonical(name);
+        for (Method m : methods()) if (m.name().equals(canonical)) return m;
+        throw new IllegalArgumentException("unknown credit method '" + name + "'; expected one of " + String.join(", ", names()));
+    }
+
     /** The method called {@code name}; {@code beta} is used by the attention methods. */
     static Credit parse(String name, double beta) {
-        return switch (canonical(name)) {
-            case "sparse" -> new Sparse();
-            case "uniform" -> new Uniform();
-            case "abc" -> new Abc(beta);
-            case "abc-d" -> new AbcD(beta);
-            case "abc-d2" -> new AbcD2(beta);
-            case "abc-policy-final" -> new AbcPolicyFinal(beta);
-            case "prefix-diff" -> new PrefixDiff();
-            default -> throw new IllegalArgumentException("unknown credit method '" + name + "'; expected one of " + String.join(", ", NAMES));
-        };
+        return method(name).create().apply(beta);
+    }
+
+    /** The names of the methods that take beta, comma-separated. */
+    static String namesTakingBeta() {
+        return String.join(", ", methods().stream().filter(Method::takesBeta).map(Method::name).toList());
     }
 
     private static float[][] generationRows(ScoredCompletion s) {

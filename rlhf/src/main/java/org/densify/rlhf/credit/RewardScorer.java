@@ -1,6 +1,7 @@
 package org.densify.rlhf.credit;
 
 import java.util.Arrays;
+import java.util.Set;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.LanguageModel;
@@ -57,10 +58,13 @@ public final class RewardScorer {
     /**
      * Scores each pair in one pass.
      *
-     * @param attention capture the last attention row (for ABC)
-     * @param prefixes  apply the classifier at every completion position (for prefix-diff)
+     * @param wanted what the credit method reads: this pass captures the last attention row for {@link
+     *               CreditInput#REWARD_ATTENTION} and applies the classifier at every completion position for
+     *               {@link CreditInput#PREFIX_REWARDS}, and ignores the policy's inputs
      */
-    public ScoredCompletion[] score(int[][] prompts, int[][] completions, boolean attention, boolean prefixes) {
+    public ScoredCompletion[] score(int[][] prompts, int[][] completions, Set<CreditInput> wanted) {
+        boolean attention = wanted.contains(CreditInput.REWARD_ATTENTION);
+        boolean prefixes = wanted.contains(CreditInput.PREFIX_REWARDS);
         int S = prompts.length;
         if (completions.length != S) throw new IllegalArgumentException(S + " prompts but " + completions.length + " completions");
         LanguageModel model = rm.model();

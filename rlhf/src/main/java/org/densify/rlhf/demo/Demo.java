@@ -20,7 +20,7 @@ import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.ppo.PpoRun;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 import org.densify.rlhf.pretrain.Pretrainer;
 import org.densify.rlhf.pretrain.TokenData;
 import org.densify.rlhf.reward.RewardData;

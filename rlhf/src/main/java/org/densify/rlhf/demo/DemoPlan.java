@@ -1,7 +1,7 @@
 package org.densify.rlhf.demo;
 
 import org.densify.rlhf.ppo.PpoConfig;
-import org.densify.rlhf.pretrain.Hyper;
+import org.densify.rlhf.pretrain.PretrainSettings;
 import org.densify.rlhf.reward.RewardModelTrainer;
 
 /**
@@ -15,7 +15,7 @@ import org.densify.rlhf.reward.RewardModelTrainer;
  * @param ppo          PPO settings (shared by every credit method)
  * @param ppoSteps     PPO steps per method
  */
-public record DemoPlan(String name, int vocab, Hyper pretrain, int rmReviews, RewardModelTrainer.Settings rewardModel,
+public record DemoPlan(String name, int vocab, PretrainSettings pretrain, int rmReviews, RewardModelTrainer.Settings rewardModel,
                        PpoConfig ppo, int ppoSteps) {
 
     /**
@@ -23,21 +23,24 @@ public record DemoPlan(String name, int vocab, Hyper pretrain, int rmReviews, Re
      * 124M-parameter GPT-2, and this 1M-parameter policy barely moves with it in 50 steps.
      */
     public static DemoPlan full() {
-        Hyper policy = new Hyper(4, 128, 4, 128, 1500, 512, 3e-3, 50, 0.1, 0.1, 1.0, 500, 8192, 500, 0);
+        PretrainSettings policy = PretrainSettings.defaults().toBuilder().steps(1500).evalEvery(500).evalTokens(8192)
+                .checkpointEvery(500).build();
         // Three epochs: a small causal model reading the classifier at the last token learns sentiment slowly
         // (about 55 % held-out after one epoch, 60 % after two, 65 % after three on the bundled sample).
-        RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().withMaxTokens(128).withEpochs(3).withBatch(16)
-                .withLr(1e-3).withWarmup(20).withSeed(0);
-        PpoConfig ppo = PpoConfig.trlDefaults().withLearningRate(1.41e-4);
+        RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().toBuilder().maxTokens(128).epochs(3).batch(16)
+                .lr(1e-3).warmup(20).seed(0).build();
+        PpoConfig ppo = PpoConfig.trlDefaults().toBuilder().learningRate(1.41e-4).build();
         return new DemoPlan("full", 4096, policy, 0, rm, ppo, 50);
     }
 
     /** A one-minute version with tiny models, for smoke tests. */
     public static DemoPlan quick() {
-        Hyper policy = new Hyper(2, 64, 2, 64, 120, 512, 3e-3, 10, 0.1, 0.1, 1.0, 0, 1024, 0, 0);
-        RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().withMaxTokens(48).withEpochs(1).withBatch(16)
-                .withLr(1e-3).withSeed(0);
-        PpoConfig ppo = PpoConfig.trlDefaults().withBatch(8, 2).withEpochs(2).withLearningRate(1e-3).withLengths(2, 7, 4, 9); // prompts of 2-6 tokens, 4-8 new tokens
+        PretrainSettings policy = PretrainSettings.defaults().toBuilder().layers(2).dModel(64).heads(2).context(64).steps(120)
+                .warmup(10).evalEvery(0).evalTokens(1024).checkpointEvery(0).build();
+        RewardModelTrainer.Settings rm = RewardModelTrainer.Settings.defaults().toBuilder().maxTokens(48).epochs(1).batch(16)
+                .lr(1e-3).seed(0).build();
+        PpoConfig ppo = PpoConfig.trlDefaults().toBuilder().batch(8, 2).epochs(2).learningRate(1e-3)
+                .promptLengths(2, 7).genLengths(4, 9).build(); // prompts of 2-6 tokens, 4-8 new tokens
         return new DemoPlan("quick", 512, policy, 600, rm, ppo, 6);
     }
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.densify.loaders.io.AtomicFiles;
+import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.ppo.PpoRun;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
@@ -39,7 +40,7 @@ public final class DemoReport {
                       double finalKl, double secondsPerStep) {}
 
     public List<Row> rows() {
-        List<PpoRun.StepRecord> sparse = runs.get("sparse");
+        List<PpoRun.StepRecord> sparse = runs.get(Credit.Sparse.METHOD.name());
         double sparseBest = sparse == null ? Double.NaN : sparse.stream().mapToDouble(PpoRun.StepRecord::rewardMean).max().orElse(Double.NaN);
         return runs.entrySet().stream().map(e -> {
             List<PpoRun.StepRecord> steps = e.getValue();
@@ -50,7 +51,7 @@ public final class DemoReport {
             int first = -1;
             for (PpoRun.StepRecord s : steps) {
                 // sparse itself: the step of its best; the others: the first step strictly above it
-                if (e.getKey().equals("sparse") ? s.rewardMean() >= sparseBest : s.rewardMean() > sparseBest) {
+                if (e.getKey().equals(Credit.Sparse.METHOD.name()) ? s.rewardMean() >= sparseBest : s.rewardMean() > sparseBest) {
                     first = s.step();
                     break;
                 }

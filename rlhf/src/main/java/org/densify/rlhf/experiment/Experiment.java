@@ -27,7 +27,7 @@ import org.densify.core.model.ModelShape;
 import org.densify.rlhf.demo.Demo;
 import org.densify.rlhf.experiment.ExperimentConfig.Cell;
 import org.densify.rlhf.ppo.PpoRun;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 import org.densify.rlhf.run.FileDigests;
 import org.densify.rlhf.run.OutputPaths;
 import org.densify.rlhf.run.RunLock;

@@ -33,8 +33,8 @@ import org.densify.rlhf.ppo.PpoConfig;
  *  "models": {"demo": "full", "work": "work/demo"}            or {"policy": DIR, "reward_model": DIR, "data": "sample"|PATH},
  *  "methods": ["sparse", "uniform", "abc"], "seeds": [0, 1, 2], "steps": 100,
  *  "beta": 0.8, "checkpoint_every": 10,
- *  "ppo": {"batch": 16, "minibatch": 1, "ppo_epochs": 4, "lr": 1.41e-4, "kl_init": 0.2, "adaptive_kl": true, "kl_target": 6,
- *          "kl_horizon": 10000, "prompt_min": 2, "prompt_max": 8, "gen_min": 8, "gen_max": 16},
+ *  "ppo": {"lr": 1.41e-4, "gen_min": 8, "gen_max": 16, ...},  any of batch, minibatch, ppo_epochs, lr, kl_init, adaptive_kl,
+ *                                                         kl_target, kl_horizon, prompt_min, prompt_max, gen_min, gen_max
  *  "sweep": {"parameter": "beta", "values": [0, 0.5, 0.8, 1.0]}       or {"parameter": "gen_length", "values": [[20, 30], [40, 60]]}}
  * }</pre>
  *
@@ -46,7 +46,6 @@ import org.densify.rlhf.ppo.PpoConfig;
 public record ExperimentConfig(String name, Models models, List<String> methods, List<Long> seeds, int steps, double beta,
                                int checkpointEvery, PpoConfig ppo, Sweep sweep) {
 
-    static final double DEFAULT_BETA = 0.8;
     static final int DEFAULT_CHECKPOINT_EVERY = 10;
 
     /** Where the initial policy and reward model come from. */
@@ -80,7 +79,7 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
                 String group = p == null ? method : method + "-" + p.label();
                 double b = p != null && sweep.parameter().equals("beta") ? p.beta() : beta;
                 PpoConfig c = p != null && sweep.parameter().equals("gen_length")
-                        ? ppo.withLengths(ppo.promptMin(), ppo.promptMax(), p.genMin(), p.genMax()) : ppo;
+                        ? ppo.toBuilder().genLengths(p.genMin(), p.genMax()).build() : ppo;
                 for (long seed : seeds) {
                     cells.add(new Cell(group, method, p, seed, Credit.parse(method, b), c, root.resolve("runs").resolve(group).resolve("seed-" + seed)));
                 }
@@ -89,14 +88,9 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
         return cells;
     }
 
-    /** A beta sweep changes only the attention methods; the others run once, unlabelled. */
+    /** A beta sweep changes only the methods that take beta; the others run once, unlabelled. */
     boolean sweepApplies(String method) {
-        return sweep != null && (!sweep.parameter().equals("beta") || usesBeta(method));
-    }
-
-    /** Whether beta changes the method: the attention methods (abc, abc-d, abc-d2, abc-policy-final). */
-    static boolean usesBeta(String method) {
-        return !Double.isNaN(Credit.parse(method, DEFAULT_BETA).beta());
+        return sweep != null && (!sweep.parameter().equals(Credit.BETA) || Credit.method(method).takesBeta());
     }
 
     // ---- reading -------------------------------------------------------------------------------
@@ -168,7 +162,7 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
             if (!v.isTextual()) throw top.bad(field, "must be a method name, got " + StrictJson.abbreviate(v));
             String canonical;
             try {
-                canonical = Credit.parse(v.asText(), DEFAULT_BETA).name();
+                canonical = Credit.method(v.asText()).name();
             } catch (IllegalArgumentException e) {
                 throw top.bad(field, e.getMessage());
             }
@@ -198,7 +192,7 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
             }
         }
         if ("beta".equals(swept) && top.has("beta")) throw top.bad("beta", "is set by the beta sweep; remove it");
-        double beta = top.number("beta", DEFAULT_BETA);
+        double beta = top.number("beta", Credit.DEFAULT_BETA);
         if (!(beta >= 0 && beta <= 1)) throw top.bad("beta", "must be in [0, 1], got " + beta);
 
         PpoConfig ppo = parsePpo(top.has("ppo") ? top.object("ppo") : null, defaults, "gen_length".equals(swept));
@@ -227,8 +221,8 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
                 points.add(p);
             }
             sweep = new Sweep(swept, List.copyOf(points));
-            if (swept.equals("beta") && methods.stream().noneMatch(ExperimentConfig::usesBeta)) {
-                throw s.bad("parameter", "beta changes none of the methods; a beta sweep needs an attention method (abc, abc-d, abc-d2, abc-policy-final) among them");
+            if (swept.equals(Credit.BETA) && methods.stream().noneMatch(method -> Credit.method(method).takesBeta())) {
+                throw s.bad("parameter", "beta changes none of the methods; a beta sweep needs an attention method (" + Credit.namesTakingBeta() + ") among them");
             }
         }
         return new ExperimentConfig(name, models, List.copyOf(methods), List.copyOf(seeds), steps, beta, checkpointEvery, ppo, sweep);
@@ -240,30 +234,20 @@ public record ExperimentConfig(String name, Models models, List<String> methods,
         if (lengthsSwept) {
             for (String f : List.of("gen_min", "gen_max")) if (p.has(f)) throw p.bad(f, "is set by the gen_length sweep; remove it");
         }
-        int batch = p.integer("batch", d.batchSize(), 1);
-        int minibatch = p.integer("minibatch", d.miniBatchSize(), 1);
-        if (batch % minibatch != 0) throw p.bad("minibatch", "must divide batch (" + batch + "), got " + minibatch + (p.has("minibatch") ? "" : " (the default)"));
-        int epochs = p.integer("ppo_epochs", d.ppoEpochs(), 1);
-        double lr = p.number("lr", d.learningRate());
-        String lrProblem = org.densify.rlhf.run.TrainingChecks.learningRateProblem("lr", lr);
-        if (lrProblem != null) throw p.bad("lr", lrProblem.substring("lr ".length()));
-        double klInit = p.number("kl_init", d.initKlCoef());
-        if (!(klInit >= 0) || Double.isInfinite(klInit)) throw p.bad("kl_init", "must be >= 0, got " + klInit);
-        boolean adaptive = p.bool("adaptive_kl", d.adaptiveKl());
-        double klTarget = p.number("kl_target", d.klTarget());
-        if (!(klTarget > 0) || Double.isInfinite(klTarget)) throw p.bad("kl_target", "must be > 0, got " + klTarget);
-        double klHorizon = p.number("kl_horizon", d.klHorizon());
-        if (!(klHorizon > 0) || Double.isInfinite(klHorizon)) throw p.bad("kl_horizon", "must be > 0, got " + klHorizon);
-        int promptMin = p.integer("prompt_min", d.promptMin(), 1);
-        int promptMax = p.integer("prompt_max", d.promptMax(), 1);
-        if (promptMax <= promptMin) {
-            throw p.bad("prompt_max", "must be > prompt_min (" + promptMin + "): lengths are drawn from range(prompt_min, prompt_max), got " + promptMax);
+        PpoConfig.Builder b = d.toBuilder()
+                .batch(p.integer("batch", d.batchSize(), 1), p.integer("minibatch", d.miniBatchSize(), 1))
+                .epochs(p.integer("ppo_epochs", d.ppoEpochs(), 1))
+                .learningRate(p.number("lr", d.learningRate()))
+                .kl(p.number("kl_init", d.initKlCoef()), PpoConfig.KlControl.adaptiveWhen(p.bool("adaptive_kl", d.adaptiveKl())),
+                        p.number("kl_target", d.klTarget()), p.number("kl_horizon", d.klHorizon()))
+                .promptLengths(p.integer("prompt_min", d.promptMin(), 1), p.integer("prompt_max", d.promptMax(), 1))
+                .genLengths(p.integer("gen_min", d.genMin(), 1), p.integer("gen_max", d.genMax(), 1));
+        try {
+            return b.build();
+        } catch (PpoConfig.InvalidSetting e) {
+            String key = e.setting().key();
+            throw p.bad(key, e.problem() + (p.has(key) ? "" : " (the default)"));
         }
-        int genMin = p.integer("gen_min", d.genMin(), 1);
-        int genMax = p.integer("gen_max", d.genMax(), 1);
-        if (genMax <= genMin) throw p.bad("gen_max", "must be > gen_min (" + genMin + "): lengths are drawn from range(gen_min, gen_max), got " + genMax);
-        return d.withBatch(batch, minibatch).withEpochs(epochs).withLearningRate(lr).withKl(klInit, adaptive, klTarget, klHorizon)
-                .withLengths(promptMin, promptMax, genMin, genMax);
     }
 
     // ---- writing -------------------------------------------------------------------------------

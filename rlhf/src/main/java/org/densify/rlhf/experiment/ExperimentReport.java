@@ -14,6 +14,7 @@ import java.util.Locale;
 import java.util.Map;
 import org.densify.loaders.io.AtomicFiles;
 import org.densify.core.model.ModelShape;
+import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.experiment.ExperimentConfig.Cell;
 import org.densify.rlhf.experiment.ExperimentStats.Group;
 import org.densify.rlhf.ppo.PpoConfig;
@@ -117,7 +118,8 @@ public final class ExperimentReport {
     /** The sparse group a group is compared with: the one at the same sweep value, else the unswept one; null if none. */
     Group reference(Group g) {
         Cell c = cellOf.get(g.name());
-        String name = c.point() != null && config.sweepApplies("sparse") ? "sparse-" + c.point().label() : "sparse";
+        String sparse = Credit.Sparse.METHOD.name();
+        String name = c.point() != null && config.sweepApplies(sparse) ? sparse + "-" + c.point().label() : sparse;
         return groups.stream().filter(x -> x.name().equals(name)).findFirst().orElse(null);
     }
 
@@ -183,20 +185,9 @@ public final class ExperimentReport {
         Cell c = cellOf.get(g.name());
         PpoConfig p = c.ppo();
         if (p.promptMin() != 2 || p.promptMax() != 8 || p.genMin() != 8 || p.genMax() != 16) return "—";
-        boolean betaSweep = config.sweep() != null && config.sweep().parameter().equals("beta");
-        return switch (c.method()) {
-            case "sparse" -> "8.68 ± 1.37 / 7.22 / best 9.44 at step 89";
-            case "uniform" -> "8.10 ± 0.89 / 6.60 / —";
-            case "abc" -> {
-                double beta = betaSweep ? c.point().beta() : config.beta();
-                String sweepMean = beta == 0 ? "7.94" : beta == 0.5 ? "8.48" : beta == 0.8 ? "8.64" : beta == 1 ? "8.80" : null;
-                String main = beta == 0.8 ? "9.62 ± 0.40 / 8.32 / 41" : null;
-                if (main != null && betaSweep) yield main + "; beta sweep mean 8.64";
-                if (main != null) yield main;
-                yield sweepMean == null ? "—" : "beta sweep mean " + sweepMean;
-            }
-            default -> "—";
-        };
+        boolean betaSweep = config.sweep() != null && config.sweep().parameter().equals(Credit.BETA);
+        double beta = betaSweep ? c.point().beta() : config.beta();
+        return c.credit().method().paper().at(beta, betaSweep);
     }
 
     // ---- the report ----------------------------------------------------------------------------
@@ -234,7 +225,7 @@ public final class ExperimentReport {
         b.append("- The reward is the batch mean of the reward model's score at each step. \"mean ± std\" is over seeds; \"2 SE\" is twice the "
                 + "standard error over seeds (std / sqrt(seeds)) of each run's mean over all steps. The first-step column uses the "
                 + "seed-averaged curve and compares it with the best seed-averaged batch mean of sparse")
-                .append(config.sweep() != null && config.sweepApplies("sparse") ? " at the same sweep value" : "").append(".\n");
+                .append(config.sweep() != null && config.sweepApplies(Credit.Sparse.METHOD.name()) ? " at the same sweep value" : "").append(".\n");
         b.append('\n');
 
         b.append("## Results\n\n").append(table()).append("\n\n");

@@ -23,10 +23,9 @@ import org.densify.loaders.tokenizer.Tokenizers;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.credit.RewardModel;
 import org.densify.rlhf.credit.RewardScorer;
-import org.densify.rlhf.credit.ScoredCompletion;
-import org.densify.rlhf.pretrain.Checkpoints;
-import org.densify.rlhf.pretrain.ProgressBar;
-import org.densify.rlhf.pretrain.TrainingLog;
+import org.densify.rlhf.run.Checkpoints;
+import org.densify.rlhf.run.ProgressBar;
+import org.densify.rlhf.run.TrainingLog;
 import org.densify.rlhf.run.OutputFolder;
 import org.densify.rlhf.run.OutputPaths;
 import org.densify.rlhf.run.RunLock;
@@ -150,10 +149,8 @@ public final class PpoRun {
                 Checkpoints.restoreMoments(saved.dir(), policy, trainer.optimizer(), saved.state().path("adam_steps").asInt());
                 trainer.klController().restore(saved.state().path("kl_coef").asDouble());
             }
-            RewardScorer scorer = new RewardScorer(rm, tokenizer);
-            Generator generator = new Generator(policy);
-            Sampler sampler = Sampler.multinomial();
             Credit credit = setup.credit();
+            PpoStep ppoStep = new PpoStep(backend, trainer, new Generator(policy), Sampler.multinomial(), new RewardScorer(rm, tokenizer), credit);
             ProgressBar bar = new ProgressBar(progress, ProgressBar.stderrIsTerminal(), setup.steps(), 10);
             for (int step = start + 1; step <= setup.steps(); step++) {
                 SplittableRandom random = new SplittableRandom(mix(setup.seed(), step));
@@ -166,40 +163,24 @@ public final class PpoRun {
                 for (int e = 0; e < order.length; e++) order[e] = permutation(c.batchSize(), random);
                 long sampleSeed = random.nextLong();
 
-                long t0 = System.nanoTime();
-                Generator.Result sampled = generator.generate(queries, minNew, maxNew, sampler, sampleSeed, tokenizer.eotId(),
-                        credit.needsGenerationAttention() ? Generator.Recording.LAST_LAYER_ROWS : Generator.Recording.NONE, null);
-                int[][] responses = sampled.tokens();
-                long t1 = System.nanoTime();
-                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.needsPolicyAttention());
-                long t2 = System.nanoTime();
-                ScoredCompletion[] scored = scorer.score(queries, responses, credit.needsRewardAttention(), credit.needsPrefixRewards());
-                float[][] scores = new float[scored.length][];
+                PpoStep.Outcome taken = ppoStep.take(new PpoStep.Draws(queries, minNew, maxNew, tokenizer.eotId(), sampleSeed, order));
+                PpoTrainer.StepResult result = taken.update();
                 double rewardSum = 0, rewardSquares = 0;
-                int generated = 0;
-                for (int s = 0; s < scored.length; s++) {
-                    ScoredCompletion sc = rollout.policyAttention() == null ? scored[s] : scored[s].withPolicyAttention(rollout.policyAttention()[s]);
-                    if (sampled.attentionRows() != null) {
-                        sc = sc.withGenerationAttention(ScoredCompletion.completionColumns(sampled.attentionRows()[s], queries[s].length));
-                    }
-                    scores[s] = credit.assign(sc);
-                    rewardSum += sc.reward();
-                    rewardSquares += (double) sc.reward() * sc.reward();
-                    generated += responses[s].length;
+                for (float reward : taken.rewards()) {
+                    rewardSum += reward;
+                    rewardSquares += (double) reward * reward;
                 }
-                long t3 = System.nanoTime();
-                PpoTrainer.StepResult result = trainer.optimize(rollout, scores, order);
-                long t4 = System.nanoTime();
+                int generated = taken.generatedTokens();
 
                 int B = c.batchSize();
                 double mean = rewardSum / B;
                 double std = B > 1 ? Math.sqrt(Math.max(0, (rewardSquares - B * mean * mean) / (B - 1))) : 0;
-                double seconds = (t4 - t0) / 1e9;
+                double seconds = taken.nanos() / 1e9;
                 StepRecord record = new StepRecord(step, mean, std, result.meanKl(), result.klCoef(), result.mean(PpoTrainer.MinibatchStats::pgLoss),
                         result.mean(PpoTrainer.MinibatchStats::vfLoss), result.mean(PpoTrainer.MinibatchStats::pgClipFraction),
                         result.mean(PpoTrainer.MinibatchStats::vfClipFraction), result.mean(PpoTrainer.MinibatchStats::entropy),
                         result.mean(PpoTrainer.MinibatchStats::approxKl), (double) generated / B, generated / seconds, seconds,
-                        (t1 - t0) / 1e9, (t3 - t2) / 1e9, (t2 - t1) / 1e9, (t4 - t3) / 1e9);
+                        taken.generationNanos() / 1e9, taken.rewardNanos() / 1e9, taken.referenceNanos() / 1e9, taken.updateNanos() / 1e9);
                 if (!Double.isFinite(mean) || !Double.isFinite(record.kl())) {
                     throw new IllegalStateException("step " + step + ": reward mean " + mean + ", KL " + record.kl() + " — a NaN or infinity reached the run");
                 }

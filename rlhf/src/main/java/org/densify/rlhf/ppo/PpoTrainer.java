@@ -3,6 +3,7 @@ package org.densify.rlhf.ppo;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
 import org.densify.core.Backend;
 import org.densify.core.Tensor;
 import org.densify.core.model.AdamW;
@@ -10,6 +11,7 @@ import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Outputs;
+import org.densify.rlhf.credit.CreditInput;
 
 /**
  * One PPO step as TRL 0.7.4's {@code PPOTrainer.step} runs it, on a policy with a value head and a
@@ -77,10 +79,14 @@ public final class PpoTrainer implements AutoCloseable {
         }
     }
 
-    /** The rollout passes: the policy's log-probabilities and values (and its last attention row on request) and the reference's log-probabilities. */
-    public Rollout evaluate(int[][] queries, int[][] responses, boolean capturePolicyAttention) {
-        Scored p = score(policy, queries, responses, capturePolicyAttention);
-        Scored r = score(reference, queries, responses, false);
+    /**
+     * The rollout passes: the policy's log-probabilities and values (and its last attention row when
+     * {@code inputs} holds {@link CreditInput#POLICY_ATTENTION}) and the reference's log-probabilities.
+     */
+    public Rollout evaluate(int[][] queries, int[][] responses, Set<CreditInput> inputs) {
+        Scored p = score(policy, queries, responses,
+                inputs.contains(CreditInput.POLICY_ATTENTION) ? ForwardOptions.Capture.LAST_ROW : ForwardOptions.Capture.NONE);
+        Scored r = score(reference, queries, responses, ForwardOptions.Capture.NONE);
         return new Rollout(queries, responses, p.logProbs, r.logProbs, p.values, p.attention);
     }
 
@@ -200,10 +206,10 @@ public final class PpoTrainer implements AutoCloseable {
         rowCapacity = 0;
     }
 
-    private Scored score(LanguageModel model, int[][] q, int[][] y, boolean attention) {
+    private Scored score(LanguageModel model, int[][] q, int[][] y, ForwardOptions.Capture capture) {
         Joined j = join(q, y);
-        ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.ALL,
-                attention ? ForwardOptions.Capture.LAST_ROW : ForwardOptions.Capture.NONE, false);
+        boolean attention = capture != ForwardOptions.Capture.NONE;
+        ForwardOptions options = new ForwardOptions(ForwardOptions.Logits.ALL, capture, false);
         Outputs out = model.forward(j.batch, options);
         Backend backend = model.backend();
         int rows = j.batch.tokenCount();

@@ -3,6 +3,12 @@ package org.densify.rlhf.pretrain;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
 import org.densify.core.Backend;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.Batch;
@@ -12,19 +18,16 @@ import org.densify.core.model.LanguageModel;
 import org.densify.core.model.ModelShape;
 import org.densify.core.model.Models;
 import org.densify.core.model.Outputs;
+
 import org.densify.loaders.model.ModelFamily;
 import org.densify.loaders.model.ModelKind;
+import org.densify.rlhf.run.Checkpoints;
 import org.densify.rlhf.run.OutputFolder;
 import org.densify.rlhf.run.OutputPaths;
+import org.densify.rlhf.run.ProgressBar;
 import org.densify.rlhf.run.RunLock;
 import org.densify.rlhf.run.TrainingChecks;
-
-import java.io.IOException;
-import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
-import java.util.Locale;
+import org.densify.rlhf.run.TrainingLog;
 
 /**
  * Trains a language model of any family from scratch on a token stream: each step a batch of random
@@ -49,10 +52,10 @@ public final class Pretrainer {
     /**
      * What the run needs besides the hyper-parameters.
      *
-     * @param model    what to train: family and sizes (its sizes agree with {@code hyper}'s)
+     * @param model    what to train: family and sizes (its sizes agree with {@code settings}')
      * @param existing whether a fresh run may replace the outputs of an earlier one in {@code out} ({@code --force})
      */
-    public record Setup(Hyper hyper, FreshModel model, TokenData data, String dataSource, Path tokenizerDir, Path out, boolean resume,
+    public record Setup(PretrainSettings settings, FreshModel model, TokenData data, String dataSource, Path tokenizerDir, Path out, boolean resume,
                         Backend backend, String engineVersion, PrintWriter stdout, PrintWriter stderr, boolean terminal,
                         OutputPaths.Existing existing) {}
 
@@ -61,12 +64,12 @@ public final class Pretrainer {
                          double tokensPerSecond, Path model, long parameters) {}
 
     private final Setup s;
-    private final Hyper h;
+    private final PretrainSettings h;
     private final Checkpoints checkpoints;
 
     public Pretrainer(Setup setup) {
         this.s = setup;
-        this.h = setup.hyper();
+        this.h = setup.settings();
         this.checkpoints = new Checkpoints(setup.out().resolve(CHECKPOINTS));
     }
 
@@ -280,11 +283,11 @@ public final class Pretrainer {
 
     private void checkCompatible(Checkpoints.Saved saved, String dataHash) throws IOException {
         Path stateFile = saved.dir().resolve(Checkpoints.STATE);
-        Hyper then;
+        PretrainSettings then;
         try {
             JsonNode hyper = saved.state().get("hyper");
             if (hyper == null || !hyper.isObject()) throw new IllegalArgumentException("field 'hyper' is missing");
-            then = Hyper.fromJson(hyper);
+            then = PretrainSettings.fromJson(hyper);
         } catch (IllegalArgumentException e) {
             throw new IOException(stateFile + ": " + e.getMessage());
         }

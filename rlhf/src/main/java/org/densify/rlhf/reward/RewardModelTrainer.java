@@ -16,9 +16,9 @@ import org.densify.loaders.io.AtomicFiles;
 import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.Tokenizer;
 import org.densify.loaders.tokenizer.Tokenizers;
-import org.densify.rlhf.pretrain.Checkpoints;
-import org.densify.rlhf.pretrain.ProgressBar;
-import org.densify.rlhf.pretrain.TrainingLog;
+import org.densify.rlhf.run.Checkpoints;
+import org.densify.rlhf.run.ProgressBar;
+import org.densify.rlhf.run.TrainingLog;
 import org.densify.rlhf.run.OutputFolder;
 import org.densify.rlhf.run.OutputPaths;
 import org.densify.rlhf.run.RunLock;
@@ -30,8 +30,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -90,19 +92,129 @@ public final class RewardModelTrainer {
             return new Settings(128, 1, 16, 5e-5, 0, 0.0, 1.0, 0.1, 0, null, null, false, 0);
         }
 
-        public Settings withMaxTokens(int v) { return new Settings(v, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
-        public Settings withEpochs(int v) { return new Settings(maxTokens, v, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
-        public Settings withBatch(int v) { return new Settings(maxTokens, epochs, v, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
-        public Settings withLr(double v) { return new Settings(maxTokens, epochs, batch, v, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
-        public Settings withWarmup(int v) { return new Settings(maxTokens, epochs, batch, lr, v, weightDecay, gradClip, evalFraction, seed, labels, log, force, openings); }
-        public Settings withWeightDecay(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, v, gradClip, evalFraction, seed, labels, log, force, openings); }
-        public Settings withGradClip(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, v, evalFraction, seed, labels, log, force, openings); }
-        public Settings withEvalFraction(double v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, v, seed, labels, log, force, openings); }
-        public Settings withSeed(long v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, v, labels, log, force, openings); }
-        public Settings withLabels(Integer v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, v, log, force, openings); }
-        public Settings withLog(Path v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, v, force, openings); }
-        public Settings withForce(boolean v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, v, openings); }
-        public Settings withOpenings(int v) { return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force, v); }
+        /** A builder that starts from these settings: the one way to change some of them. */
+        public Builder toBuilder() {
+            return new Builder(this);
+        }
+
+        /** Settings changed one by one from a starting {@link Settings}; {@link #build()} makes the record. */
+        public static final class Builder {
+            private int maxTokens;
+            private int epochs;
+            private int batch;
+            private double lr;
+            private int warmup;
+            private double weightDecay;
+            private double gradClip;
+            private double evalFraction;
+            private long seed;
+            private Integer labels;
+            private Path log;
+            private boolean force;
+            private int openings;
+
+            private Builder(Settings s) {
+                maxTokens = s.maxTokens;
+                epochs = s.epochs;
+                batch = s.batch;
+                lr = s.lr;
+                warmup = s.warmup;
+                weightDecay = s.weightDecay;
+                gradClip = s.gradClip;
+                evalFraction = s.evalFraction;
+                seed = s.seed;
+                labels = s.labels;
+                log = s.log;
+                force = s.force;
+                openings = s.openings;
+            }
+
+            public Builder maxTokens(int v) {
+                maxTokens = v;
+                return this;
+            }
+
+            public Builder epochs(int v) {
+                epochs = v;
+                return this;
+            }
+
+            public Builder batch(int v) {
+                batch = v;
+                return this;
+            }
+
+            public Builder lr(double v) {
+                lr = v;
+                return this;
+            }
+
+            public Builder warmup(int v) {
+                warmup = v;
+                return this;
+            }
+
+            public Builder weightDecay(double v) {
+                weightDecay = v;
+                return this;
+            }
+
+            public Builder gradClip(double v) {
+                gradClip = v;
+                return this;
+            }
+
+            public Builder evalFraction(double v) {
+                evalFraction = v;
+                return this;
+            }
+
+            public Builder seed(long v) {
+                seed = v;
+                return this;
+            }
+
+            public Builder labels(Integer v) {
+                labels = v;
+                return this;
+            }
+
+            public Builder log(Path v) {
+                log = v;
+                return this;
+            }
+
+            public Builder force(boolean v) {
+                force = v;
+                return this;
+            }
+
+            public Builder openings(int v) {
+                openings = v;
+                return this;
+            }
+
+            public Settings build() {
+                return new Settings(maxTokens, epochs, batch, lr, warmup, weightDecay, gradClip, evalFraction, seed, labels, log, force,
+                        openings);
+            }
+        }
+
+        /** The values the command's options set, by option name (without the dashes): where its defaults come from. */
+        public Map<String, Object> asOptions() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("max-tokens", maxTokens);
+            m.put("epochs", epochs);
+            m.put("batch", batch);
+            m.put("lr", lr);
+            m.put("warmup", warmup);
+            m.put("weight-decay", weightDecay);
+            m.put("grad-clip", gradClip);
+            m.put("eval-fraction", evalFraction);
+            m.put("openings", openings);
+            m.put("seed", seed);
+            return m;
+        }
 
         /** Each problem as one line naming the option; empty when every value is usable. */
         public List<String> problems() {

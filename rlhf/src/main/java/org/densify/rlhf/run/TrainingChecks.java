@@ -21,8 +21,14 @@ public final class TrainingChecks {
      * NaN or infinity.
      */
     public static String learningRateProblem(String option, double lr) {
-        if (!(lr > 0) || Double.isInfinite(lr)) return option + " must be a positive number, got " + lr;
-        if (lr > Float.MAX_VALUE) return option + " " + lr + " is beyond the float range (at most " + Float.MAX_VALUE + "): the first step would make every weight infinite";
+        String problem = learningRateProblem(lr);
+        return problem == null ? null : option + " " + problem;
+    }
+
+    /** The problem with a learning rate, without the setting's name ("must be a positive number, got 0.0"), or null. */
+    public static String learningRateProblem(double lr) {
+        if (!(lr > 0) || Double.isInfinite(lr)) return "must be a positive number, got " + lr;
+        if (lr > Float.MAX_VALUE) return lr + " is beyond the float range (at most " + Float.MAX_VALUE + "): the first step would make every weight infinite";
         return null;
     }
 

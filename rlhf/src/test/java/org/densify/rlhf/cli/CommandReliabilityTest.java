@@ -23,7 +23,7 @@ import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.model.ModelKind;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -46,7 +46,7 @@ class GenerateCommandTest {
             backend.write(m.parameter("wte.weight"), (long) eot * 32, ones);
             m.save(dir, ModelKind.LM);
         }
-        org.densify.rlhf.pretrain.Checkpoints.copyTokenizer(tokenizer, dir);
+        org.densify.rlhf.run.Checkpoints.copyTokenizer(tokenizer, dir);
         return dir;
     }
 

@@ -59,4 +59,15 @@ class PpoCommandTest {
         assertEquals(2, MainTest.run("ppo", "--policy", policy.toString(), "--reward-model", rm.toString(), "--out", dir.resolve("y").toString(),
                 "--credit", "dense").status());
     }
+
+    @Test
+    void helpShowsTheDefaultsOfTheRuns() {
+        MainTest.Run help = MainTest.run("ppo", "--help");
+        assertEquals(0, help.status(), help.err());
+        String text = help.out().replaceAll("\\s+", " ");
+        for (String shown : List.of("--batch=N Sequences per PPO step (default: 16).", "--lr=LR Adam learning rate (default: 1.41e-5).",
+                "(default: 10000).", "Target KL of the adaptive controller (default: 6).", "Shortest prompt in tokens (default: 2).")) {
+            assertTrue(text.contains(shown), shown + " in " + text);
+        }
+    }
 }

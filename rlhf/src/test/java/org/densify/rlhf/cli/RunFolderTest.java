@@ -5,7 +5,7 @@ import org.densify.core.Backends;
 import org.densify.core.model.AdamW;
 import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.model.ModelKind;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 import org.densify.rlhf.run.RunLock;
 import org.densify.rlhf.run.TrainingChecks;
 import org.junit.jupiter.api.BeforeAll;

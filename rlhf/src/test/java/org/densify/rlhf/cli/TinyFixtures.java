@@ -7,7 +7,7 @@ import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.model.Gpt2Config;
 import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.BpeTrainer;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 
 import java.io.IOException;
 import java.nio.file.Files;

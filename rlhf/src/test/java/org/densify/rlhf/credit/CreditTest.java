@@ -2,7 +2,9 @@ package org.densify.rlhf.credit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -118,14 +120,14 @@ class CreditTest {
     @Test
     void methodsSayWhatTheyNeedAndRefuseWhatIsMissing() {
         ScoredCompletion bare = new ScoredCompletion(2, 1f, null, null, null, null, Float.NaN);
-        assertTrue(new Credit.Abc(0.8).needsRewardAttention());
-        assertTrue(new Credit.AbcPolicyFinal(0.8).needsPolicyAttention());
-        assertTrue(new Credit.AbcD(0.8).needsGenerationAttention() && new Credit.AbcD2(0.8).needsGenerationAttention());
+        assertTrue(new Credit.Abc(0.8).inputs().contains(CreditInput.REWARD_ATTENTION));
+        assertTrue(new Credit.AbcPolicyFinal(0.8).inputs().contains(CreditInput.POLICY_ATTENTION));
+        assertTrue(new Credit.AbcD(0.8).inputs().contains(CreditInput.GENERATION_ATTENTION) && new Credit.AbcD2(0.8).inputs().contains(CreditInput.GENERATION_ATTENTION));
         assertThrows(IllegalStateException.class, () -> new Credit.AbcD(0.8).assign(bare));
         assertThrows(IllegalStateException.class, () -> new Credit.AbcD2(0.8).assign(bare));
         assertThrows(IllegalArgumentException.class, () -> new ScoredCompletion(2, 1f, null, null, new float[][] {{}, {}}, null, Float.NaN),
                 "step 1 must have a row over one completion token");
-        assertTrue(new Credit.PrefixDiff().needsPrefixRewards());
+        assertTrue(new Credit.PrefixDiff().inputs().contains(CreditInput.PREFIX_REWARDS));
         assertThrows(IllegalStateException.class, () -> new Credit.Abc(0.8).assign(bare));
         assertThrows(IllegalStateException.class, () -> new Credit.AbcPolicyFinal(0.8).assign(bare));
         assertThrows(IllegalStateException.class, () -> new Credit.PrefixDiff().assign(bare));
@@ -134,12 +136,47 @@ class CreditTest {
 
     @Test
     void namesParse() {
-        for (String name : Credit.NAMES) assertEquals(name, Credit.parse(name, 0.8).name());
+        for (String name : Credit.names()) assertEquals(name, Credit.parse(name, 0.8).name());
         assertInstanceOf(Credit.AbcD.class, Credit.parse("ABC-D", 0.8));
         assertInstanceOf(Credit.AbcPolicyFinal.class, Credit.parse("abc-policy", 0.8), "the older name still reads");
         assertEquals(0.7, Credit.parse("abc-d2", 0.7).beta());
         assertTrue(Double.isNaN(Credit.parse("sparse", 0.7).beta()));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Credit.parse("dense", 0.8));
         assertTrue(e.getMessage().contains("sparse, uniform, abc"), e.getMessage());
+    }
+
+    /** SCORED with the policy's generation rows too: every input any method reads. */
+    private static final ScoredCompletion FULL = new ScoredCompletion(3, 2f, SCORED.rewardAttention(), SCORED.policyAttention(),
+            new float[][] {{}, {1f}, {0.4f, 0.6f}}, SCORED.prefixRewards(), SCORED.promptReward());
+
+    @Test
+    void everyMethodDescribesItself() {
+        for (Credit.Method m : Credit.methods()) {
+            Credit c = Credit.parse(m.name(), 0.3);
+            assertSame(m, c.method(), m.name() + ": the method it makes is the one described");
+            assertEquals(m.takesBeta(), !Double.isNaN(c.beta()), m.name() + ": takes beta exactly when it has one");
+            if (m.takesBeta()) assertEquals(0.3, c.beta());
+            assertFalse(m.help().isBlank(), m.name() + " has a help line");
+            boolean policy = c.inputs().contains(CreditInput.POLICY_ATTENTION) || c.inputs().contains(CreditInput.GENERATION_ATTENTION);
+            assertEquals(policy, m.readsPolicy(), m.name());
+            // what it needs is what it reads: without any one of its inputs it refuses to assign
+            for (CreditInput missing : c.inputs()) {
+                assertThrows(IllegalStateException.class, () -> c.assign(without(FULL, missing)), m.name() + " without " + missing);
+            }
+            assertEquals(FULL.length(), c.assign(FULL).length, m.name());
+        }
+        assertEquals("abc, abc-d, abc-d2, abc-policy-final", Credit.namesTakingBeta());
+        assertEquals("8.68 ± 1.37 / 7.22 / best 9.44 at step 89", Credit.method("sparse").paper().at(0.8, false));
+        assertEquals("9.62 ± 0.40 / 8.32 / 41; beta sweep mean 8.64", Credit.method("abc").paper().at(0.8, true));
+        assertEquals("beta sweep mean 7.94", Credit.method("abc").paper().at(0, true));
+        assertEquals("—", Credit.method("abc").paper().at(0.3, false));
+        assertEquals("—", Credit.method("prefix-diff").paper().at(0.8, false));
+    }
+
+    private static ScoredCompletion without(ScoredCompletion s, CreditInput missing) {
+        return new ScoredCompletion(s.length(), s.reward(), missing == CreditInput.REWARD_ATTENTION ? null : s.rewardAttention(),
+                missing == CreditInput.POLICY_ATTENTION ? null : s.policyAttention(),
+                missing == CreditInput.GENERATION_ATTENTION ? null : s.generationAttention(),
+                missing == CreditInput.PREFIX_REWARDS ? null : s.prefixRewards(), s.promptReward());
     }
 }

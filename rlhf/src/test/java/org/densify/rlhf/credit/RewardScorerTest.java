@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Set;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
 import org.densify.core.model.Batch;
@@ -25,6 +26,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The reward pass on a tiny random reward model, against direct forwards of the same model. */
 class RewardScorerTest {
+    /** Everything the reward pass can capture: the last attention row and the reward at every prefix. */
+    private static final Set<CreditInput> BOTH_INPUTS = Set.of(CreditInput.REWARD_ATTENTION, CreditInput.PREFIX_REWARDS);
+
     @TempDir
     static Path dir;
     static Backend backend;
@@ -60,7 +64,7 @@ class RewardScorerTest {
 
     @Test
     void rewardsAttentionAndPrefixScoresMatchDirectForwards() {
-        ScoredCompletion[] got = new RewardScorer(rm, rm.tokenizer()).score(prompts, completions, true, true);
+        ScoredCompletion[] got = new RewardScorer(rm, rm.tokenizer()).score(prompts, completions, BOTH_INPUTS);
         LanguageModel m = rm.model();
         int L = m.shape().layers(), NH = m.shape().heads();
         for (int s = 0; s < prompts.length; s++) {
@@ -92,7 +96,7 @@ class RewardScorerTest {
         assertTrue(direct.sharesTokenizer());
         RewardScorer reread = new RewardScorer(rm, rm.tokenizer(), true);
         assertFalse(reread.sharesTokenizer());
-        ScoredCompletion[] a = direct.score(prompts, completions, true, true), b = reread.score(prompts, completions, true, true);
+        ScoredCompletion[] a = direct.score(prompts, completions, BOTH_INPUTS), b = reread.score(prompts, completions, BOTH_INPUTS);
         for (int s = 0; s < a.length; s++) {
             assertEquals(a[s].reward(), b[s].reward(), 0f);
             assertArrayEquals(a[s].rewardAttention(), b[s].rewardAttention(), 0f);
@@ -106,7 +110,7 @@ class RewardScorerTest {
         // each of them is credited to the character token it starts in.
         var tok = rm.tokenizer();
         int[] chars = " wonderful".chars().map(c -> tok.encode(Character.toString(c))[0]).toArray();
-        ScoredCompletion[] got = new RewardScorer(rm, tok, true).score(new int[][] {prompts[0]}, new int[][] {chars}, true, true);
+        ScoredCompletion[] got = new RewardScorer(rm, tok, true).score(new int[][] {prompts[0]}, new int[][] {chars}, BOTH_INPUTS);
         int[] ids = join(prompts[0], tok.encode(" wonderful"));
         assertEquals(rewardOf(ids), got[0].reward(), 1e-5);
         int nonZero = 0;
@@ -156,7 +160,7 @@ class RewardScorerTest {
                 for (boolean reread : new boolean[] {false, true}) {
                     String path = (model == padded ? "pad in config, " : "no pad in config, ") + (reread ? "re-read text: " : "same ids: ");
                     ScoredCompletion[] got = new RewardScorer(model, tok, reread).score(new int[][] {prompts[0], prompts[0], prompts[1]},
-                            new int[][] {plain, ended, {eot}}, true, true);
+                            new int[][] {plain, ended, {eot}}, BOTH_INPUTS);
                     assertEquals(beforeEot, got[1].reward(), 1e-5f, path + "scored at the token before the end-of-text");
                     assertEquals(got[0].reward(), got[1].reward(), 1e-6f, path + "so the end-of-text does not change the reward");
                     assertArrayEquals(lastRow, got[1].rewardAttention(), 1e-6f, path + "attention from the end-of-text's own row, its column included");
@@ -180,10 +184,10 @@ class RewardScorerTest {
     @Test
     void emptyCompletionsAndOverlongInputsAreRefused() {
         RewardScorer scorer = new RewardScorer(rm, rm.tokenizer());
-        assertThrows(IllegalArgumentException.class, () -> scorer.score(new int[][] {prompts[0]}, new int[][] {{}}, false, false));
+        assertThrows(IllegalArgumentException.class, () -> scorer.score(new int[][] {prompts[0]}, new int[][] {{}}, CreditInput.REWARD_ONLY));
         int[] longOne = new int[70];
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> scorer.score(new int[][] {prompts[0]}, new int[][] {longOne}, false, false));
+                () -> scorer.score(new int[][] {prompts[0]}, new int[][] {longOne}, CreditInput.REWARD_ONLY));
         assertTrue(e.getMessage().contains("n_positions"), e.getMessage());
     }
 }

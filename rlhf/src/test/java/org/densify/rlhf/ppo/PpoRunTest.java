@@ -28,6 +28,7 @@ import org.densify.loaders.data.Review;
 import org.densify.loaders.model.ModelKind;
 import org.densify.rlhf.cli.TinyFixtures;
 import org.densify.rlhf.credit.Credit;
+import org.densify.rlhf.credit.CreditInput;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -57,8 +58,8 @@ class PpoRunTest {
     }
 
     static PpoConfig config() {
-        return PpoConfig.trlDefaults().withBatch(8, 2).withEpochs(4).withLearningRate(3e-3).withKl(0.05, true, 6, 10_000)
-                .withLengths(2, 4, 4, 8);
+        return PpoConfig.trlDefaults().toBuilder().batch(8, 2).epochs(4).learningRate(3e-3).kl(0.05, PpoConfig.KlControl.ADAPTIVE, 6, 10_000)
+                .promptLengths(2, 4).genLengths(4, 8).build();
     }
 
     static PpoRun.Result run(Credit credit, int steps, Path out, boolean resume) throws IOException {
@@ -81,7 +82,7 @@ class PpoRunTest {
                 int[] max = new int[16];
                 java.util.Arrays.fill(max, 6);
                 int[][] y = new Generator(model).generate(q, max, Sampler.multinomial(), 200 + b, tok.eotId(), null).tokens();
-                for (ScoredCompletion s : scorer.score(q, y, false, false)) sum += s.reward();
+                for (ScoredCompletion s : scorer.score(q, y, CreditInput.REWARD_ONLY)) sum += s.reward();
             }
             return sum / 64;
         }
@@ -138,7 +139,7 @@ class PpoRunTest {
             m.save(eager, ModelKind.LM);
             for (String f : List.of("vocab.json", "merges.txt")) Files.copy(policy.resolve(f), eager.resolve(f));
         }
-        PpoConfig c = config().withLengths(2, 4, 3, 5);
+        PpoConfig c = config().toBuilder().promptLengths(2, 4).genLengths(3, 5).build();
         try (Backend backend = Backends.create("cpu")) {
             PpoRun.Result result = new PpoRun(new PpoRun.Setup(c, new Credit.AbcD(0.8), 2, 7, eager, rewardModel, reviews, "test",
                     dir.resolve("eager-run"), false, 5, OutputPaths.Existing.REFUSE)).run(backend, new PrintWriter(new StringWriter()));

@@ -8,15 +8,16 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
-import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.core.model.Heads;
 import org.densify.core.model.LanguageModel;
 import org.densify.core.model.Models;
 import org.densify.core.model.ParameterLayout;
+import org.densify.core.model.gpt2.Gpt2Model;
 import org.densify.loaders.model.LlamaConfig;
 import org.densify.loaders.model.ModelFamily;
 import org.densify.loaders.model.ModelFolder;
 import org.densify.loaders.safetensors.SafetensorsFile;
+import org.densify.rlhf.credit.CreditInput;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -57,7 +58,7 @@ class PpoStepReferenceTest {
             assertTrue(policy.hasValueHead(), fixture + ": the policy folder stores a value head");
             float[] before = read(backend, policy);
             try (PpoTrainer trainer = new PpoTrainer(policy, reference, config)) {
-                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, false);
+                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, CreditInput.REWARD_ONLY);
                 assertClose(f.readFloats("logprobs"), flat(rollout.logProbs()), 1e-5, "rollout log-probabilities");
                 assertClose(f.readFloats("ref_logprobs"), flat(rollout.refLogProbs()), 1e-5, "reference log-probabilities");
                 assertClose(f.readFloats("values"), flat(rollout.values()), 1e-5, "rollout values");
@@ -225,14 +226,14 @@ class PpoStepReferenceTest {
              Gpt2Model policy = Gpt2Model.load(backend, policyFolder, Heads.VALUE, 0);
              Gpt2Model reference = Gpt2Model.load(backend, ROOT.resolve("ref"))) {
             int B = 4;
-            PpoConfig config = PpoConfig.trlDefaults().withBatch(B, 1).withEpochs(2).withLearningRate(3e-3);
+            PpoConfig config = PpoConfig.trlDefaults().toBuilder().batch(B, 1).epochs(2).learningRate(3e-3).build();
             int[][] queries = split(f.readInts("query_tokens"), f.readInts("query_lengths"));
             int[][] responses = split(f.readInts("response_tokens"), f.readInts("response_lengths"));
             float[][] scores = split(f.readFloats("scores"), f.readInts("response_lengths"));
             int[] flatOrder = f.readInts("minibatch_order");
             int[][] order = {java.util.Arrays.copyOfRange(flatOrder, 0, B), java.util.Arrays.copyOfRange(flatOrder, B, 2 * B)};
             try (PpoTrainer trainer = new PpoTrainer(policy, reference, config)) {
-                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, false);
+                PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, CreditInput.REWARD_ONLY);
                 PpoTrainer.StepResult step = trainer.optimize(rollout, scores, order);
                 float[] losses = new float[step.minibatches().size()];
                 for (int i = 0; i < losses.length; i++) losses[i] = (float) step.minibatches().get(i).loss();

@@ -2,22 +2,23 @@ package org.densify.rlhf.pretrain;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.densify.core.model.Heads;
-import org.densify.core.Backend;
-import org.densify.core.Backends;
-import org.densify.core.model.AdamW;
-import org.densify.core.model.Batch;
-import org.densify.core.model.gpt2.Gpt2Model;
-import org.densify.loaders.model.Gpt2Config;
-import org.densify.loaders.tokenizer.BpeTrainer;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import org.densify.core.Backend;
+import org.densify.core.Backends;
+import org.densify.core.model.AdamW;
+import org.densify.core.model.Batch;
+import org.densify.core.model.Heads;
+import org.densify.core.model.gpt2.Gpt2Model;
+import org.densify.loaders.model.Gpt2Config;
+import org.densify.loaders.tokenizer.BpeTrainer;
+import org.densify.rlhf.run.Checkpoints;
+import org.densify.rlhf.run.TrainingLog;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import static org.junit.jupiter.api.Assertions.*;
 

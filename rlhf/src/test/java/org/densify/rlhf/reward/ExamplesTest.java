@@ -54,7 +54,7 @@ class ExamplesTest {
     @Test
     void aBadOpeningLengthIsRefused() {
         assertEquals("--openings must be 0 (none) or >= 8, got 5",
-                RewardModelTrainer.Settings.defaults().withOpenings(5).problems().getFirst());
-        assertTrue(RewardModelTrainer.Settings.defaults().withOpenings(0).problems().isEmpty());
+                RewardModelTrainer.Settings.defaults().toBuilder().openings(5).build().problems().getFirst());
+        assertTrue(RewardModelTrainer.Settings.defaults().toBuilder().openings(0).build().problems().isEmpty());
     }
 }

@@ -18,7 +18,7 @@ import org.densify.loaders.model.ModelKind;
 import org.densify.loaders.tokenizer.BpeTrainer;
 import org.densify.loaders.tokenizer.Gpt2Tokenizer;
 import org.densify.rlhf.credit.RewardModel;
-import org.densify.rlhf.pretrain.Checkpoints;
+import org.densify.rlhf.run.Checkpoints;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -112,7 +112,7 @@ class RewardModelTrainerTest {
     }
 
     static RewardModelTrainer.Settings toy() {
-        return RewardModelTrainer.Settings.defaults().withMaxTokens(64).withEpochs(4).withLr(3e-3).withWarmup(3).withEvalFraction(0.25);
+        return RewardModelTrainer.Settings.defaults().toBuilder().maxTokens(64).epochs(4).lr(3e-3).warmup(3).evalFraction(0.25).build();
     }
 
     static RewardModelTrainer.Result train(RewardModelTrainer.Settings s, Path init, RewardData data, Path out) throws IOException {
@@ -185,7 +185,7 @@ class RewardModelTrainerTest {
     @Test
     void preferencePairsTrainAScalarReward() throws IOException {
         Path out = tmp.resolve("rm-pairs");
-        RewardModelTrainer.Result r = train(toy().withEpochs(3), lm, new RewardData.Preference(pairs, "toy pairs"), out);
+        RewardModelTrainer.Result r = train(toy().toBuilder().epochs(3).build(), lm, new RewardData.Preference(pairs, "toy pairs"), out);
         assertEquals(1, r.labels(), "pairs default to one label");
         assertTrue(r.accuracy() >= 0.9, "held-out preference accuracy " + r.accuracy() + " " + r.epochs());
         assertTrue(r.loss() < Math.log(2) / 2, "Bradley-Terry loss " + r.loss());
@@ -207,7 +207,7 @@ class RewardModelTrainerTest {
     @Test
     void twoLabelPreferenceRewardUsesTheLogitDifference() throws IOException {
         Path out = tmp.resolve("rm-pairs-2");
-        RewardModelTrainer.Result r = train(toy().withEpochs(2).withLabels(2), lm, new RewardData.Preference(pairs, "toy pairs"), out);
+        RewardModelTrainer.Result r = train(toy().toBuilder().epochs(2).labels(2).build(), lm, new RewardData.Preference(pairs, "toy pairs"), out);
         assertEquals(2, r.labels());
         assertTrue(r.accuracy() >= 0.85, "held-out preference accuracy " + r.accuracy());
     }
@@ -234,17 +234,17 @@ class RewardModelTrainerTest {
     @Test
     void aClassifierIsTrainedFurtherWithItsHead() throws IOException {
         Path first = tmp.resolve("rm-first");
-        train(toy().withEpochs(1), lm, new RewardData.Classification(reviews, "toy"), first);
+        train(toy().toBuilder().epochs(1).build(), lm, new RewardData.Classification(reviews, "toy"), first);
         try (ModelFolder folder = ModelFolder.open(first); LanguageModel m = ClassifierInit.load(backend, first, 1, 0, 99)) {
             assertArrayEquals(folder.floats("score.weight"), floats(m, "score.weight"), "the stored head is kept, not redrawn");
             assertEquals(2, m.numLabels(), "a classifier keeps its labels");
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> train(toy().withLabels(1), first, new RewardData.Classification(reviews, "toy"), tmp.resolve("rm-mismatch")));
+                () -> train(toy().toBuilder().labels(1).build(), first, new RewardData.Classification(reviews, "toy"), tmp.resolve("rm-mismatch")));
         assertTrue(e.getMessage().contains("already a classifier with 2 labels"), e.getMessage());
 
         Path second = tmp.resolve("rm-second");
-        RewardModelTrainer.Result r = train(toy().withEpochs(1).withLr(1e-3), first, new RewardData.Classification(reviews, "toy"), second);
+        RewardModelTrainer.Result r = train(toy().toBuilder().epochs(1).lr(1e-3).build(), first, new RewardData.Classification(reviews, "toy"), second);
         JsonNode summary = JSON.readTree(second.resolve(RewardModelTrainer.SUMMARY).toFile());
         assertTrue(summary.get("continued_classifier").asBoolean());
         assertTrue(r.accuracy() > 0.6, "continued from a trained head: " + r.accuracy());
@@ -252,7 +252,7 @@ class RewardModelTrainerTest {
 
     @Test
     void runsAreDeterministic() throws IOException {
-        RewardModelTrainer.Settings s = toy().withEpochs(1);
+        RewardModelTrainer.Settings s = toy().toBuilder().epochs(1).build();
         Path a = tmp.resolve("det-a"), b = tmp.resolve("det-b");
         train(s, lm, new RewardData.Classification(reviews, "toy"), a);
         train(s, lm, new RewardData.Classification(reviews, "toy"), b);
@@ -263,13 +263,13 @@ class RewardModelTrainerTest {
     void anOutputFolderIsReplacedOnlyWithForce() throws IOException {
         Path out = Files.createDirectories(tmp.resolve("busy"));
         Files.writeString(out.resolve("keep.txt"), "mine");
-        RewardModelTrainer.Settings s = toy().withEpochs(1);
+        RewardModelTrainer.Settings s = toy().toBuilder().epochs(1).build();
         RewardData data = new RewardData.Classification(reviews.subList(0, 80), "toy");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> train(s, lm, data, out));
         assertTrue(e.getMessage().contains("--force"), e.getMessage());
         assertTrue(Files.exists(out.resolve("keep.txt")));
 
-        train(s.withForce(true), lm, data, out);
+        train(s.toBuilder().force(true).build(), lm, data, out);
         assertFalse(Files.exists(out.resolve("keep.txt")), "--force replaces the folder");
         assertTrue(Files.exists(out.resolve("model.safetensors")));
 
@@ -300,11 +300,11 @@ class RewardModelTrainerTest {
     void unusableSettingsAndDataAreRefused() {
         RewardData data = new RewardData.Classification(reviews.subList(0, 1), "one"); // one side of the split is empty
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> train(toy().withEvalFraction(0.25), lm, data, tmp.resolve("x")));
+                () -> train(toy().toBuilder().evalFraction(0.25).build(), lm, data, tmp.resolve("x")));
         assertTrue(e.getMessage().startsWith("one: "), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> train(toy().withBatch(0), lm, data, tmp.resolve("x")));
+        e = assertThrows(IllegalArgumentException.class, () -> train(toy().toBuilder().batch(0).build(), lm, data, tmp.resolve("x")));
         assertEquals("--batch must be >= 1, got 0", e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> train(toy().withLabels(3), lm, data, tmp.resolve("x")));
+        e = assertThrows(IllegalArgumentException.class, () -> train(toy().toBuilder().labels(3).build(), lm, data, tmp.resolve("x")));
         assertTrue(e.getMessage().startsWith("--labels must be 1"), e.getMessage());
         assertFalse(Files.exists(tmp.resolve("x")));
     }

@@ -1,4 +1,4 @@
-package org.densify.rlhf.pretrain;
+package org.densify.rlhf.run;
 
 import java.io.PrintWriter;
 import java.util.Locale;

@@ -1,4 +1,4 @@
-package org.densify.rlhf.pretrain;
+package org.densify.rlhf.run;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -16,9 +16,141 @@ import java.util.Map;
  * but the reporting cadence ({@code eval_every}, {@code checkpoint_every}) fixes the run's
  * trajectory, so a resumed run must match those exactly.
  */
-public record Hyper(int layers, int dModel, int heads, int context, int steps, int batchTokens, double lr, int warmup,
-                    double minLrRatio, double weightDecay, double gradClip, int evalEvery, int evalTokens,
-                    int checkpointEvery, long seed) {
+public record PretrainSettings(int layers, int dModel, int heads, int context, int steps, int batchTokens, double lr, int warmup,
+                               double minLrRatio, double weightDecay, double gradClip, int evalEvery, int evalTokens,
+                               int checkpointEvery, long seed) {
+
+    /**
+     * The {@code pretrain} command's defaults, the one place they are written: 4 blocks of width 128
+     * with 4 heads over 128 positions, 2,400 steps of 512 tokens, a peak learning rate of 3e-3 after 50
+     * warm-up steps and a cosine to a tenth of it, weight decay 0.1, gradient clip 1, evaluation of
+     * 16,384 held-out tokens every 200 steps, a checkpoint every 400, seed 0.
+     */
+    public static PretrainSettings defaults() {
+        return new PretrainSettings(4, 128, 4, 128, 2400, 512, 3e-3, 50, 0.1, 0.1, 1.0, 200, 16384, 400, 0);
+    }
+
+    /** A builder that starts from these settings: the one way to change some of them. */
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
+    /** Settings changed one by one from a starting {@link PretrainSettings}; {@link #build()} makes the record. */
+    public static final class Builder {
+        private int layers;
+        private int dModel;
+        private int heads;
+        private int context;
+        private int steps;
+        private int batchTokens;
+        private double lr;
+        private int warmup;
+        private double minLrRatio;
+        private double weightDecay;
+        private double gradClip;
+        private int evalEvery;
+        private int evalTokens;
+        private int checkpointEvery;
+        private long seed;
+
+        private Builder(PretrainSettings s) {
+            layers = s.layers;
+            dModel = s.dModel;
+            heads = s.heads;
+            context = s.context;
+            steps = s.steps;
+            batchTokens = s.batchTokens;
+            lr = s.lr;
+            warmup = s.warmup;
+            minLrRatio = s.minLrRatio;
+            weightDecay = s.weightDecay;
+            gradClip = s.gradClip;
+            evalEvery = s.evalEvery;
+            evalTokens = s.evalTokens;
+            checkpointEvery = s.checkpointEvery;
+            seed = s.seed;
+        }
+
+        public Builder layers(int v) {
+            layers = v;
+            return this;
+        }
+
+        public Builder dModel(int v) {
+            dModel = v;
+            return this;
+        }
+
+        public Builder heads(int v) {
+            heads = v;
+            return this;
+        }
+
+        public Builder context(int v) {
+            context = v;
+            return this;
+        }
+
+        public Builder steps(int v) {
+            steps = v;
+            return this;
+        }
+
+        public Builder batchTokens(int v) {
+            batchTokens = v;
+            return this;
+        }
+
+        public Builder lr(double v) {
+            lr = v;
+            return this;
+        }
+
+        public Builder warmup(int v) {
+            warmup = v;
+            return this;
+        }
+
+        public Builder minLrRatio(double v) {
+            minLrRatio = v;
+            return this;
+        }
+
+        public Builder weightDecay(double v) {
+            weightDecay = v;
+            return this;
+        }
+
+        public Builder gradClip(double v) {
+            gradClip = v;
+            return this;
+        }
+
+        public Builder evalEvery(int v) {
+            evalEvery = v;
+            return this;
+        }
+
+        public Builder evalTokens(int v) {
+            evalTokens = v;
+            return this;
+        }
+
+        public Builder checkpointEvery(int v) {
+            checkpointEvery = v;
+            return this;
+        }
+
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        public PretrainSettings build() {
+            return new PretrainSettings(layers, dModel, heads, context, steps, batchTokens, lr, warmup, minLrRatio, weightDecay, gradClip,
+                    evalEvery, evalTokens, checkpointEvery, seed);
+        }
+    }
 
     /** Context windows per step: {@code batch_tokens / context}, at least 1. */
     public int windows() {
@@ -83,8 +215,8 @@ public record Hyper(int layers, int dModel, int heads, int context, int steps, i
     }
 
     /** Reads {@link #toJson()}'s form; a missing or mistyped field throws IllegalArgumentException naming it. */
-    public static Hyper fromJson(JsonNode o) {
-        return new Hyper(integer(o, "layers"), integer(o, "d-model"), integer(o, "heads"), integer(o, "context"),
+    public static PretrainSettings fromJson(JsonNode o) {
+        return new PretrainSettings(integer(o, "layers"), integer(o, "d-model"), integer(o, "heads"), integer(o, "context"),
                 integer(o, "steps"), integer(o, "batch-tokens"), number(o, "lr"), integer(o, "warmup"),
                 number(o, "min-lr-ratio"), number(o, "weight-decay"), number(o, "grad-clip"), integer(o, "eval-every"),
                 integer(o, "eval-tokens"), integer(o, "checkpoint-every"), longValue(o, "seed"));
@@ -94,7 +226,7 @@ public record Hyper(int layers, int dModel, int heads, int context, int steps, i
      * The options whose values in {@code now} differ from this checkpoint's and that fix the trajectory (all but the
      * reporting cadence), as "--name A (checkpoint) vs B (now)".
      */
-    public List<String> trajectoryDifferences(Hyper now) {
+    public List<String> trajectoryDifferences(PretrainSettings now) {
         Map<String, Object> mine = asOptions(), theirs = now.asOptions();
         List<String> out = new ArrayList<>();
         for (var e : mine.entrySet()) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One RLHF PPO step on the CPU: Densify (PpoStepBenchmark, from benchmarks/target/benchmarks.jar)
 # against the same step in PyTorch (benchmarks/compare/torch_ppo_peer.py, torch 1 thread + OpenBLAS
-# 2, the best setting of DESIGN.md section 9), back to back, then a table of each phase's median
+# 2, the best setting of docs/design.md section 9), back to back, then a table of each phase's median
 # seconds and the time ratio Densify / PyTorch (<= 1: Densify as fast or faster).
 # Shape: the demo's policy size (4 layers, d 128, 4 heads, vocab 4096, positions 128; PPO_SHAPE
 # overrides) with the paper's step: batch 16, prompts of 2..8 random tokens, 8..16 new tokens,

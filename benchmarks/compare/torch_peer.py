@@ -16,7 +16,7 @@ Each is run --warmup times, then --repeat times; the median is reported.
 
 Threads: --threads sets torch.set_num_threads (intra-op, OpenMP); --openblas-threads sets
 OPENBLAS_NUM_THREADS before torch loads (Debian's torch does its GEMMs in OpenBLAS). Both are reported,
-with the thread count OpenBLAS itself answers. DESIGN.md §9 found torch 1 thread + OpenBLAS 2 best on
+with the thread count OpenBLAS itself answers. docs/design.md §9 found torch 1 thread + OpenBLAS 2 best on
 the 2-core reference machine.
 
 Run from the repository root with Debian's torch (system Python):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The PyTorch side of the PPO-step benchmark: one RLHF step at the paper's IMDb setting, in float32.
 
-Per step (DESIGN.md sections 2-3), with scripts/fixtures/torch_gpt2.py as the model and
+Per step (docs/design.md sections 2-3), with scripts/fixtures/torch_gpt2.py as the model and
 scripts/fixtures/torch_ppo.py as TRL 0.7.4's step:
   generation  batch 16, prompts of 2..8 random tokens, 8..16 new tokens per sequence (drawn per
               sequence), pure sampling at temperature 1 through a KV cache. Prompts are left-padded
@@ -20,7 +20,7 @@ scripts/fixtures/torch_ppo.py as TRL 0.7.4's step:
 Random weights, GPT-2 124M shapes by default (--layers/--d/--heads/--vocab for small ones).
 
 Threads (CPU): --threads sets torch.set_num_threads; --openblas-threads sets OPENBLAS_NUM_THREADS
-before torch loads (Debian's torch does its GEMMs in OpenBLAS; DESIGN.md section 9 found torch 1 +
+before torch loads (Debian's torch does its GEMMs in OpenBLAS; docs/design.md section 9 found torch 1 +
 OpenBLAS 2 best on the 2-core machine). CUDA: float32, TF32 off unless --tf32.
 
 Prints one line per step, then the median seconds per step of each phase as one JSON line.

@@ -164,7 +164,7 @@ public interface Backend extends AutoCloseable {
 
     // ---- Llama family -------------------------------------------------------------------------
     //
-    // Llama, Qwen2 and Qwen3 (DESIGN.md section 10). Query, key and value live in three buffers:
+    // Llama, Qwen2 and Qwen3 (docs/design.md section 10). Query, key and value live in three buffers:
     // q [N, H * hd], k and v [N, KV * hd]; query head h reads key/value head h / (H / KV).
 
     /**

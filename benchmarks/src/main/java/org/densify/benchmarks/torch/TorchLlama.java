@@ -16,7 +16,7 @@ import org.densify.loaders.model.LlamaTensors;
 /**
  * The Llama family (Llama 2/3, SmolLM2, Qwen2/2.5, Qwen3) written with libtorch's tensor operations
  * (through DJL), the PyTorch peer of {@link LlamaModel}, as Hugging Face's modeling code runs it in
- * eager mode (DESIGN.md section 10): pre-RMSNorm blocks, grouped-query attention with rotary
+ * eager mode (docs/design.md section 10): pre-RMSNorm blocks, grouped-query attention with rotary
  * positions ({@code rotate_half}, rope_theta and llama3 scaling through the config's inverse
  * frequencies), Qwen2's q/k/v biases, Qwen3's per-head q/k RMSNorm, a SwiGLU MLP, a final RMSNorm
  * and a tied or untied LM head; the loss, backward, AdamW and sampling are {@link TorchPeer}'s.

@@ -18,7 +18,7 @@ import org.densify.loaders.io.StrictJson;
 
 /**
  * {@code config.json} of a Llama-family model (Llama 2/3, SmolLM2, Qwen2/2.5, Qwen3), with Hugging
- * Face's defaults for absent fields (DESIGN.md section 10). What the engine does not implement
+ * Face's defaults for absent fields (docs/design.md section 10). What the engine does not implement
  * (another activation than silu, MLP biases, sliding-window attention, RoPE scalings other than
  * llama3) is refused with a {@link ModelFormatException} naming the file and the field.
  *

@@ -21,7 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * cuBLAS bound through the FFM API by symbol lookup, so any CUDA major's {@code libcublas} works
- * (no JCublas natives tied to one version; see DESIGN.md section 7). Only what the engine needs:
+ * (no JCublas natives tied to one version; see docs/design.md section 7). Only what the engine needs:
  * handles, stream and math mode, and fp32 GEMM (plain and strided-batched).
  *
  * <p>cuBLAS is column-major: {@code C [m, n] = alpha op(A) [m, k] op(B) [k, n] + beta C}, element

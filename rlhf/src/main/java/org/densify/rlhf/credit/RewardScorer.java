@@ -20,7 +20,7 @@ import org.densify.loaders.tokenizer.Encoding;
  * lies (a reward-model token that starts in the prompt counts as prompt, even if it runs into the
  * completion).
  *
- * <p>Where the reward model reads, as the authors' scripts have it (DESIGN.md section 1.6): they set
+ * <p>Where the reward model reads, as the authors' scripts have it (docs/design.md section 1.6): they set
  * the reward model's {@code pad_token_id} to end-of-text, decode the completion with its end-of-text
  * and re-tokenise prompt + completion, so the reward model is given the end-of-text that ends a
  * completion (generation stops on it and keeps it, as TRL keeps the EOS). Hugging Face's

@@ -8,7 +8,7 @@ import org.densify.rlhf.run.TrainingChecks;
  * PPO hyper-parameters. {@link #trlDefaults()} gives TRL 0.7.4's values with the paper's IMDb batch
  * (16) and lengths, and is the one place those defaults are written: the {@code ppo} command's options,
  * the GPU benchmark's and an experiment file's {@code ppo} object start from it, and {@link #toBuilder()}
- * changes some of them. See DESIGN.md section 2.
+ * changes some of them. See docs/design.md section 2.
  *
  * @param batchSize      sequences per PPO step (rollout batch)
  * @param miniBatchSize  sequences per optimiser step; {@code batchSize} must be a multiple of it

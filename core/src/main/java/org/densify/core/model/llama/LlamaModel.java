@@ -28,7 +28,7 @@ import org.densify.loaders.model.ModelKind;
 
 /**
  * The Llama family (Llama 2/3, SmolLM2, Qwen2/2.5, Qwen3) on a {@link Backend}, as Hugging Face runs
- * it (DESIGN.md section 10): pre-RMSNorm blocks, grouped-query attention with rotary positions
+ * it (docs/design.md section 10): pre-RMSNorm blocks, grouped-query attention with rotary positions
  * (Qwen2's q/k/v biases, Qwen3's per-head q/k RMSNorm), a SwiGLU MLP, a final RMSNorm, and an LM
  * head tied to the embedding or not; a classifier ({@code score.weight}) and TRL's value head on top.
  * Parameters, gradients and activations each live in one block of named slices, as for GPT-2.

@@ -3,6 +3,8 @@ package org.densify.core;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceLoader;
+import java.util.function.Supplier;
+import org.densify.core.cpu.CpuThreads;
 import org.densify.core.cpu.ScalarBackend;
 import org.densify.core.cpu.VectorBackend;
 
@@ -17,14 +19,27 @@ public final class Backends {
     }
 
     public static Backend create(String device) {
+        return create(device, VectorBackend::new);
+    }
+
+    /**
+     * As {@link #create(String)}, but the Vector API backend gets a worker pool of its own with
+     * {@code cpuThreads} workers instead of the shared one: for runs side by side in one JVM (an
+     * experiment's parallel cells). Other devices are created as by {@link #create(String)}.
+     */
+    public static Backend create(String device, int cpuThreads) {
+        return create(device, () -> new VectorBackend(new CpuThreads(cpuThreads)));
+    }
+
+    private static Backend create(String device, Supplier<Backend> vector) {
         return switch (device) {
-            case "cpu" -> Boolean.parseBoolean(System.getProperty("densify.simd", "true")) ? new VectorBackend() : new ScalarBackend();
+            case "cpu" -> Boolean.parseBoolean(System.getProperty("densify.simd", "true")) ? vector.get() : new ScalarBackend();
             case "scalar" -> new ScalarBackend();
             case "auto" -> {
                 for (BackendProvider p : providers()) {
                     if (p.unavailableReason() == null) yield p.create();
                 }
-                yield create("cpu");
+                yield create("cpu", vector);
             }
             default -> {
                 List<String> known = new ArrayList<>(List.of("auto", "cpu", "scalar"));

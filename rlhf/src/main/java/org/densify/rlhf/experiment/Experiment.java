@@ -16,9 +16,6 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.densify.core.Backend;
 import org.densify.core.Backends;
-import org.densify.core.cpu.CpuThreads;
-import org.densify.core.cpu.ScalarBackend;
-import org.densify.core.cpu.VectorBackend;
 import org.densify.loaders.data.ImdbDataset;
 import org.densify.loaders.data.Review;
 import org.densify.loaders.io.AtomicFiles;
@@ -166,11 +163,7 @@ public final class Experiment {
     }
 
     private Backend backend(int threads) {
-        return switch (device) {
-            case "cpu" -> Boolean.parseBoolean(System.getProperty("densify.simd", "true")) ? new VectorBackend(new CpuThreads(threads)) : new ScalarBackend();
-            case "scalar" -> new ScalarBackend();
-            default -> Backends.create(device);
-        };
+        return Backends.create(device, threads);
     }
 
     /** "5 methods x 5 seeds" or "2 methods x 3 gen_length values x 5 seeds". */

@@ -30,7 +30,7 @@ import org.densify.loaders.tokenizer.Encoding;
  * completion ends with one, over every completion column including the end-of-text. The score
  * therefore never comes from the end-of-text position, which the classifier never saw in training.
  */
-public final class RewardScorer {
+public final class RewardScorer implements RewardSource {
     private final RewardModel rm;
     private final Tokenizer policyTokenizer;
     private final boolean sameTokenizer;
@@ -62,6 +62,7 @@ public final class RewardScorer {
      *               CreditInput#REWARD_ATTENTION} and applies the classifier at every completion position for
      *               {@link CreditInput#PREFIX_REWARDS}, and ignores the policy's inputs
      */
+    @Override
     public ScoredCompletion[] score(int[][] prompts, int[][] completions, Set<CreditInput> wanted) {
         boolean attention = wanted.contains(CreditInput.REWARD_ATTENTION);
         boolean prefixes = wanted.contains(CreditInput.PREFIX_REWARDS);

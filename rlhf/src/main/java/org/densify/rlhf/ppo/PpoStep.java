@@ -5,12 +5,13 @@ import org.densify.core.model.Generator;
 import org.densify.core.model.Sampler;
 import org.densify.rlhf.credit.Credit;
 import org.densify.rlhf.credit.CreditInput;
-import org.densify.rlhf.credit.RewardScorer;
+import org.densify.rlhf.credit.RewardSource;
 import org.densify.rlhf.credit.ScoredCompletion;
 
 /**
  * One PPO step as the runs take it, given its draws: sample a completion for each prompt, the rollout
- * passes (policy and reference), the reward pass and the credit, then {@link PpoTrainer#optimize}.
+ * passes (policy and reference), the reward pass (a reward model or a {@code RewardFunction}: {@link RewardSource}) and the
+ * credit, then {@link PpoTrainer#optimize}.
  * {@link PpoRun} draws its prompts from reviews and logs each step; the GPU benchmark draws random ids
  * and reports the phase times; both take the step here. Each phase ends with {@link
  * Backend#synchronize()} before the clock is read, so the times are the device's.
@@ -20,15 +21,15 @@ public final class PpoStep {
     private final PpoTrainer trainer;
     private final Generator generator;
     private final Sampler sampler;
-    private final RewardScorer scorer;
+    private final RewardSource rewards;
     private final Credit credit;
 
-    public PpoStep(Backend backend, PpoTrainer trainer, Generator generator, Sampler sampler, RewardScorer scorer, Credit credit) {
+    public PpoStep(Backend backend, PpoTrainer trainer, Generator generator, Sampler sampler, RewardSource rewards, Credit credit) {
         this.backend = backend;
         this.trainer = trainer;
         this.generator = generator;
         this.sampler = sampler;
-        this.scorer = scorer;
+        this.rewards = rewards;
         this.credit = credit;
     }
 
@@ -79,7 +80,7 @@ public final class PpoStep {
         PpoTrainer.Rollout rollout = trainer.evaluate(queries, responses, credit.inputs());
         backend.synchronize();
         long t2 = System.nanoTime();
-        ScoredCompletion[] scored = scorer.score(queries, responses, credit.inputs());
+        ScoredCompletion[] scored = rewards.score(queries, responses, credit.inputs());
         float[][] scores = new float[scored.length][];
         float[] rewards = new float[scored.length];
         for (int s = 0; s < scored.length; s++) {

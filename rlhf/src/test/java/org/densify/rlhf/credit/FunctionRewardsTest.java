@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import org.densify.core.Backend;
-import org.densify.core.Backends;
 import org.densify.core.model.Generator;
 import org.densify.core.model.Heads;
 import org.densify.core.model.Sampler;
@@ -30,30 +29,28 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** Rewards written in Java: what the function sees, what credit makes of its number, and a PPO step taken with it. */
 class FunctionRewardsTest {
-    /** Prefers completions that mention the acting, and shorter ones otherwise: any deterministic function of the text does. */
-    private static final RewardFunction ACTING = c -> c.completionText().contains("acting") ? 1.5 : -0.25 * c.completionIds().length;
+    /** Prefers completions that call it wonderful, and shorter ones otherwise: any deterministic function of the text does. */
+    private static final RewardFunction WONDERFUL = c -> c.completionText().contains("wonderful") ? 1.5 : -0.25 * c.completionIds().length;
 
     @TempDir
     static Path dir;
+    static TinyRewardPass pass;
     static Backend backend;
     static RewardModel rm;
     static int[][] prompts, completions;
 
     @BeforeAll
     static void setUp() throws IOException {
-        Path tokenizer = TinyFixtures.writeTokenizer(dir);
-        Path model = TinyFixtures.writeModel(dir.resolve("rm"), tokenizer, ModelKind.SEQUENCE_CLASSIFIER, 64, 9);
-        backend = Backends.create("cpu");
-        rm = RewardModel.load(backend, model);
-        var tok = rm.tokenizer();
-        prompts = new int[][] {tok.encode("The film was"), tok.encode("I"), tok.encode("The plot")};
-        completions = new int[][] {tok.encode(" wonderful and the acting clever."), tok.encode(" hated it"), tok.encode(" was dreadful.")};
+        pass = TinyRewardPass.open(dir);
+        backend = pass.backend;
+        rm = pass.rm;
+        prompts = pass.prompts;
+        completions = pass.completions;
     }
 
     @AfterAll
     static void tearDown() {
-        rm.close();
-        backend.close();
+        pass.close();
     }
 
     @Test
@@ -61,7 +58,7 @@ class FunctionRewardsTest {
         List<Completion> seen = new ArrayList<>();
         RewardFunction recording = c -> {
             seen.add(c);
-            return ACTING.reward(c);
+            return WONDERFUL.reward(c);
         };
         ScoredCompletion[] scored = FunctionRewards.of(recording, rm.tokenizer()).score(prompts, completions, CreditInput.REWARD_ONLY);
         assertEquals(3, seen.size());
@@ -72,7 +69,7 @@ class FunctionRewardsTest {
             assertArrayEquals(completions[s], c.completionIds());
             assertEquals(rm.tokenizer().decode(prompts[s]), c.promptText());
             assertEquals(rm.tokenizer().decode(completions[s]), c.completionText());
-            assertEquals((float) ACTING.reward(c), scored[s].reward());
+            assertEquals((float) WONDERFUL.reward(c), scored[s].reward());
             assertEquals(completions[s].length, scored[s].length());
             assertNull(scored[s].rewardAttention());
         }
@@ -82,7 +79,7 @@ class FunctionRewardsTest {
 
     @Test
     void sparseAndUniformSpreadTheFunctionsReward() {
-        ScoredCompletion[] scored = FunctionRewards.of(ACTING, rm.tokenizer()).score(prompts, completions, CreditInput.REWARD_ONLY);
+        ScoredCompletion[] scored = FunctionRewards.of(WONDERFUL, rm.tokenizer()).score(prompts, completions, CreditInput.REWARD_ONLY);
         for (ScoredCompletion s : scored) {
             float[] sparse = new Credit.Sparse().assign(s), uniform = new Credit.Uniform().assign(s);
             assertEquals(s.reward(), sparse[s.length() - 1]);
@@ -97,7 +94,7 @@ class FunctionRewardsTest {
     void abcSpreadsTheFunctionsRewardByTheRewardModelsAttention() {
         RewardScorer scorer = new RewardScorer(rm, rm.tokenizer());
         ScoredCompletion[] model = scorer.score(prompts, completions, Set.of(CreditInput.REWARD_ATTENTION));
-        ScoredCompletion[] withFunction = FunctionRewards.withAttention(ACTING, rm.tokenizer(), scorer)
+        ScoredCompletion[] withFunction = FunctionRewards.withAttention(WONDERFUL, rm.tokenizer(), scorer)
                 .score(prompts, completions, Set.of(CreditInput.REWARD_ATTENTION));
         Credit abc = new Credit.Abc(0.8);
         for (int s = 0; s < 3; s++) {
@@ -112,7 +109,7 @@ class FunctionRewardsTest {
 
     @Test
     void whatAFunctionCannotGiveIsRefusedByName() {
-        FunctionRewards alone = FunctionRewards.of(ACTING, rm.tokenizer());
+        FunctionRewards alone = FunctionRewards.of(WONDERFUL, rm.tokenizer());
         var abc = assertThrows(IllegalArgumentException.class, () -> alone.score(prompts, completions, Set.of(CreditInput.REWARD_ATTENTION)));
         assertTrue(abc.getMessage().contains("abc reads a reward model's attention"), abc.getMessage());
         var prefix = assertThrows(IllegalArgumentException.class, () -> alone.score(prompts, completions, Set.of(CreditInput.PREFIX_REWARDS)));
@@ -135,7 +132,7 @@ class FunctionRewardsTest {
             List<Completion> seen = new ArrayList<>();
             RewardFunction recording = c -> {
                 seen.add(c);
-                return ACTING.reward(c);
+                return WONDERFUL.reward(c);
             };
             PpoStep step = new PpoStep(backend, trainer, new Generator(policy), Sampler.multinomial(),
                     FunctionRewards.of(recording, rm.tokenizer()), new Credit.Sparse());
@@ -146,7 +143,7 @@ class FunctionRewardsTest {
             PpoTrainer.StepResult update = taken.update();
             for (int s = 0; s < 4; s++) {
                 assertArrayEquals(taken.responses()[s], seen.get(s).completionIds());
-                float reward = (float) ACTING.reward(seen.get(s));
+                float reward = (float) WONDERFUL.reward(seen.get(s));
                 assertEquals(reward, taken.rewards()[s]);
                 int last = update.rewards()[s].length - 1;
                 assertEquals(reward, update.rewards()[s][last] - update.nonScoreRewards()[s][last], 1e-5,

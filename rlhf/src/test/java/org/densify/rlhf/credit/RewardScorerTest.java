@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Set;
 import org.densify.core.Backend;
-import org.densify.core.Backends;
 import org.densify.core.model.Batch;
 import org.densify.core.model.ForwardOptions;
 import org.densify.core.model.gpt2.Gpt2Model;
@@ -31,25 +30,23 @@ class RewardScorerTest {
 
     @TempDir
     static Path dir;
+    static TinyRewardPass pass;
     static Backend backend;
     static RewardModel rm;
     static int[][] prompts, completions;
 
     @BeforeAll
     static void setUp() throws IOException {
-        Path tokenizer = TinyFixtures.writeTokenizer(dir);
-        Path model = TinyFixtures.writeModel(dir.resolve("rm"), tokenizer, ModelKind.SEQUENCE_CLASSIFIER, 64, 9);
-        backend = Backends.create("cpu");
-        rm = RewardModel.load(backend, model);
-        var tok = rm.tokenizer();
-        prompts = new int[][] {tok.encode("The film was"), tok.encode("I"), tok.encode("The acting and the plot")};
-        completions = new int[][] {tok.encode(" wonderful and clever."), tok.encode(" hated it"), tok.encode(" were dreadful. I loved it, review 7.")};
+        pass = TinyRewardPass.open(dir);
+        backend = pass.backend;
+        rm = pass.rm;
+        prompts = pass.prompts;
+        completions = pass.completions;
     }
 
     @AfterAll
     static void tearDown() {
-        rm.close();
-        backend.close();
+        pass.close();
     }
 
     static int[] join(int[] a, int[] b) {
